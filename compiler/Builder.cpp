@@ -1,0 +1,95 @@
+// Builder: creates shape-checked nodes; the vocabulary of lowering and autodiff.
+#include "Builder.h"
+
+#include "ShapeRules.h"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace nnjit {
+
+NodeId Builder::make(Op op, std::vector<NodeId> inputs, Attrs attrs, Shape preset) {
+  std::vector<const Shape*> shapes;
+  for (NodeId in : inputs) {
+    if (in == kNoNode) return kNoNode;
+    shapes.push_back(&g_.shape(in));
+  }
+  Shape out = std::move(preset);
+  std::string err = inferShape(op, shapes, attrs, out);
+  if (err.empty() && out.batchDims() > 1) err = fmt::format("{} would have more than one batch dim", out.str());
+  if (err.empty() && out.staticElements() > kMaxElements)
+    err = fmt::format("{} has more than {} elements", out.str(), kMaxElements);
+  if (!err.empty()) {
+    error_ = err;
+    return kNoNode;
+  }
+  return g_.add(op, std::move(inputs), std::move(out), std::move(attrs), loc_);
+}
+
+NodeId Builder::constant(double v) {
+  Attrs a;
+  a.value = v;
+  return make(Op::Constant, {}, a);
+}
+
+NodeId Builder::reshape(NodeId x, Shape to) {
+  if (x != kNoNode && shape(x) == to) return x;
+  return make(Op::Reshape, {x}, {}, std::move(to));
+}
+
+NodeId Builder::broadcastTo(NodeId x, Shape to) {
+  if (x != kNoNode && shape(x) == to) return x;
+  return make(Op::Broadcast, {x}, {}, std::move(to));
+}
+
+NodeId Builder::reduce(Op op, NodeId x, std::vector<int64_t> axes) {
+  if (x == kNoNode) return kNoNode;
+  std::sort(axes.begin(), axes.end());
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  if (axes.empty()) return x;
+  Attrs a;
+  a.ints = std::move(axes);
+  return make(op, {x}, a);
+}
+
+NodeId Builder::mean(NodeId x, std::vector<int64_t> axes) {
+  if (x == kNoNode) return kNoNode;
+  int64_t count = 1;
+  bool overBatch = false;
+  for (int64_t a : axes) {
+    int64_t d = shape(x).dims[a];
+    if (d == kBatch) overBatch = true;
+    else count *= d;
+  }
+  NodeId s = sum(x, axes);
+  if (count != 1) s = div(s, constant(static_cast<double>(count)));
+  if (overBatch) s = div(s, make(Op::BatchSize, {}));
+  return s;
+}
+
+NodeId Builder::reduceKeep(Op op, NodeId x, std::vector<int64_t> axes) {
+  if (x == kNoNode) return kNoNode;
+  Shape kept = shape(x);
+  for (int64_t a : axes) kept.dims[a] = 1;
+  return reshape(reduce(op, x, std::move(axes)), kept);
+}
+
+NodeId Builder::sumTo(NodeId g, const Shape& target) {
+  if (g == kNoNode || shape(g) == target) return g;
+  const Shape& from = shape(g);
+  int lead = from.rank() - target.rank();
+  std::vector<int64_t> axes;
+  for (int i = 0; i < from.rank(); ++i) {
+    int t = i - lead;
+    if (t < 0 || (target.dims[t] == 1 && from.dims[i] != 1)) axes.push_back(i);
+  }
+  return reshape(sum(g, axes), target);
+}
+
+std::vector<int64_t> Builder::allAxes(const Shape& s) {
+  std::vector<int64_t> axes(s.rank());
+  for (int i = 0; i < s.rank(); ++i) axes[i] = i;
+  return axes;
+}
+
+} // namespace nnjit

@@ -1,0 +1,270 @@
+// Builtins: the contract's builtin functions, each lowered to graph ops.
+#include "Lowering.h"
+
+#include <fmt/format.h>
+
+namespace nnjit {
+namespace {
+
+using Args = std::vector<const Expr*>;
+using LowerFn = NodeId (*)(Lowerer&, const Expr& call, const Args& args);
+
+struct Builtin {
+  const char* name;
+  std::vector<const char*> params;
+  size_t required;
+  LowerFn lower;
+};
+
+NodeId arg(Lowerer& L, const Args& a, size_t i) { return L.lowerExpr(*a[i]); }
+
+template <Op op>
+NodeId unaryOp(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  L.builder().setLoc(call.loc);
+  return L.builder().unary(op, x);
+}
+
+template <Op op>
+NodeId binaryOp(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0), y = arg(L, a, 1);
+  L.builder().setLoc(call.loc);
+  return L.checked(L.builder().binary(op, x, y), call.loc, fmt::format("'{}'", call.name));
+}
+
+NodeId leakyRelu(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  double alpha = 0.01;
+  if (a[1]) {
+    auto v = L.constant(*a[1], "alpha");
+    if (!v) return kNoNode;
+    alpha = *v;
+  }
+  L.builder().setLoc(call.loc);
+  Attrs attrs;
+  attrs.value = alpha;
+  return L.builder().make(Op::LeakyRelu, {x}, attrs);
+}
+
+/// sum/mean/max: all axes, or one `axis`.
+template <int kind>  // 0 sum, 1 mean, 2 max
+NodeId reduction(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  if (x == kNoNode) return kNoNode;
+  Builder& b = L.builder();
+  std::vector<int64_t> axes = Builder::allAxes(b.shape(x));
+  if (a[1]) {
+    auto ax = L.axis(a[1], 0, b.shape(x).rank(), call.loc);
+    if (!ax) return kNoNode;
+    axes = {*ax};
+  }
+  b.setLoc(call.loc);
+  if (kind == 1) return b.mean(x, axes);
+  return b.reduce(kind == 0 ? Op::Sum : Op::Max, x, axes);
+}
+
+NodeId transposeFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  L.builder().setLoc(call.loc);
+  return L.checked(L.builder().transpose(x), call.loc, "transpose");
+}
+
+NodeId reshapeFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  const Expr& dims = *a[1];
+  if (dims.kind != Expr::Kind::List || dims.args.empty()) {
+    L.error(dims.loc, "reshape needs its dims as a list, e.g. reshape(x, [batch, 4])");
+    return kNoNode;
+  }
+  Shape to;
+  for (const auto& d : dims.args) {
+    if (d->kind == Expr::Kind::Name && d->name == "batch") {
+      to.dims.push_back(kBatch);
+      continue;
+    }
+    auto v = L.wholeConstant(*d, "a dim");
+    if (!v) return kNoNode;
+    if (*v < 1) {
+      L.error(d->loc, fmt::format("a dim must be at least 1, not {}", *v));
+      return kNoNode;
+    }
+    to.dims.push_back(*v);
+  }
+  L.builder().setLoc(call.loc);
+  return L.checked(L.builder().make(Op::Reshape, {x}, {}, to), call.loc, "reshape");
+}
+
+NodeId concatFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0), y = arg(L, a, 1);
+  if (x == kNoNode || y == kNoNode) return kNoNode;
+  auto ax = L.axis(a[2], 0, L.builder().shape(x).rank(), call.loc);
+  if (!ax) return kNoNode;
+  Attrs attrs;
+  attrs.ints = {*ax};
+  L.builder().setLoc(call.loc);
+  return L.checked(L.builder().make(Op::Concat, {x, y}, attrs), call.loc, "concat");
+}
+
+/// softmax(x) = e / sum(e) with e = exp(x - max(x)): the max keeps exp finite.
+NodeId stableShift(Builder& b, NodeId x, int64_t axis) {
+  NodeId m = b.unary(Op::StopGradient, b.reduceKeep(Op::Max, x, {axis}));
+  return b.sub(x, m);
+}
+
+NodeId softmaxOf(Builder& b, NodeId x, int64_t axis) {
+  NodeId e = b.unary(Op::Exp, stableShift(b, x, axis));
+  return b.div(e, b.reduceKeep(Op::Sum, e, {axis}));
+}
+
+NodeId logSoftmaxOf(Builder& b, NodeId x, int64_t axis) {
+  NodeId z = stableShift(b, x, axis);
+  return b.sub(z, b.unary(Op::Log, b.reduceKeep(Op::Sum, b.unary(Op::Exp, z), {axis})));
+}
+
+template <bool isLog>
+NodeId softmaxFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  if (x == kNoNode) return kNoNode;
+  if (L.builder().shape(x).isScalar()) {
+    L.error(call.loc, fmt::format("{} needs at least one dim", call.name));
+    return kNoNode;
+  }
+  auto ax = L.axis(a[1], -1, L.builder().shape(x).rank(), call.loc);
+  if (!ax) return kNoNode;
+  L.builder().setLoc(call.loc);
+  return isLog ? logSoftmaxOf(L.builder(), x, *ax) : softmaxOf(L.builder(), x, *ax);
+}
+
+NodeId onehotOf(Lowerer& L, NodeId label, int64_t classes, SourceLoc loc) {
+  Attrs attrs;
+  attrs.ints = {classes};
+  L.builder().setLoc(loc);
+  return L.builder().make(Op::OneHot, {label}, attrs);
+}
+
+NodeId onehotFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId label = arg(L, a, 0);
+  auto n = L.wholeConstant(*a[1], "the class count");
+  if (!n || label == kNoNode) return kNoNode;
+  if (*n < 1 || *n > kMaxElements) {
+    L.error(a[1]->loc, fmt::format("the class count must be at least 1, not {}", *n));
+    return kNoNode;
+  }
+  return onehotOf(L, label, *n, call.loc);
+}
+
+/// mean over rows of -log_softmax(logits)[label].
+NodeId crossEntropyFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId logits = arg(L, a, 0), label = arg(L, a, 1);
+  if (logits == kNoNode || label == kNoNode) return kNoNode;
+  Builder& b = L.builder();
+  const Shape &sl = b.shape(logits), &sy = b.shape(label);
+  Shape rows = sl;
+  if (!rows.dims.empty()) rows.dims.pop_back();
+  if (sl.rank() < 1 || sy != rows) {
+    L.error(call.loc, fmt::format("cross_entropy(logits, label) needs logits [rows..., classes] and label [rows...]; "
+                                  "got {} and {}", sl.str(), sy.str()));
+    return kNoNode;
+  }
+  int64_t last = sl.rank() - 1;
+  NodeId picked = b.sum(b.mul(onehotOf(L, label, sl.dims[last], call.loc), logSoftmaxOf(b, logits, last)), {last});
+  return b.neg(b.mean(picked, Builder::allAxes(b.shape(picked))));
+}
+
+NodeId mseFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId d = binaryOp<Op::Sub>(L, call, a);
+  Builder& b = L.builder();
+  if (d == kNoNode) return d;
+  return b.mean(b.unary(Op::Square, d), Builder::allAxes(b.shape(d)));
+}
+
+NodeId l2Fn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  Builder& b = L.builder();
+  b.setLoc(call.loc);
+  if (x == kNoNode) return x;
+  return b.sum(b.unary(Op::Square, x), Builder::allAxes(b.shape(x)));
+}
+
+NodeId argmaxFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId x = arg(L, a, 0);
+  if (x == kNoNode) return kNoNode;
+  if (L.builder().shape(x).isScalar()) {
+    L.error(call.loc, "argmax needs at least one dim");
+    return kNoNode;
+  }
+  auto ax = L.axis(a[1], -1, L.builder().shape(x).rank(), call.loc);
+  if (!ax) return kNoNode;
+  L.builder().setLoc(call.loc);
+  return L.builder().reduce(Op::ArgMax, x, {*ax});
+}
+
+NodeId accuracyFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId scores = arg(L, a, 0), label = arg(L, a, 1);
+  if (scores == kNoNode || label == kNoNode) return kNoNode;
+  Builder& b = L.builder();
+  const Shape &ss = b.shape(scores), &sy = b.shape(label);
+  if (ss.rank() < 1 || Shape(std::vector<int64_t>(ss.dims.begin(), ss.dims.end() - 1)) != sy) {
+    L.error(call.loc, fmt::format("accuracy(scores, label) needs scores [rows..., classes] and label [rows...]; "
+                                  "got {} and {}", ss.str(), sy.str()));
+    return kNoNode;
+  }
+  b.setLoc(call.loc);
+  NodeId hits = b.binary(Op::Equal, b.reduce(Op::ArgMax, scores, {ss.rank() - 1}), label);
+  return b.mean(hits, Builder::allAxes(b.shape(hits)));
+}
+
+const std::vector<Builtin>& builtins() {
+  static const std::vector<Builtin> table = {
+      {"exp", {"x"}, 1, unaryOp<Op::Exp>},
+      {"log", {"x"}, 1, unaryOp<Op::Log>},
+      {"sqrt", {"x"}, 1, unaryOp<Op::Sqrt>},
+      {"abs", {"x"}, 1, unaryOp<Op::Abs>},
+      {"square", {"x"}, 1, unaryOp<Op::Square>},
+      {"tanh", {"x"}, 1, unaryOp<Op::Tanh>},
+      {"sigmoid", {"x"}, 1, unaryOp<Op::Sigmoid>},
+      {"relu", {"x"}, 1, unaryOp<Op::Relu>},
+      {"softplus", {"x"}, 1, unaryOp<Op::Softplus>},
+      {"sin", {"x"}, 1, unaryOp<Op::Sin>},
+      {"cos", {"x"}, 1, unaryOp<Op::Cos>},
+      {"leaky_relu", {"x", "alpha"}, 1, leakyRelu},
+      {"pow", {"x", "y"}, 2, binaryOp<Op::Pow>},
+      {"maximum", {"a", "b"}, 2, binaryOp<Op::Maximum>},
+      {"minimum", {"a", "b"}, 2, binaryOp<Op::Minimum>},
+      {"sum", {"x", "axis"}, 1, reduction<0>},
+      {"mean", {"x", "axis"}, 1, reduction<1>},
+      {"max", {"x", "axis"}, 1, reduction<2>},
+      {"transpose", {"x"}, 1, transposeFn},
+      {"reshape", {"x", "dims"}, 2, reshapeFn},
+      {"concat", {"a", "b", "axis"}, 2, concatFn},
+      {"softmax", {"x", "axis"}, 1, softmaxFn<false>},
+      {"log_softmax", {"x", "axis"}, 1, softmaxFn<true>},
+      {"onehot", {"label", "n"}, 2, onehotFn},
+      {"cross_entropy", {"logits", "label"}, 2, crossEntropyFn},
+      {"mse", {"a", "b"}, 2, mseFn},
+      {"l2", {"x"}, 1, l2Fn},
+      {"accuracy", {"scores", "label"}, 2, accuracyFn},
+      {"argmax", {"x", "axis"}, 1, argmaxFn},
+  };
+  return table;
+}
+
+} // namespace
+
+bool isBuiltinName(const std::string& name) {
+  for (const Builtin& b : builtins())
+    if (name == b.name) return true;
+  return false;
+}
+
+bool Lowerer::lowerBuiltin(const Expr& call, NodeId& out) {
+  for (const Builtin& b : builtins()) {
+    if (call.name != b.name) continue;
+    std::vector<const Expr*> args;
+    out = bindArgs(call, b.params, b.required, args) ? b.lower(*this, call, args) : kNoNode;
+    return true;
+  }
+  return false;
+}
+
+} // namespace nnjit

@@ -1,0 +1,38 @@
+// CodeGen: the scheduled graph to LLVM IR — one loop nest per kernel, one function per entry point.
+#pragma once
+
+#include "DType.h"
+#include "passes/MemoryPlan.h"
+
+#include <map>
+#include <memory>
+
+namespace llvm {
+class LLVMContext;
+class Module;
+} // namespace llvm
+
+namespace nnjit {
+
+/// One generated entry point: `void NAME(void* const* buffers, int64_t batch)`.
+struct FunctionCode {
+  std::string name;
+  Schedule schedule;
+  MemoryPlan memory;
+  std::map<NodeId, int> writesToSlot;            // kernels whose buffer is a caller's slot
+  std::vector<std::pair<NodeId, int>> copies;    // after the kernels: slot <- value
+  std::vector<std::pair<NodeId, int>> assigns;   // last of all: slot <- value (updates)
+};
+
+struct CodeGenInput {
+  const Graph* graph = nullptr;
+  DType dtype = DType::F32;
+  std::map<NodeId, int> leafSlot;   // Input, Param, State, Epoch and Step leaves
+  int arenaSlot = 0;
+  std::vector<FunctionCode> functions;
+};
+
+/// Emits every function of `in` into a fresh module of `ctx`.
+std::unique_ptr<llvm::Module> generateIR(llvm::LLVMContext& ctx, const CodeGenInput& in);
+
+} // namespace nnjit

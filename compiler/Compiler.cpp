@@ -1,0 +1,299 @@
+// Compiler: the stage driver — source to native functions, one stage after another.
+#include "Compiler.h"
+
+#include "Autodiff.h"
+#include "CodeGen.h"
+#include "GraphPrinter.h"
+#include "Lexer.h"
+#include "LowerToGraph.h"
+#include "Parser.h"
+#include "Program.h"
+#include "passes/Passes.h"
+
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <chrono>
+
+namespace nnjit {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double msSince(Clock::time_point& t0) {
+  auto now = Clock::now();
+  double ms = std::chrono::duration<double, std::milli>(now - t0).count();
+  t0 = now;
+  return ms;
+}
+
+bool dependsOn(const Graph& g, NodeId root, Op leafOp) {
+  std::vector<bool> live = reachableFrom(g, {root});
+  for (NodeId i = 0; i < g.size(); ++i)
+    if (live[i] && g.op(i) == leafOp) return true;
+  return false;
+}
+
+/// The wiring of one entry point before passes: root indices into the Program.
+struct FunctionRoots {
+  std::string name;
+  EntryFn CompiledModel::*entry;
+  std::vector<std::pair<size_t, int>> outputs;  // program root -> slot
+  std::vector<std::pair<size_t, int>> assigns;
+};
+
+class Driver {
+public:
+  Driver(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags)
+      : cm_(cm), opt_(opt), diags_(diags), b_(cm.model.graph) {}
+
+  bool run() {
+    auto t0 = Clock::now();
+    Model& m = cm_.model;
+    if (opt_.lr && m.optimizer) {
+      b_.setLoc(m.optimizer->loc);
+      m.optimizer->lr = b_.constant(*opt_.lr);
+    }
+    makeSlots();
+    std::vector<NodeId> params;
+    for (const ParamInfo& p : m.params) params.push_back(p.node);
+    std::vector<NodeId> grads;
+    if (m.loss != kNoNode && (opt_.trainStep || opt_.gradients)) {
+      grads = differentiate(b_, m.loss, params, diags_);
+      if (diags_.hasErrors()) return false;
+    }
+    if (opt_.trainStep) addTrainStep(grads);
+    if (opt_.evaluate) addEvaluate();
+    if (opt_.predict && m.output) add({"nnjit_predict", &CompiledModel::predict, {{root(m.output->node), cm_.outputSlot}}, {}});
+    if (opt_.gradients) addGradients(grads);
+    cm_.times.autodiffMs = msSince(t0);
+
+    program_.graph = m.graph;  // passes rebuild this copy; the model keeps its own
+    optimizeGraph(program_, opt_.graphLog);
+    cm_.times.passesMs = msSince(t0);
+    return generate(t0);
+  }
+
+private:
+  int addSlot(std::string name, SlotKind kind, Shape shape) {
+    cm_.slots.push_back(Slot{std::move(name), kind, std::move(shape)});
+    return static_cast<int>(cm_.slots.size() - 1);
+  }
+
+  void makeSlots() {
+    Model& m = cm_.model;
+    for (const ParamInfo& p : m.params) cm_.paramSlots.push_back(addSlot(p.name, SlotKind::Param, p.shape));
+    for (const InputInfo& in : m.inputs) cm_.inputSlots.push_back(addSlot(in.name, SlotKind::Input, in.shape));
+    cm_.epochSlot = addSlot("epoch", SlotKind::Epoch, {});
+    cm_.stepSlot = addSlot("step", SlotKind::Step, {});
+    cm_.lossSlot = addSlot("loss", SlotKind::Loss, {});
+    for (const NamedValue& mv : m.metrics) {
+      cm_.metricSlots.push_back(addSlot(mv.name, SlotKind::Metric, {}));
+      bool readsInputs = dependsOn(m.graph, mv.node, Op::Input) || dependsOn(m.graph, mv.node, Op::BatchSize);
+      cm_.metricReadsInputs.push_back(readsInputs);
+    }
+    if (m.output) {
+      cm_.outputSlot = addSlot(m.output->name, SlotKind::Output, m.graph.shape(m.output->node));
+      std::vector<bool> live = reachableFrom(m.graph, {m.output->node});
+      for (const InputInfo& in : m.inputs) cm_.outputReadsInput.push_back(live[in.node]);
+    }
+    if (m.loss != kNoNode) {
+      std::vector<bool> live = reachableFrom(m.graph, {m.loss});
+      for (const ParamInfo& p : m.params) cm_.lossReadsParam.push_back(live[p.node]);
+    }
+  }
+
+  size_t root(NodeId n) { return program_.addRoot(n); }
+  void add(FunctionRoots f) { functions_.push_back(std::move(f)); }
+
+  void addTrainStep(const std::vector<NodeId>& grads) {
+    Model& m = cm_.model;
+    UpdatePlan plan = buildOptimizerUpdates(b_, m, grads);
+    cm_.states = plan.states;
+    for (const StateTensor& s : plan.states) cm_.stateSlots.push_back(addSlot(s.name, SlotKind::State, s.shape));
+    FunctionRoots f{"nnjit_train_step", &CompiledModel::trainStep, {{root(m.loss), cm_.lossSlot}}, {}};
+    FunctionRoots after{"nnjit_param_metrics", &CompiledModel::paramMetrics, {}, {}};
+    for (size_t i = 0; i < m.metrics.size(); ++i)
+      (cm_.metricReadsInputs[i] ? f : after).outputs.push_back({root(m.metrics[i].node), cm_.metricSlots[i]});
+    for (const Update& u : plan.updates) f.assigns.push_back({root(u.value), slotOfLeaf(cm_.model.graph, u.target)});
+    add(std::move(f));
+    if (!after.outputs.empty()) add(std::move(after));
+  }
+
+  void addEvaluate() {
+    Model& m = cm_.model;
+    FunctionRoots f{"nnjit_eval", &CompiledModel::evaluate, {}, {}};
+    if (m.loss != kNoNode) f.outputs.push_back({root(m.loss), cm_.lossSlot});
+    for (size_t i = 0; i < m.metrics.size(); ++i) f.outputs.push_back({root(m.metrics[i].node), cm_.metricSlots[i]});
+    add(std::move(f));
+  }
+
+  void addGradients(const std::vector<NodeId>& grads) {
+    Model& m = cm_.model;
+    FunctionRoots f{"nnjit_gradients", &CompiledModel::gradients, {{root(m.loss), cm_.lossSlot}}, {}};
+    for (size_t i = 0; i < grads.size(); ++i) {
+      cm_.gradientSlots.push_back(addSlot("grad." + m.params[i].name, SlotKind::Gradient, m.params[i].shape));
+      f.outputs.push_back({root(grads[i]), cm_.gradientSlots.back()});
+    }
+    add(std::move(f));
+  }
+
+  int slotOfLeaf(const Graph& g, NodeId leaf) const {
+    const Node& n = g.node(leaf);
+    for (size_t i = 0; i < cm_.slots.size(); ++i) {
+      const Slot& s = cm_.slots[i];
+      bool kindMatches = (n.op == Op::Param && s.kind == SlotKind::Param) || (n.op == Op::State && s.kind == SlotKind::State) ||
+                         (n.op == Op::Input && s.kind == SlotKind::Input);
+      if (kindMatches && s.name == n.attrs.name) return static_cast<int>(i);
+      if (n.op == Op::Epoch && s.kind == SlotKind::Epoch) return static_cast<int>(i);
+      if (n.op == Op::Step && s.kind == SlotKind::Step) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
+  FunctionCode schedule(const FunctionRoots& f, const Graph& g, const std::map<NodeId, int>& leafSlot) {
+    FunctionCode fc;
+    fc.name = f.name;
+    auto inSlot = [&](NodeId n) { return leafSlot.count(n) > 0; };
+    std::vector<NodeId> needed;
+    for (const auto& [r, slot] : f.outputs) needed.push_back(program_.roots[r]);
+    for (const auto& [r, slot] : f.assigns) needed.push_back(program_.roots[r]);
+    fc.schedule = planFusion(g, needed, inSlot);
+    for (const auto& [r, slot] : f.outputs) {
+      NodeId n = program_.roots[r];
+      bool direct = fc.schedule.materialized[n] && !inSlot(n) && !fc.writesToSlot.count(n);
+      if (direct) fc.writesToSlot[n] = slot;
+      else fc.copies.push_back({n, slot});
+    }
+    std::vector<NodeId> keep;
+    for (const auto& [r, slot] : f.assigns) {
+      fc.assigns.push_back({program_.roots[r], slot});
+      keep.push_back(program_.roots[r]);
+    }
+    for (const auto& [n, slot] : fc.copies) keep.push_back(n);
+    fc.memory = planMemory(g, fc.schedule, fc.writesToSlot, keep);
+    return fc;
+  }
+
+  bool generate(Clock::time_point& t0) {
+    const Graph& g = program_.graph;
+    CodeGenInput in;
+    in.graph = &g;
+    in.dtype = opt_.dtype;
+    for (NodeId n = 0; n < g.size(); ++n)
+      if (opKind(g.op(n)) == OpKind::Leaf && g.op(n) != Op::Constant && g.op(n) != Op::BatchSize)
+        in.leafSlot[n] = slotOfLeaf(g, n);
+    cm_.arenaSlot = in.arenaSlot = addSlot("arena", SlotKind::Arena, {});
+    for (const FunctionRoots& f : functions_) {
+      in.functions.push_back(schedule(f, g, in.leafSlot));
+      const MemoryPlan& mp = in.functions.back().memory;
+      cm_.arenaStatic = std::max(cm_.arenaStatic, mp.staticSize);
+      cm_.arenaPerRow = std::max(cm_.arenaPerRow, mp.rowSize);
+    }
+    auto ctx = std::make_unique<llvm::LLVMContext>();
+    std::unique_ptr<llvm::Module> module = generateIR(*ctx, in);
+    std::string broken;
+    llvm::raw_string_ostream os(broken);
+    if (llvm::verifyModule(*module, &os)) {
+      diags_.add(fileError(cm_.model.file, "internal compiler error: generated IR does not verify:\n" + broken));
+      return false;
+    }
+    cm_.times.codegenMs = msSince(t0);
+    auto jit = Jit::create();
+    if (!jit) {
+      for (const Diagnostic& d : jit.errors()) diags_.add(d);
+      return false;
+    }
+    cm_.jit = std::move(*jit);
+    cm_.jit->optimize(*module);
+    cm_.times.optimizeMs = msSince(t0);
+    if (opt_.keepIR) {
+      llvm::raw_string_ostream irOut(cm_.ir);
+      module->print(irOut, nullptr);
+    }
+    if (opt_.keepAsm) cm_.assembly = cm_.jit->assembly(*module);
+    Status added = cm_.jit->add(std::move(module), std::move(ctx));
+    if (!added) {
+      for (const Diagnostic& d : added.errors()) diags_.add(d);
+      return false;
+    }
+    for (const FunctionRoots& f : functions_) cm_.*(f.entry) = cm_.jit->lookup(f.name);
+    cm_.times.jitMs = msSince(t0);
+    return true;
+  }
+
+  CompiledModel& cm_;
+  const CompileOptions& opt_;
+  DiagnosticEngine& diags_;
+  Builder b_;
+  Program program_;
+  std::vector<FunctionRoots> functions_;
+};
+
+} // namespace
+
+std::optional<Model> parseModel(const std::string& source, const std::string& file, DiagnosticEngine& diags,
+                                StageTimes* times) {
+  auto t0 = Clock::now();
+  std::vector<Token> tokens = lex(source, diags);
+  Module module = parse(tokens, diags);
+  if (times) times->parseMs = msSince(t0);
+  Model model = lowerToGraph(module, file, diags);
+  if (times) times->lowerMs = msSince(t0);
+  if (diags.hasErrors()) return std::nullopt;
+  return model;
+}
+
+std::unique_ptr<CompiledModel> compileModel(const std::string& source, const std::string& file,
+                                            const CompileOptions& options, DiagnosticEngine& diags) {
+  StageTimes times;
+  std::optional<Model> model = parseModel(source, file, diags, &times);
+  if (!model) return nullptr;
+  auto cm = compileModel(std::move(*model), options, diags);
+  if (cm) {
+    cm->times.parseMs = times.parseMs;
+    cm->times.lowerMs = times.lowerMs;
+  }
+  return cm;
+}
+
+std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& options, DiagnosticEngine& diags) {
+  auto cm = std::make_unique<CompiledModel>();
+  cm->dtype = options.dtype;
+  cm->model = std::move(model);
+  if (!Driver(*cm, options, diags).run()) return nullptr;
+  return cm;
+}
+
+std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags) {
+  Graph g = model.graph;
+  Builder b(g);
+  std::vector<NodeId> roots;
+  std::vector<std::string> names;
+  if (model.loss != kNoNode) {
+    roots.push_back(model.loss);
+    names.push_back("loss");
+  }
+  for (const NamedValue& m : model.metrics) {
+    roots.push_back(m.node);
+    names.push_back("metric " + m.name);
+  }
+  if (model.output) {
+    roots.push_back(model.output->node);
+    names.push_back("output " + model.output->name);
+  }
+  if (withGradients && model.loss != kNoNode) {
+    std::vector<NodeId> params;
+    for (const ParamInfo& p : model.params) params.push_back(p.node);
+    std::vector<NodeId> grads = differentiate(b, model.loss, params, diags);
+    for (size_t i = 0; i < grads.size(); ++i) {
+      roots.push_back(grads[i]);
+      names.push_back("d loss / d " + model.params[i].name);
+    }
+  }
+  return printDot(g, roots, names, model.file);
+}
+
+} // namespace nnjit

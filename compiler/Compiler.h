@@ -1,0 +1,79 @@
+// Compiler: the stage driver — source to native functions, one stage after another.
+#pragma once
+
+#include "DType.h"
+#include "Jit.h"
+#include "Model.h"
+#include "OptimizerRules.h"
+
+#include <memory>
+#include <optional>
+
+namespace nnjit {
+
+/// Which entry points to build; each costs compile time, so callers ask only
+/// for what they will call.
+struct CompileOptions {
+  DType dtype = DType::F32;
+  bool trainStep = false;    // nnjit_train_step: forward, backward and update in one call
+  bool evaluate = false;     // nnjit_eval: loss and metrics
+  bool predict = false;      // nnjit_predict: the output
+  bool gradients = false;    // nnjit_gradients: loss and every param's gradient
+  std::optional<double> lr;  // replaces the optimizer's lr (--lr)
+  bool keepIR = false;       // keep the optimized IR text (show --ir)
+  bool keepAsm = false;      // keep the native assembly (show --asm)
+  std::string* graphLog = nullptr;  // receives the graph after each pass
+};
+
+enum class SlotKind { Param, State, Input, Epoch, Step, Loss, Metric, Output, Gradient, Arena };
+
+/// One caller-owned buffer the generated functions read or write.
+struct Slot {
+  std::string name;
+  SlotKind kind;
+  Shape shape;
+};
+
+struct StageTimes {
+  double parseMs = 0, lowerMs = 0, autodiffMs = 0, passesMs = 0, codegenMs = 0, optimizeMs = 0, jitMs = 0;
+  double totalMs() const { return parseMs + lowerMs + autodiffMs + passesMs + codegenMs + optimizeMs + jitMs; }
+};
+
+/// A compiled model: its declarations, its buffer table and its native code.
+struct CompiledModel {
+  Model model;
+  std::vector<StateTensor> states;
+  std::vector<Slot> slots;
+  std::vector<int> paramSlots, stateSlots, inputSlots, metricSlots, gradientSlots;
+  int epochSlot = -1, stepSlot = -1, lossSlot = -1, outputSlot = -1, arenaSlot = -1;
+  /// Arena elements for a batch of n rows: arenaStatic + arenaPerRow * n.
+  int64_t arenaStatic = 0, arenaPerRow = 0;
+  /// Metrics computed by the train step (they read inputs); the others are
+  /// computed after an epoch by `paramMetrics`.
+  std::vector<bool> metricReadsInputs;
+  /// Inputs that `output` depends on (for predict with fewer columns).
+  std::vector<bool> outputReadsInput;
+  std::vector<bool> lossReadsParam;
+
+  EntryFn trainStep = nullptr, evaluate = nullptr, predict = nullptr, gradients = nullptr, paramMetrics = nullptr;
+  std::string ir, assembly;
+  StageTimes times;
+  DType dtype = DType::F32;
+  std::unique_ptr<Jit> jit;
+};
+
+/// The front end alone: read, lex, parse, lower. Errors land in `diags`.
+std::optional<Model> parseModel(const std::string& source, const std::string& file, DiagnosticEngine& diags,
+                                StageTimes* times = nullptr);
+
+/// Everything: front end, autodiff, passes, codegen and JIT.
+std::unique_ptr<CompiledModel> compileModel(const std::string& source, const std::string& file,
+                                            const CompileOptions& options, DiagnosticEngine& diags);
+
+/// The back half, for a model the caller has parsed (and checked) already.
+std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& options, DiagnosticEngine& diags);
+
+/// The forward graph and its gradient graph as Graphviz dot (show --graph / --grad).
+std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags);
+
+} // namespace nnjit

@@ -1,0 +1,91 @@
+// Diagnostics: user errors as values, with the file and position they point at.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nnjit {
+
+/// A position in a `.nn` source: 1-based line and column; 0 means unknown.
+struct SourceLoc {
+  int line = 0;
+  int col = 0;
+};
+
+enum class Severity { Error, Warning, Note };
+
+/// One message for the user. `line`/`col` are 0 when the whole file (or no
+/// file) is at fault; `sourceLine` is the text under the caret, if any.
+struct Diagnostic {
+  Severity severity = Severity::Error;
+  std::string file;
+  int line = 0;
+  int col = 0;
+  std::string message;
+  std::string sourceLine;
+};
+
+/// Formats as `FILE:LINE:COL: error: MESSAGE` plus the source line and a caret.
+std::string formatDiagnostic(const Diagnostic& d);
+
+/// Collects diagnostics for one source file; knows its text for carets.
+class DiagnosticEngine {
+public:
+  DiagnosticEngine() = default;
+  DiagnosticEngine(std::string file, std::string source);
+
+  void error(SourceLoc loc, std::string message);
+  void warning(SourceLoc loc, std::string message);
+  void add(Diagnostic d) { diags_.push_back(std::move(d)); }
+
+  bool hasErrors() const;
+  const std::vector<Diagnostic>& diagnostics() const { return diags_; }
+  std::vector<Diagnostic> take() { return std::move(diags_); }
+  const std::string& file() const { return file_; }
+  const std::string& source() const { return source_; }
+
+private:
+  Diagnostic make(Severity s, SourceLoc loc, std::string message) const;
+  std::string lineText(int line) const;
+
+  std::string file_;
+  std::string source_;
+  std::vector<Diagnostic> diags_;
+};
+
+/// A value or the diagnostics that explain why there is none.
+template <class T>
+class Result {
+public:
+  Result(T value) : value_(std::move(value)) {}
+  Result(std::vector<Diagnostic> errors) : errors_(std::move(errors)) {}
+  Result(Diagnostic error) { errors_.push_back(std::move(error)); }
+
+  explicit operator bool() const { return value_.has_value(); }
+  T& operator*() { return *value_; }
+  const T& operator*() const { return *value_; }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  const std::vector<Diagnostic>& errors() const { return errors_; }
+
+private:
+  std::optional<T> value_;
+  std::vector<Diagnostic> errors_;
+};
+
+/// A success with no value, or diagnostics.
+struct Ok {};
+using Status = Result<Ok>;
+
+/// A file-level error (`FILE: error: MESSAGE` or `FILE:LINE: error: ...`).
+inline Diagnostic fileError(std::string file, std::string message, int line = 0) {
+  Diagnostic d;
+  d.file = std::move(file);
+  d.line = line;
+  d.message = std::move(message);
+  return d;
+}
+
+} // namespace nnjit

@@ -1,0 +1,72 @@
+// Graph: one hash-consed SSA node type for the whole computation.
+#include "Graph.h"
+
+#include <cstring>
+#include <functional>
+
+namespace nnjit {
+
+const OpInfo& opInfo(Op op) {
+  static const OpInfo table[] = {
+#define NNJIT_OP(Name, Arity, Kind, Spelling) {#Name, Arity, OpKind::Kind, Spelling},
+#include "Ops.def"
+  };
+  return table[static_cast<int>(op)];
+}
+
+bool Attrs::operator==(const Attrs& o) const {
+  // Compare constants bitwise so that 0.0 and -0.0 (and NaNs) stay distinct.
+  return std::memcmp(&value, &o.value, sizeof value) == 0 && ints == o.ints && name == o.name;
+}
+
+bool Graph::Key::operator==(const Key& o) const {
+  return op == o.op && inputs == o.inputs && dims == o.dims && attrs == o.attrs;
+}
+
+size_t Graph::KeyHash::operator()(const Key& k) const {
+  size_t h = std::hash<int>()(static_cast<int>(k.op));
+  auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
+  for (NodeId i : k.inputs) mix(std::hash<NodeId>()(i));
+  for (int64_t d : k.dims) mix(std::hash<int64_t>()(d));
+  uint64_t bits;
+  std::memcpy(&bits, &k.attrs.value, sizeof bits);
+  mix(std::hash<uint64_t>()(bits));
+  for (int64_t v : k.attrs.ints) mix(std::hash<int64_t>()(v));
+  mix(std::hash<std::string>()(k.attrs.name));
+  return h;
+}
+
+NodeId Graph::add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs, SourceLoc loc) {
+  Key key{op, inputs, shape.dims, attrs};
+  auto it = index_.find(key);
+  if (it != index_.end()) return it->second;
+  NodeId id = size();
+  nodes_.push_back(Node{op, std::move(inputs), std::move(shape), std::move(attrs), loc});
+  index_.emplace(std::move(key), id);
+  return id;
+}
+
+NodeId Graph::findLeaf(Op op, const std::string& name) const {
+  for (NodeId i = 0; i < size(); ++i)
+    if (nodes_[i].op == op && nodes_[i].attrs.name == name) return i;
+  return kNoNode;
+}
+
+std::vector<bool> reachableFrom(const Graph& g, const std::vector<NodeId>& roots) {
+  std::vector<bool> live(g.size(), false);
+  for (NodeId r : roots) live[r] = true;
+  for (NodeId i = g.size() - 1; i >= 0; --i)
+    if (live[i])
+      for (NodeId in : g.node(i).inputs) live[in] = true;
+  return live;
+}
+
+std::vector<int> useCounts(const Graph& g, const std::vector<bool>& live) {
+  std::vector<int> uses(g.size(), 0);
+  for (NodeId i = 0; i < g.size(); ++i)
+    if (live[i])
+      for (NodeId in : g.node(i).inputs) ++uses[in];
+  return uses;
+}
+
+} // namespace nnjit

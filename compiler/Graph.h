@@ -1,0 +1,86 @@
+// Graph: one hash-consed SSA node type for the whole computation.
+#pragma once
+
+#include "Diagnostics.h"
+#include "Shape.h"
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace nnjit {
+
+enum class Op {
+#define NNJIT_OP(Name, Arity, Kind, Spelling) Name,
+#include "Ops.def"
+};
+
+enum class OpKind { Leaf, Elementwise, Layout, Reduction, Contraction };
+
+struct OpInfo {
+  const char* name;
+  int arity;
+  OpKind kind;
+  const char* spelling;
+};
+
+const OpInfo& opInfo(Op op);
+inline OpKind opKind(Op op) { return opInfo(op).kind; }
+
+using NodeId = int32_t;
+constexpr NodeId kNoNode = -1;
+
+/// Per-op facts that are not inputs: a constant's value, axes, a leaf's name.
+struct Attrs {
+  double value = 0;
+  std::vector<int64_t> ints;
+  std::string name;
+  bool operator==(const Attrs& o) const;
+};
+
+struct Node {
+  Op op;
+  std::vector<NodeId> inputs;
+  Shape shape;
+  Attrs attrs;
+  SourceLoc loc;
+};
+
+/// Nodes in creation order, which is a topological order: an input always
+/// exists before the node that reads it.
+class Graph {
+public:
+  /// Returns an existing identical node if there is one (hash-consing).
+  NodeId add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs = {}, SourceLoc loc = {});
+
+  const Node& node(NodeId id) const { return nodes_[id]; }
+  const Shape& shape(NodeId id) const { return nodes_[id].shape; }
+  Op op(NodeId id) const { return nodes_[id].op; }
+  NodeId size() const { return static_cast<NodeId>(nodes_.size()); }
+
+  /// Leaves of one kind by name (params, inputs, state), or kNoNode.
+  NodeId findLeaf(Op op, const std::string& name) const;
+
+private:
+  struct Key {
+    Op op;
+    std::vector<NodeId> inputs;
+    std::vector<int64_t> dims;
+    Attrs attrs;
+    bool operator==(const Key& o) const;
+  };
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+
+  std::vector<Node> nodes_;
+  std::unordered_map<Key, NodeId, KeyHash> index_;
+};
+
+/// Which nodes `roots` depend on (a mask over node ids).
+std::vector<bool> reachableFrom(const Graph& g, const std::vector<NodeId>& roots);
+
+/// How many nodes read each node (counting repeats), among `live` nodes.
+std::vector<int> useCounts(const Graph& g, const std::vector<bool>& live);
+
+} // namespace nnjit

@@ -1,0 +1,63 @@
+// GraphPrinter: the graph as stable text (for golden tests) and as Graphviz dot.
+#include "GraphPrinter.h"
+
+#include <fmt/format.h>
+
+namespace nnjit {
+
+static std::string operands(const Node& n) {
+  std::string out;
+  const OpInfo& info = opInfo(n.op);
+  if (n.op == Op::Constant) out = fmt::format(" {}", n.attrs.value);
+  if (!n.attrs.name.empty()) out += fmt::format(" \"{}\"", n.attrs.name);
+  for (size_t i = 0; i < n.inputs.size(); ++i) out += fmt::format("{}%{}", i ? ", " : " ", n.inputs[i]);
+  if (!n.attrs.ints.empty() && info.kind != OpKind::Leaf) out += fmt::format(" {{{}}}", fmt::join(n.attrs.ints, ", "));
+  if (n.op == Op::LeakyRelu) out += fmt::format(" alpha={}", n.attrs.value);
+  return out;
+}
+
+std::string printGraph(const Graph& g, const std::vector<NodeId>& roots) {
+  std::vector<bool> live = reachableFrom(g, roots);
+  std::string out;
+  for (NodeId i = 0; i < g.size(); ++i) {
+    if (!live[i]) continue;
+    const Node& n = g.node(i);
+    out += fmt::format("%{} = {}{} : {}\n", i, opInfo(n.op).spelling, operands(n), n.shape.str());
+  }
+  out += "roots:";
+  for (NodeId r : roots) out += fmt::format(" %{}", r);
+  return out + "\n";
+}
+
+static std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std::vector<std::string>& names,
+                     const std::string& title) {
+  std::vector<bool> live = reachableFrom(g, roots);
+  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
+                                escape(title));
+  for (NodeId i = 0; i < g.size(); ++i) {
+    if (!live[i]) continue;
+    const Node& n = g.node(i);
+    std::string label = opInfo(n.op).spelling;
+    if (n.op == Op::Constant) label = fmt::format("{}", n.attrs.value);
+    if (!n.attrs.name.empty()) label += " " + n.attrs.name;
+    label = escape(label) + "\\n" + n.shape.str();
+    if (n.loc.line) label += fmt::format("\\nline {}", n.loc.line);
+    const char* style = opKind(n.op) == OpKind::Leaf ? ", style=rounded" : "";
+    out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label, style);
+    for (NodeId in : n.inputs) out += fmt::format("  n{} -> n{};\n", in, i);
+  }
+  for (size_t r = 0; r < roots.size() && r < names.size(); ++r)
+    out += fmt::format("  r{} [label=\"{}\", shape=ellipse];\n  n{} -> r{};\n", r, escape(names[r]), roots[r], r);
+  return out + "}\n";
+}
+
+} // namespace nnjit

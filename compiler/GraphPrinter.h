@@ -1,0 +1,18 @@
+// GraphPrinter: the graph as stable text (for golden tests) and as Graphviz dot.
+#pragma once
+
+#include "Graph.h"
+
+#include <string>
+
+namespace nnjit {
+
+/// One line per live node: `%3 = + %1, %2 : [batch, 3]`, then the roots.
+std::string printGraph(const Graph& g, const std::vector<NodeId>& roots);
+
+/// A Graphviz digraph; nodes labelled with op, shape and `.nn` line.
+/// `names` labels root nodes (loss, metrics, gradients) by what they are.
+std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std::vector<std::string>& names,
+                     const std::string& title);
+
+} // namespace nnjit

@@ -1,0 +1,128 @@
+// Jit: optimizes an LLVM module for the host CPU and compiles it in memory with ORC.
+#include "Jit.h"
+
+#include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/DynamicLibrary.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <chrono>
+#include <mutex>
+
+namespace nnjit {
+
+struct Jit::Impl {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  std::unique_ptr<llvm::TargetMachine> tm;
+};
+
+namespace {
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string errorText(llvm::Error e) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << e;
+  return s;
+}
+
+} // namespace
+
+void initializeNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+    // glibc's vector math library: exp, log, sin... in SIMD form for the vectorizer.
+    llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
+  });
+}
+
+Jit::Jit(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Jit::~Jit() = default;
+
+Result<std::unique_ptr<Jit>> Jit::create() {
+  initializeNativeTarget();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb) return fileError("", "cannot target this CPU: " + errorText(jtmb.takeError()));
+  jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
+  auto tm = jtmb->createTargetMachine();
+  if (!tm) return fileError("", "cannot target this CPU: " + errorText(tm.takeError()));
+  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
+  if (!jit) return fileError("", "cannot start the JIT: " + errorText(jit.takeError()));
+  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess((*jit)->getDataLayout().getGlobalPrefix());
+  if (!gen) return fileError("", "cannot start the JIT: " + errorText(gen.takeError()));
+  (*jit)->getMainJITDylib().addGenerator(std::move(*gen));
+  auto impl = std::make_unique<Impl>();
+  impl->jit = std::move(*jit);
+  impl->tm = std::move(*tm);
+  return std::unique_ptr<Jit>(new Jit(std::move(impl)));
+}
+
+void Jit::optimize(llvm::Module& module) {
+  auto t0 = std::chrono::steady_clock::now();
+  module.setDataLayout(impl_->tm->createDataLayout());
+  module.setTargetTriple(impl_->tm->getTargetTriple().str());
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions tuning;
+  tuning.LoopVectorization = true;
+  tuning.SLPVectorization = true;
+  llvm::PassBuilder pb(impl_->tm.get(), tuning);
+  llvm::TargetLibraryInfoImpl tlii(llvm::Triple(module.getTargetTriple()));
+  tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, llvm::Triple(module.getTargetTriple()));
+  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2);
+  mpm.run(module, mam);
+  optimizeMs = msSince(t0);
+}
+
+std::string Jit::assembly(llvm::Module& module) {
+  llvm::SmallString<4096> out;
+  llvm::raw_svector_ostream os(out);
+  llvm::legacy::PassManager pm;
+  if (impl_->tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile)) return "";
+  pm.run(module);
+  return std::string(out.str());
+}
+
+Status Jit::add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> ctx) {
+  auto t0 = std::chrono::steady_clock::now();
+  llvm::orc::ThreadSafeModule tsm(std::move(module), std::move(ctx));
+  if (auto err = impl_->jit->addIRModule(std::move(tsm))) return fileError("", "JIT: " + errorText(std::move(err)));
+  codegenMs = msSince(t0);
+  return Ok{};
+}
+
+EntryFn Jit::lookup(const std::string& name) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto sym = impl_->jit->lookup(name);
+  if (!sym) {
+    llvm::consumeError(sym.takeError());
+    return nullptr;
+  }
+  codegenMs += msSince(t0);  // ORC compiles lazily, at the first lookup
+  return sym->toPtr<EntryFn>();
+}
+
+} // namespace nnjit

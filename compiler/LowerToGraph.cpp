@@ -1,0 +1,454 @@
+// LowerToGraph: AST to graph — names, fn inlining, shapes and declarations.
+#include "Lowering.h"
+
+#include <cmath>
+#include <fmt/format.h>
+
+namespace nnjit {
+
+Model lowerToGraph(const Module& module, const std::string& file, DiagnosticEngine& diags) {
+  Model model;
+  model.file = file;
+  Lowerer(model, diags).run(module);
+  return model;
+}
+
+NodeId Lowerer::checked(NodeId n, SourceLoc loc, const std::string& what) {
+  if (n == kNoNode && !b_.error().empty()) {
+    error(loc, what.empty() ? b_.error() : fmt::format("{}: {}", what, b_.error()));
+    b_.clearError();
+  }
+  return n;
+}
+
+void Lowerer::run(const Module& module) {
+  for (const Stmt& s : module.stmts) statement(s);
+}
+
+void Lowerer::statement(const Stmt& s) {
+  b_.setLoc(s.loc);
+  switch (s.kind) {
+  case Stmt::Kind::Data:
+    if (!model_.dataPath.empty()) error(s.loc, "a second 'data' statement; the file has one already");
+    model_.dataPath = s.name;
+    model_.dataLoc = s.nameLoc;
+    return;
+  case Stmt::Kind::Input: return declareInput(s);
+  case Stmt::Kind::Param: return declareParam(s);
+  case Stmt::Kind::Let: {
+    NodeId v = lowerExpr(*s.expr);
+    if (defineName(s.name, s.nameLoc, "value")) globals_[s.name] = {v, s.nameLoc};
+    return;
+  }
+  case Stmt::Kind::Fn:
+    if (defineName(s.name, s.nameLoc, "function")) fns_[s.name] = &s;
+    return;
+  case Stmt::Kind::Loss: {
+    if (model_.loss != kNoNode || model_.lossLoc.line) {
+      error(s.loc, fmt::format("a second 'loss'; the first is at line {}", model_.lossLoc.line));
+      return;
+    }
+    model_.lossLoc = s.loc;
+    NodeId v = lowerExpr(*s.expr);
+    if (v != kNoNode && !b_.shape(v).isScalar()) {
+      error(s.expr->loc, fmt::format("the loss must be a scalar, but it has shape {}; take mean(...) or sum(...)",
+                                     b_.shape(v).str()));
+      return;
+    }
+    model_.loss = v;
+    return;
+  }
+  case Stmt::Kind::Metric: return declareMetric(s);
+  case Stmt::Kind::Output: return declareOutput(s);
+  case Stmt::Kind::Optimizer: return declareOptimizer(s);
+  case Stmt::Kind::Train: return declareTrain(s);
+  }
+}
+
+bool Lowerer::defineName(const std::string& name, SourceLoc loc, const char* what) {
+  if (isBuiltinName(name) || name == "epoch" || name == "batch") {
+    error(loc, fmt::format("'{}' is a builtin name and cannot name a {}", name, what));
+    return false;
+  }
+  auto it = defined_.find(name);
+  if (it != defined_.end()) {
+    error(loc, fmt::format("'{}' is already defined at line {}", name, it->second.line));
+    return false;
+  }
+  defined_[name] = loc;
+  return true;
+}
+
+std::optional<Shape> Lowerer::declaredShape(const Stmt& s, bool allowBatch) {
+  Shape shape;
+  bool ok = true;
+  for (size_t i = 0; i < s.dims.size(); ++i) {
+    const DimSpec& d = s.dims[i];
+    if (d.isBatch && (!allowBatch || i != 0)) {
+      error(d.loc, allowBatch ? "'batch' may only be the first dim" : "a param cannot have a 'batch' dim");
+      ok = false;
+    } else if (!d.isBatch && d.size <= 0) {
+      error(d.loc, fmt::format("a dim must be at least 1, not {}", d.size));
+      ok = false;
+    } else if (!d.isBatch && d.size > kMaxElements) {
+      error(d.loc, fmt::format("dim {} is too large (the limit is {} elements)", d.size, kMaxElements));
+      ok = false;
+    }
+    shape.dims.push_back(d.isBatch ? kBatch : d.size);
+  }
+  if (ok) {
+    // Multiply in double: the product of several large dims overflows int64.
+    double total = 1;
+    for (int64_t d : shape.dims)
+      if (d != kBatch) total *= static_cast<double>(d);
+    if (total > static_cast<double>(kMaxElements)) {
+      error(s.nameLoc, fmt::format("shape {} has more than {} elements", shape.str(), kMaxElements));
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return shape;
+}
+
+void Lowerer::declareInput(const Stmt& s) {
+  std::optional<Shape> shape = declaredShape(s, true);
+  if (!defineName(s.name, s.nameLoc, "input") || !shape) return;
+  if (s.numClasses > 0 && shape->staticElements() != 1)
+    return error(s.nameLoc, fmt::format("a class input takes one column, but {} has shape {}", s.name, shape->str()));
+  if (s.numClasses > kMaxElements) return error(s.nameLoc, "too many classes");
+  Attrs a;
+  a.name = s.name;
+  NodeId n = b_.make(Op::Input, {}, a, *shape);
+  model_.inputs.push_back(InputInfo{s.name, n, *shape, s.numClasses, s.nameLoc});
+  globals_[s.name] = {n, s.nameLoc};
+}
+
+void Lowerer::declareParam(const Stmt& s) {
+  std::optional<Shape> shape = s.hasDims ? declaredShape(s, false) : Shape{};
+  if (!defineName(s.name, s.nameLoc, "param") || !shape) return;
+  std::optional<InitSpec> init = lowerInit(*s.expr, *shape);
+  if (!init) return;
+  Attrs a;
+  a.name = s.name;
+  NodeId n = b_.make(Op::Param, {}, a, *shape);
+  model_.params.push_back(ParamInfo{s.name, n, *shape, *init, s.nameLoc});
+  globals_[s.name] = {n, s.nameLoc};
+}
+
+std::optional<InitSpec> Lowerer::lowerInit(const Expr& e, const Shape& shape) {
+  InitSpec init;
+  using K = InitSpec::Kind;
+  if (e.kind == Expr::Kind::List) {
+    init.kind = K::List;
+    if (!flattenList(e, shape, 0, init.values)) return std::nullopt;
+    return init;
+  }
+  std::string name = e.kind == Expr::Kind::Name || e.kind == Expr::Kind::Call ? e.name : "";
+  if (name == "zeros" || name == "ones") {
+    init.a = name == "ones" ? 1 : 0;
+    return init;
+  }
+  struct Form { const char* name; K kind; std::vector<const char*> params; };
+  static const Form forms[] = {
+      {"normal", K::Normal, {"mean", "std"}},
+      {"truncated_normal", K::TruncatedNormal, {"mean", "std"}},
+      {"uniform", K::Uniform, {"lo", "hi"}},
+      {"glorot", K::Glorot, {}},
+      {"he", K::He, {}},
+  };
+  for (const Form& f : forms) {
+    if (name != f.name) continue;
+    init.kind = f.kind;
+    std::vector<const Expr*> args;
+    if (e.kind == Expr::Kind::Call && !bindArgs(e, f.params, f.params.size(), args)) return std::nullopt;
+    if (e.kind == Expr::Kind::Name && !f.params.empty()) {
+      error(e.loc, fmt::format("{} needs arguments: {}({}, {})", f.name, f.name, f.params[0], f.params[1]));
+      return std::nullopt;
+    }
+    if (!f.params.empty()) {
+      std::optional<double> a = constant(*args[0], f.params[0]), b = constant(*args[1], f.params[1]);
+      if (!a || !b) return std::nullopt;
+      init.a = *a;
+      init.b = *b;
+      if ((f.kind == K::Normal || f.kind == K::TruncatedNormal) && init.b < 0) {
+        error(args[1]->loc, "std must not be negative");
+        return std::nullopt;
+      }
+      if (f.kind == K::Uniform && init.b < init.a) {
+        error(args[1]->loc, "uniform(lo, hi) needs lo <= hi");
+        return std::nullopt;
+      }
+    }
+    return init;
+  }
+  std::optional<double> v = constant(e, "an initializer (a number, zeros, ones, normal, truncated_normal, uniform, glorot, he or a list)");
+  if (!v) return std::nullopt;
+  init.a = *v;
+  return init;
+}
+
+bool Lowerer::flattenList(const Expr& e, const Shape& shape, size_t dim, std::vector<double>& out) {
+  if (dim == shape.dims.size()) {
+    std::optional<double> v = constant(e, "a list element");
+    if (v) out.push_back(*v);
+    return v.has_value();
+  }
+  if (e.kind != Expr::Kind::List || static_cast<int64_t>(e.args.size()) != shape.dims[dim]) {
+    error(e.loc, fmt::format("the list does not match the param's shape {}: dim {} should have {} elements{}",
+                             shape.str(), dim, shape.dims[dim],
+                             e.kind == Expr::Kind::List ? fmt::format(", found {}", e.args.size()) : ""));
+    return false;
+  }
+  for (const auto& el : e.args)
+    if (!flattenList(*el, shape, dim + 1, out)) return false;
+  return true;
+}
+
+void Lowerer::declareMetric(const Stmt& s) {
+  NodeId v;
+  if (s.expr) {
+    v = lowerExpr(*s.expr);
+    if (!defineName(s.name, s.nameLoc, "metric")) return;
+    globals_[s.name] = {v, s.nameLoc};
+  } else {
+    Expr ref;
+    ref.kind = Expr::Kind::Name;
+    ref.name = s.name;
+    ref.loc = s.nameLoc;
+    v = lowerName(ref);
+  }
+  if (v == kNoNode) return;
+  if (!b_.shape(v).isScalar())
+    return error(s.expr ? s.expr->loc : s.nameLoc,
+                 fmt::format("a metric must be a scalar, but '{}' has shape {}", s.name, b_.shape(v).str()));
+  for (const auto& m : model_.metrics)
+    if (m.name == s.name) return error(s.nameLoc, fmt::format("metric '{}' is reported already", s.name));
+  model_.metrics.push_back(NamedValue{s.name, v, s.nameLoc});
+}
+
+void Lowerer::declareOutput(const Stmt& s) {
+  if (model_.output) return error(s.loc, fmt::format("a second 'output'; the first is at line {}", model_.output->loc.line));
+  Expr ref;
+  ref.kind = Expr::Kind::Name;
+  ref.name = s.name;
+  ref.loc = s.nameLoc;
+  NodeId v = lowerName(ref);
+  if (v == kNoNode) return;
+  model_.output = NamedValue{s.name, v, s.nameLoc};
+}
+
+NodeId Lowerer::lowerExpr(const Expr& e) {
+  b_.setLoc(e.loc);
+  switch (e.kind) {
+  case Expr::Kind::Number: return b_.constant(e.number);
+  case Expr::Kind::String:
+    error(e.loc, "a string is not a value here");
+    return kNoNode;
+  case Expr::Kind::Name: return lowerName(e);
+  case Expr::Kind::Neg: {
+    NodeId x = lowerExpr(*e.args[0]);
+    b_.setLoc(e.loc);
+    return b_.neg(x);
+  }
+  case Expr::Kind::Binary: return lowerBinary(e);
+  case Expr::Kind::Call: return lowerCall(e);
+  case Expr::Kind::List:
+    error(e.loc, "a list is only allowed as a param initializer or a reshape's dims");
+    return kNoNode;
+  }
+  return kNoNode;
+}
+
+NodeId Lowerer::lowerName(const Expr& e) {
+  for (auto scope = fnScopes_.rbegin(); scope != fnScopes_.rend(); ++scope) {
+    auto it = scope->find(e.name);
+    if (it != scope->end()) return it->second;
+    break; // a function body sees its own parameters, then the globals
+  }
+  auto it = globals_.find(e.name);
+  if (it != globals_.end()) return it->second.node;
+  if (e.name == "epoch") {
+    b_.setLoc(e.loc);
+    return b_.make(Op::Epoch, {});
+  }
+  if (e.name == "batch") error(e.loc, "'batch' is a dim, not a value");
+  else if (fns_.count(e.name)) error(e.loc, fmt::format("'{}' is a function; call it with arguments", e.name));
+  else if (isBuiltinName(e.name)) error(e.loc, fmt::format("'{}' is a builtin function; call it with arguments", e.name));
+  else if (defined_.count(e.name)) return kNoNode; // defined, but its definition failed
+  else error(e.loc, fmt::format("unknown name '{}'", e.name));
+  return kNoNode;
+}
+
+NodeId Lowerer::lowerBinary(const Expr& e) {
+  NodeId a = lowerExpr(*e.args[0]);
+  NodeId b = lowerExpr(*e.args[1]);
+  b_.setLoc(e.loc);
+  Op op = Op::Add;
+  switch (e.op) {
+  case '@': return lowerMatMul(a, b, e.loc);
+  case '+': op = Op::Add; break;
+  case '-': op = Op::Sub; break;
+  case '*': op = Op::Mul; break;
+  case '/': op = Op::Div; break;
+  case '^': op = Op::Pow; break;
+  }
+  return checked(b_.binary(op, a, b), e.loc, fmt::format("'{}'", e.op));
+}
+
+NodeId Lowerer::lowerMatMul(NodeId a, NodeId b, SourceLoc loc) {
+  if (a == kNoNode || b == kNoNode) return kNoNode;
+  Shape sa = b_.shape(a), sb = b_.shape(b);
+  auto fail = [&] {
+    error(loc, fmt::format("'@': cannot multiply {} @ {}", sa.str(), sb.str()));
+    return kNoNode;
+  };
+  if (sa.rank() < 1 || sa.rank() > 2 || sb.rank() < 1 || sb.rank() > 2) return fail();
+  int64_t k = sa.dims.back();
+  if (k != sb.dims[0] || k == kBatch) return fail();
+  // Vectors become 1-row or 1-column matrices; the result drops that dim again.
+  NodeId a2 = sa.rank() == 1 ? b_.reshape(a, Shape{1, k}) : a;
+  NodeId b2 = sb.rank() == 1 ? b_.reshape(b, Shape{k, 1}) : b;
+  NodeId c = checked(b_.matmul(a2, b2), loc, "'@'");
+  if (c == kNoNode) return c;
+  Shape out;
+  if (sa.rank() == 2) out.dims.push_back(sa.dims[0]);
+  if (sb.rank() == 2) out.dims.push_back(sb.dims[1]);
+  return b_.reshape(c, out);
+}
+
+NodeId Lowerer::lowerCall(const Expr& e) {
+  auto fn = fns_.find(e.name);
+  if (fn != fns_.end()) return inlineFn(*fn->second, e);
+  NodeId out = kNoNode;
+  if (lowerBuiltin(e, out)) return out;
+  if (globals_.count(e.name)) error(e.loc, fmt::format("'{}' is a value, not a function", e.name));
+  else error(e.loc, fmt::format("unknown function '{}'", e.name));
+  return kNoNode;
+}
+
+NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
+  if (!call.kwargs.empty()) {
+    error(call.kwargs[0].loc, fmt::format("'{}' takes positional arguments only", fn.name));
+    return kNoNode;
+  }
+  if (call.args.size() != fn.fnParams.size()) {
+    error(call.loc, fmt::format("'{}' takes {} argument{}, got {}", fn.name, fn.fnParams.size(),
+                                fn.fnParams.size() == 1 ? "" : "s", call.args.size()));
+    return kNoNode;
+  }
+  if (inlineDepth_ >= 64) {
+    error(call.loc, fmt::format("calls to '{}' nest too deeply (is it recursive?)", fn.name));
+    return kNoNode;
+  }
+  std::map<std::string, NodeId> scope;
+  for (size_t i = 0; i < call.args.size(); ++i) scope[fn.fnParams[i]] = lowerExpr(*call.args[i]);
+  fnScopes_.push_back(std::move(scope));
+  ++inlineDepth_;
+  size_t errorsBefore = diags_.diagnostics().size();
+  NodeId out = lowerExpr(*fn.expr);
+  --inlineDepth_;
+  fnScopes_.pop_back();
+  if (diags_.diagnostics().size() > errorsBefore)
+    diags_.add([&] {
+      Diagnostic d;
+      d.severity = Severity::Note;
+      d.file = diags_.file();
+      d.line = call.loc.line;
+      d.col = call.loc.col;
+      d.message = fmt::format("in this call to '{}'", fn.name);
+      return d;
+    }());
+  return out;
+}
+
+std::optional<double> Lowerer::constant(const Expr& e, const char* what) {
+  switch (e.kind) {
+  case Expr::Kind::Number: return e.number;
+  case Expr::Kind::Name:
+    if (e.name == "true") return 1.0;
+    if (e.name == "false") return 0.0;
+    break;
+  case Expr::Kind::Neg: {
+    auto v = constant(*e.args[0], what);
+    if (v) return -*v;
+    return std::nullopt;
+  }
+  case Expr::Kind::Binary: {
+    auto a = constant(*e.args[0], what);
+    if (!a) return std::nullopt;
+    auto b = constant(*e.args[1], what);
+    if (!b) return std::nullopt;
+    switch (e.op) {
+    case '+': return *a + *b;
+    case '-': return *a - *b;
+    case '*': return *a * *b;
+    case '/': return *a / *b;
+    case '^': return std::pow(*a, *b);
+    default: break;
+    }
+    break;
+  }
+  default: break;
+  }
+  error(e.loc, fmt::format("expected {} as a constant number", what));
+  return std::nullopt;
+}
+
+std::optional<int64_t> Lowerer::wholeConstant(const Expr& e, const char* what) {
+  auto v = constant(e, what);
+  if (!v) return std::nullopt;
+  if (*v != std::floor(*v) || std::fabs(*v) > 4e18) {
+    error(e.loc, fmt::format("{} must be a whole number, not {}", what, *v));
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(*v);
+}
+
+std::optional<int64_t> Lowerer::axis(const Expr* e, int64_t fallback, int rank, SourceLoc loc) {
+  int64_t a = fallback;
+  if (e) {
+    auto v = wholeConstant(*e, "axis");
+    if (!v) return std::nullopt;
+    a = *v;
+  }
+  if (a < -rank || a >= rank) {
+    error(e ? e->loc : loc, fmt::format("axis {} is out of range for a value with {} dim{}", a, rank, rank == 1 ? "" : "s"));
+    return std::nullopt;
+  }
+  return a < 0 ? a + rank : a;
+}
+
+bool Lowerer::bindArgs(const Expr& call, const std::vector<const char*>& names, size_t required,
+                       std::vector<const Expr*>& out) {
+  out.assign(names.size(), nullptr);
+  if (call.args.size() > names.size()) {
+    error(call.args[names.size()]->loc, fmt::format("'{}' takes at most {} argument{}", call.name, names.size(),
+                                                     names.size() == 1 ? "" : "s"));
+    return false;
+  }
+  for (size_t i = 0; i < call.args.size(); ++i) out[i] = call.args[i].get();
+  for (const KeywordArg& k : call.kwargs) {
+    size_t i = 0;
+    while (i < names.size() && k.name != names[i]) ++i;
+    if (i == names.size()) {
+      std::string known;
+      for (const char* n : names) known += (known.empty() ? "" : ", ") + std::string(n);
+      error(k.loc, fmt::format("'{}' has no argument '{}'{}", call.name, k.name,
+                               known.empty() ? "" : " (it takes " + known + ")"));
+      return false;
+    }
+    if (out[i]) {
+      error(k.loc, fmt::format("argument '{}' is given twice", k.name));
+      return false;
+    }
+    out[i] = k.value.get();
+  }
+  for (size_t i = 0; i < required; ++i)
+    if (!out[i]) {
+      error(call.loc, fmt::format("'{}' needs the argument '{}'", call.name, names[i]));
+      return false;
+    }
+  return true;
+}
+
+} // namespace nnjit

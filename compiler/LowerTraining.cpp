@@ -1,0 +1,122 @@
+// LowerTraining: the `optimizer` and `train` statements, checked and defaulted.
+#include "Lowering.h"
+
+#include <cmath>
+#include <fmt/format.h>
+
+namespace nnjit {
+namespace {
+
+struct OptimizerForm {
+  const char* kind;
+  std::vector<const char*> params;   // lr first
+  std::vector<double> defaults;      // NaN: required
+};
+
+const std::vector<OptimizerForm>& optimizerForms() {
+  const double req = NAN;
+  static const std::vector<OptimizerForm> forms = {
+      {"sgd", {"lr", "momentum", "nesterov", "weight_decay"}, {req, 0, 0, 0}},
+      {"adagrad", {"lr", "eps", "initial"}, {req, 1e-10, 0}},
+      {"rmsprop", {"lr", "rho", "eps"}, {req, 0.9, 1e-7}},
+      {"adam", {"lr", "beta1", "beta2", "eps"}, {0.001, 0.9, 0.999, 1e-7}},
+      {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, {0.001, 0.9, 0.999, 1e-7, 0.01}},
+  };
+  return forms;
+}
+
+} // namespace
+
+void Lowerer::declareOptimizer(const Stmt& s) {
+  if (model_.optimizer) return error(s.loc, "a second 'optimizer'; a model has one");
+  const Expr& call = *s.expr;
+  const OptimizerForm* form = nullptr;
+  for (const auto& f : optimizerForms())
+    if (call.name == f.kind) form = &f;
+  if (!form)
+    return error(call.loc, fmt::format("unknown optimizer '{}' (expected sgd, adagrad, rmsprop, adam or adamw)", call.name));
+  std::vector<const Expr*> args;
+  if (!bindArgs(call, form->params, std::isnan(form->defaults[0]) ? 1 : 0, args)) return;
+
+  OptimizerSpec spec;
+  spec.kind = form->kind;
+  spec.loc = call.loc;
+  if (args[0]) {
+    NodeId lr = lowerExpr(*args[0]);
+    if (lr == kNoNode) return;
+    if (!b_.shape(lr).isScalar()) return error(args[0]->loc, "lr must be a scalar");
+    std::vector<bool> deps = reachableFrom(b_.graph(), {lr});
+    for (NodeId n = 0; n < b_.graph().size(); ++n) {
+      Op op = b_.graph().op(n);
+      if (deps[n] && (op == Op::Input || op == Op::Param || op == Op::BatchSize))
+        return error(args[0]->loc, "lr may depend on 'epoch' only, not on inputs or params");
+    }
+    spec.lr = lr;
+  } else {
+    b_.setLoc(call.loc);
+    spec.lr = b_.constant(form->defaults[0]);
+  }
+  for (size_t i = 1; i < form->params.size(); ++i) {
+    double v = form->defaults[i];
+    if (args[i]) {
+      auto c = constant(*args[i], form->params[i]);
+      if (!c) return;
+      v = *c;
+    }
+    spec.hyper[form->params[i]] = v;
+  }
+  model_.optimizer = spec;
+}
+
+void Lowerer::declareTrain(const Stmt& s) {
+  if (model_.train) return error(s.loc, "a second 'train(...)'; a model has one");
+  const Expr& call = *s.expr;
+  std::vector<const Expr*> args;
+  if (!bindArgs(call, {"epochs", "batch", "shuffle", "test"}, 0, args)) return;
+  TrainSpec spec;
+  spec.loc = s.loc;
+  bool ok = true;
+  if (args[0]) {
+    auto v = wholeConstant(*args[0], "epochs");
+    if (v && *v < 0) error(args[0]->loc, "epochs must not be negative");
+    ok &= v && *v >= 0;
+    if (v) spec.epochs = *v;
+  }
+  if (args[1]) {
+    auto v = wholeConstant(*args[1], "batch");
+    if (v && *v < 1) error(args[1]->loc, "batch must be at least 1");
+    ok &= v && *v >= 1;
+    if (v) spec.batch = *v;
+  }
+  if (args[2] && !(args[2]->kind == Expr::Kind::Name && args[2]->name == "false")) {
+    auto v = wholeConstant(*args[2], "shuffle (a seed, or false)");
+    if (v && *v < 0) error(args[2]->loc, "the shuffle seed must not be negative");
+    ok &= v && *v >= 0;
+    if (v) spec.shuffleSeed = static_cast<uint64_t>(*v);
+  }
+  if (const Expr* t = args[3]) {
+    if (t->kind == Expr::Kind::String) {
+      spec.test.kind = TestSplit::Kind::File;
+      spec.test.path = t->name;
+    } else if (auto v = constant(*t, "test (a row count, a fraction or a CSV path)")) {
+      if (*v < 0 || std::isnan(*v)) {
+        error(t->loc, "test must not be negative");
+        ok = false;
+      } else if (*v > 0 && *v < 1) {
+        spec.test.kind = TestSplit::Kind::Fraction;
+        spec.test.fraction = *v;
+      } else if (*v != std::floor(*v)) {
+        error(t->loc, fmt::format("test must be a whole row count or a fraction between 0 and 1, not {}", *v));
+        ok = false;
+      } else if (*v > 0) {
+        spec.test.kind = TestSplit::Kind::Count;
+        spec.test.count = static_cast<int64_t>(*v);
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (ok) model_.train = spec;
+}
+
+} // namespace nnjit

@@ -1,0 +1,71 @@
+// Lowering: the state LowerToGraph and the builtin table share (internal).
+#pragma once
+
+#include "Builder.h"
+#include "LowerToGraph.h"
+
+#include <map>
+
+namespace nnjit {
+
+class Lowerer {
+public:
+  Lowerer(Model& model, DiagnosticEngine& diags) : model_(model), b_(model.graph), diags_(diags) {}
+
+  void run(const Module& module);
+
+  NodeId lowerExpr(const Expr& e);
+  Builder& builder() { return b_; }
+  void error(SourceLoc loc, std::string message) { diags_.error(loc, std::move(message)); }
+  /// Reports a shape error the builder left behind, naming what failed.
+  NodeId checked(NodeId n, SourceLoc loc, const std::string& what);
+
+  /// A compile-time number (literals, arithmetic, true/false); reports otherwise.
+  std::optional<double> constant(const Expr& e, const char* what);
+  std::optional<int64_t> wholeConstant(const Expr& e, const char* what);
+  /// An `axis = K` argument resolved against `rank` (negatives count from the end).
+  std::optional<int64_t> axis(const Expr* e, int64_t fallback, int rank, SourceLoc loc);
+
+  /// Matches a call's arguments to `names`; the first `required` must be given.
+  /// Returns false (after reporting) on a mismatch.
+  bool bindArgs(const Expr& call, const std::vector<const char*>& names, size_t required,
+                std::vector<const Expr*>& out);
+
+private:
+  // Builtins.cpp
+  bool lowerBuiltin(const Expr& call, NodeId& out);
+
+  NodeId lowerName(const Expr& e);
+  NodeId lowerBinary(const Expr& e);
+  NodeId lowerMatMul(NodeId a, NodeId b, SourceLoc loc);
+  NodeId lowerCall(const Expr& e);
+  NodeId inlineFn(const Stmt& fn, const Expr& call);
+
+  void statement(const Stmt& s);
+  bool defineName(const std::string& name, SourceLoc loc, const char* what);
+  void declareInput(const Stmt& s);
+  void declareParam(const Stmt& s);
+  std::optional<InitSpec> lowerInit(const Expr& e, const Shape& shape);
+  bool flattenList(const Expr& e, const Shape& shape, size_t dim, std::vector<double>& out);
+  void declareMetric(const Stmt& s);
+  void declareOutput(const Stmt& s);
+  void declareOptimizer(const Stmt& s);
+  void declareTrain(const Stmt& s);
+  std::optional<Shape> declaredShape(const Stmt& s, bool allowBatch);
+
+  struct Binding {
+    NodeId node = kNoNode;
+    SourceLoc loc;
+  };
+
+  Model& model_;
+  Builder b_;
+  DiagnosticEngine& diags_;
+  std::map<std::string, Binding> globals_;
+  std::map<std::string, SourceLoc> defined_;   // every defined name, even failed ones
+  std::map<std::string, const Stmt*> fns_;
+  std::vector<std::map<std::string, NodeId>> fnScopes_;
+  int inlineDepth_ = 0;
+};
+
+} // namespace nnjit

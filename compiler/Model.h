@@ -1,0 +1,82 @@
+// Model: what LowerToGraph makes of a `.nn` file — the graph plus its declarations.
+#pragma once
+
+#include "Graph.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nnjit {
+
+struct InputInfo {
+  std::string name;
+  NodeId node = kNoNode;
+  Shape shape;
+  int64_t numClasses = 0;  // > 0 for a class label
+  SourceLoc loc;
+  /// Columns this input takes in a CSV row.
+  int64_t width() const { return shape.staticElements(); }
+};
+
+struct InitSpec {
+  enum class Kind { Constant, Normal, TruncatedNormal, Uniform, Glorot, He, List };
+  Kind kind = Kind::Constant;
+  double a = 0, b = 0;          // value, or mean/std, or lo/hi
+  std::vector<double> values;   // List, row-major
+};
+
+struct ParamInfo {
+  std::string name;
+  NodeId node = kNoNode;
+  Shape shape;
+  InitSpec init;
+  SourceLoc loc;
+};
+
+struct NamedValue {
+  std::string name;
+  NodeId node = kNoNode;
+  SourceLoc loc;
+};
+
+struct OptimizerSpec {
+  std::string kind;                       // sgd, adagrad, rmsprop, adam, adamw
+  NodeId lr = kNoNode;                    // scalar; may depend on `epoch`
+  std::map<std::string, double> hyper;    // every other argument, defaults filled
+  SourceLoc loc;
+};
+
+struct TestSplit {
+  enum class Kind { None, Count, Fraction, File };
+  Kind kind = Kind::None;
+  int64_t count = 0;
+  double fraction = 0;
+  std::string path;   // relative to the `.nn` file
+};
+
+struct TrainSpec {
+  int64_t epochs = 1;
+  int64_t batch = 0;                     // 0: all rows
+  std::optional<uint64_t> shuffleSeed;   // none: no shuffle
+  TestSplit test;
+  SourceLoc loc;
+};
+
+struct Model {
+  std::string file;       // the `.nn` path as given
+  Graph graph;
+  std::string dataPath;   // as written, relative to the `.nn` file
+  SourceLoc dataLoc;
+  std::vector<InputInfo> inputs;
+  std::vector<ParamInfo> params;
+  NodeId loss = kNoNode;
+  SourceLoc lossLoc;
+  std::vector<NamedValue> metrics;
+  std::optional<NamedValue> output;
+  std::optional<OptimizerSpec> optimizer;
+  std::optional<TrainSpec> train;
+};
+
+} // namespace nnjit

@@ -1,0 +1,41 @@
+// Shape: tensor dims, with the symbolic `batch` dim known only at run time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnjit {
+
+/// The size of the `batch` dim, unknown until a batch arrives.
+constexpr int64_t kBatch = -1;
+
+/// Largest element count (per batch row) we plan buffers for; beyond it a
+/// shape is refused before anything is allocated.
+constexpr int64_t kMaxElements = int64_t(1) << 31;
+
+struct Shape {
+  std::vector<int64_t> dims;
+
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> d) : dims(d) {}
+  explicit Shape(std::vector<int64_t> d) : dims(std::move(d)) {}
+
+  int rank() const { return static_cast<int>(dims.size()); }
+  bool isScalar() const { return dims.empty(); }
+  int batchDims() const;
+  bool hasBatch() const { return batchDims() > 0; }
+  /// Elements per batch row: the product of the non-batch dims.
+  int64_t staticElements() const;
+  /// Elements for a batch of `batch` rows.
+  int64_t elements(int64_t batch) const;
+  std::string str() const;
+
+  bool operator==(const Shape& o) const { return dims == o.dims; }
+  bool operator!=(const Shape& o) const { return dims != o.dims; }
+};
+
+/// NumPy broadcasting of two shapes; false when they do not broadcast.
+bool broadcastShapes(const Shape& a, const Shape& b, Shape& out);
+
+} // namespace nnjit

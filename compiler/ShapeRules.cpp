@@ -1,0 +1,123 @@
+// ShapeRules: the output shape of every op, or why its inputs do not fit.
+#include "ShapeRules.h"
+
+#include <fmt/format.h>
+
+namespace nnjit {
+namespace {
+
+std::string elementwise(const std::vector<const Shape*>& in, Shape& out) {
+  out = *in[0];
+  for (size_t i = 1; i < in.size(); ++i) {
+    Shape next;
+    if (!broadcastShapes(out, *in[i], next))
+      return fmt::format("shapes {} and {} do not broadcast", out.str(), in[i]->str());
+    out = next;
+  }
+  return "";
+}
+
+std::string broadcastTo(const Shape& from, Shape& to) {
+  Shape joined;
+  if (!broadcastShapes(from, to, joined) || joined != to)
+    return fmt::format("cannot broadcast {} to {}", from.str(), to.str());
+  return "";
+}
+
+std::string reshape(const Shape& from, const Shape& to) {
+  if (from.batchDims() != to.batchDims() || from.staticElements() != to.staticElements())
+    return fmt::format("cannot reshape {} ({} elements) to {}", from.str(),
+                       from.hasBatch() ? fmt::format("batch x {}", from.staticElements())
+                                       : std::to_string(from.staticElements()),
+                       to.str());
+  return "";
+}
+
+std::string transpose(const Shape& x, Shape& out) {
+  if (x.rank() < 2) return fmt::format("transpose needs at least 2 dims, got {}", x.str());
+  out = x;
+  std::swap(out.dims[x.rank() - 1], out.dims[x.rank() - 2]);
+  return "";
+}
+
+std::string concat(const Shape& a, const Shape& b, const Attrs& attrs, Shape& out) {
+  int64_t axis = attrs.ints[0];
+  if (a.rank() != b.rank() || axis < 0 || axis >= a.rank())
+    return fmt::format("cannot concat {} and {} along axis {}", a.str(), b.str(), axis);
+  for (int i = 0; i < a.rank(); ++i)
+    if (i != axis && a.dims[i] != b.dims[i])
+      return fmt::format("cannot concat {} and {} along axis {}: dim {} differs", a.str(), b.str(), axis, i);
+  if (a.dims[axis] == kBatch || b.dims[axis] == kBatch) return "concat cannot join along batch";
+  out = a;
+  out.dims[axis] = a.dims[axis] + b.dims[axis];
+  return "";
+}
+
+std::string reduce(const Shape& x, const Attrs& attrs, Shape& out) {
+  std::vector<int64_t> dims;
+  for (int i = 0; i < x.rank(); ++i) {
+    bool reduced = false;
+    for (int64_t a : attrs.ints) reduced |= a == i;
+    if (!reduced) dims.push_back(x.dims[i]);
+  }
+  for (int64_t a : attrs.ints)
+    if (a < 0 || a >= x.rank()) return fmt::format("axis {} is out of range for {}", a, x.str());
+  out = Shape(dims);
+  return "";
+}
+
+std::string matmul(const Shape& a, const Shape& b, Shape& out) {
+  if (a.rank() != 2 || b.rank() != 2 || a.dims[1] != b.dims[0])
+    return fmt::format("cannot multiply {} @ {}", a.str(), b.str());
+  out = Shape{a.dims[0], b.dims[1]};
+  return "";
+}
+
+} // namespace
+
+std::string inferShape(Op op, const std::vector<const Shape*>& in, const Attrs& attrs, Shape& out) {
+  switch (op) {
+  case Op::Constant:
+  case Op::Epoch:
+  case Op::Step:
+  case Op::BatchSize:
+    out = Shape{};
+    return "";
+  case Op::Input:
+  case Op::Param:
+  case Op::State:
+    return "";
+  case Op::Neg: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Abs:
+  case Op::Square: case Op::Tanh: case Op::Sigmoid: case Op::Relu:
+  case Op::Softplus: case Op::Sin: case Op::Cos: case Op::Sign:
+  case Op::LeakyRelu: case Op::StopGradient:
+  case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Pow:
+  case Op::Maximum: case Op::Minimum: case Op::Greater: case Op::GreaterEqual:
+  case Op::Equal: case Op::Select:
+    return elementwise(in, out);
+  case Op::Broadcast: return broadcastTo(*in[0], out);
+  case Op::Transpose: return transpose(*in[0], out);
+  case Op::Reshape: return reshape(*in[0], out);
+  case Op::Concat: return concat(*in[0], *in[1], attrs, out);
+  case Op::Slice: {
+    const Shape& x = *in[0];
+    int64_t axis = attrs.ints[0], start = attrs.ints[1];
+    bool fits = out.rank() == x.rank() && axis >= 0 && axis < x.rank() && x.dims[axis] != kBatch &&
+                start >= 0 && start + out.dims[axis] <= x.dims[axis];
+    for (int i = 0; fits && i < x.rank(); ++i) fits = i == axis || out.dims[i] == x.dims[i];
+    return fits ? "" : fmt::format("cannot slice {} from {}", out.str(), x.str());
+  }
+  case Op::OneHot:
+    out = *in[0];
+    out.dims.push_back(attrs.ints[0]);
+    return "";
+  case Op::Sum:
+  case Op::Max:
+  case Op::ArgMax:
+    return reduce(*in[0], attrs, out);
+  case Op::MatMul: return matmul(*in[0], *in[1], out);
+  }
+  return "unknown op";
+}
+
+} // namespace nnjit

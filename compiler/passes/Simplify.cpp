@@ -1,0 +1,67 @@
+// Simplify: algebraic identities that autodiff and optimizers leave behind.
+#include "Passes.h"
+#include "Rewrite.h"
+
+namespace nnjit {
+namespace {
+
+NodeId simplifyNode(Builder& nb, const Node& old, const std::vector<NodeId>& in) {
+  const Graph& g = nb.graph();
+  auto is = [&](size_t i, double v) { return isConstant(g, in[i], v); };
+  auto keep = [&](NodeId x) { return fitShape(nb, x, old.shape); };
+  auto opOf = [&](size_t i) { return g.op(in[i]); };
+  switch (old.op) {
+  case Op::Add:
+    if (is(1, 0)) return keep(in[0]);
+    if (is(0, 0)) return keep(in[1]);
+    break;
+  case Op::Sub:
+    if (is(1, 0)) return keep(in[0]);
+    if (is(0, 0)) return keep(nb.neg(in[1]));
+    break;
+  case Op::Mul:
+    // x*0 is not folded: it is NaN when x is inf or NaN.
+    if (is(1, 1)) return keep(in[0]);
+    if (is(0, 1)) return keep(in[1]);
+    if (is(1, -1)) return keep(nb.neg(in[0]));
+    if (is(0, -1)) return keep(nb.neg(in[1]));
+    break;
+  case Op::Div:
+    if (is(1, 1)) return keep(in[0]);
+    break;
+  case Op::Pow:
+    if (is(1, 1)) return keep(in[0]);
+    if (is(1, 2)) return keep(nb.unary(Op::Square, in[0]));
+    break;
+  case Op::Neg:
+    if (opOf(0) == Op::Neg) return g.node(in[0]).inputs[0];
+    break;
+  case Op::Transpose:
+    if (opOf(0) == Op::Transpose) return g.node(in[0]).inputs[0];
+    break;
+  case Op::Reshape:
+    if (opOf(0) == Op::Reshape) return nb.reshape(g.node(in[0]).inputs[0], old.shape);
+    if (nb.shape(in[0]) == old.shape) return in[0];
+    break;
+  case Op::Broadcast:
+    if (opOf(0) == Op::Broadcast) return nb.broadcastTo(g.node(in[0]).inputs[0], old.shape);
+    if (nb.shape(in[0]) == old.shape) return in[0];
+    break;
+  case Op::Select:
+    if (opOf(0) == Op::Constant) return keep(g.node(in[0]).attrs.value != 0 ? in[1] : in[2]);
+    if (in[1] == in[2]) return keep(in[1]);
+    break;
+  case Op::StopGradient:
+    // Past autodiff it means nothing; dropping it lets CSE share the value.
+    return in[0];
+  default:
+    break;
+  }
+  return kNoNode;
+}
+
+} // namespace
+
+void simplify(Program& p) { rebuild(p, simplifyNode); }
+
+} // namespace nnjit

@@ -1,0 +1,41 @@
+// CsvDataset: CSV training data bound to a model's inputs, as the contract's data-binding rules say.
+#pragma once
+
+#include "DType.h"
+#include "Diagnostics.h"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nnjit {
+
+/// One `input` of the model, in declaration order.
+struct InputColumns {
+  std::string name;
+  int64_t width = 1;       // columns it takes: the product of its non-batch dims
+  int64_t numClasses = 0;  // > 0: a class(N) label column, an integer 0..N-1
+};
+
+struct Dataset {
+  int64_t rows = 0;
+  std::vector<std::vector<double>> columns;  // per input: rows * width values, row-major
+};
+
+/// Reads `path`, naming it `displayName` in diagnostics. Values must be
+/// finite in `dtype` (1e39 overflows float32).
+Result<Dataset> loadCsv(const std::string& path, const std::string& displayName,
+                        const std::vector<InputColumns>& inputs, DType dtype);
+
+/// The same, from text in memory.
+Result<Dataset> parseCsv(std::string_view text, const std::string& displayName,
+                         const std::vector<InputColumns>& inputs, DType dtype);
+
+/// For `predict`: a CSV laid out like the training data (`full`), or with only
+/// the columns of `subset`. The layout is chosen by the first row's column
+/// count; the Dataset then has one column group per input of that layout.
+Result<Dataset> loadCsvEither(const std::string& path, const std::string& displayName,
+                              const std::vector<InputColumns>& full, const std::vector<InputColumns>& subset,
+                              DType dtype);
+
+} // namespace nnjit

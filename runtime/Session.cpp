@@ -1,0 +1,127 @@
+// Session: the buffers of one compiled model — params, state, inputs, outputs, arena.
+#include "Session.h"
+
+#include "Random.h"
+
+#include <cassert>
+#include <cmath>
+#include <cstring>
+
+namespace nnjit {
+
+Buffer::Buffer(DType dtype, int64_t count) : dtype_(dtype), count_(count) {
+  size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * dtypeSize(dtype);
+  bytes = (bytes + 63) / 64 * 64;
+  data_.reset(std::aligned_alloc(64, bytes));
+  if (!data_) throw std::bad_alloc();
+  std::memset(data_.get(), 0, bytes);
+}
+
+double Buffer::get(int64_t i) const {
+  return dtype_ == DType::F32 ? static_cast<const float*>(data())[i] : static_cast<const double*>(data())[i];
+}
+
+void Buffer::set(int64_t i, double v) {
+  if (dtype_ == DType::F32) static_cast<float*>(data())[i] = static_cast<float>(v);
+  else static_cast<double*>(data())[i] = v;
+}
+
+Session::Session(const CompiledModel& cm) : cm_(cm) {
+  buffers_.resize(cm.slots.size());
+  pointers_.resize(cm.slots.size(), nullptr);
+  reserveRows(1);
+  resetOptimizer();
+}
+
+int64_t Session::slotElements(int slot, int64_t rows) const {
+  if (slot == cm_.arenaSlot) return cm_.arenaStatic + cm_.arenaPerRow * rows;
+  return cm_.slots[slot].shape.elements(rows);
+}
+
+void Session::reserveRows(int64_t rows) {
+  if (rows <= capacity_) return;
+  for (size_t s = 0; s < cm_.slots.size(); ++s) {
+    bool grows = static_cast<int>(s) == cm_.arenaSlot || cm_.slots[s].shape.hasBatch();
+    if (capacity_ >= 0 && !grows) continue;
+    buffers_[s] = Buffer(cm_.dtype, slotElements(static_cast<int>(s), rows));
+    pointers_[s] = buffers_[s].data();
+  }
+  capacity_ = rows;
+}
+
+void Session::run(EntryFn fn, int64_t rows) {
+  assert(fn && rows <= capacity_);
+  fn(pointers_.data(), rows);
+}
+
+std::vector<double> Session::read(int slot, int64_t count) const {
+  if (count == 0) count = cm_.slots[slot].shape.elements(1);
+  std::vector<double> out(count);
+  for (int64_t i = 0; i < count; ++i) out[i] = buffers_[slot].get(i);
+  return out;
+}
+
+void Session::write(int slot, const std::vector<double>& values) {
+  for (size_t i = 0; i < values.size(); ++i) buffers_[slot].set(static_cast<int64_t>(i), values[i]);
+}
+
+namespace {
+
+std::vector<double> drawInit(const ParamInfo& p, Rng& rng) {
+  int64_t n = p.shape.elements(1);
+  const InitSpec& init = p.init;
+  double fanIn = p.shape.isScalar() ? 1 : static_cast<double>(p.shape.dims.front());
+  double fanOut = p.shape.isScalar() ? 1 : static_cast<double>(p.shape.dims.back());
+  std::vector<double> v(n);
+  for (double& x : v) {
+    switch (init.kind) {
+    case InitSpec::Kind::Constant: x = init.a; break;
+    case InitSpec::Kind::Normal: x = init.a + init.b * rng.normal(); break;
+    case InitSpec::Kind::TruncatedNormal:
+      do x = rng.normal();
+      while (std::fabs(x) > 2);
+      x = init.a + init.b * x;
+      break;
+    case InitSpec::Kind::Uniform: x = init.a + (init.b - init.a) * rng.uniform(); break;
+    case InitSpec::Kind::Glorot: {
+      double limit = std::sqrt(6 / (fanIn + fanOut));
+      x = -limit + 2 * limit * rng.uniform();
+      break;
+    }
+    case InitSpec::Kind::He: x = std::sqrt(2 / fanIn) * rng.normal(); break;
+    case InitSpec::Kind::List: break;
+    }
+  }
+  if (init.kind == InitSpec::Kind::List) v = init.values;
+  return v;
+}
+
+} // namespace
+
+void Session::initParams(uint64_t seed) {
+  Rng rng(seed);
+  for (size_t i = 0; i < model().params.size(); ++i) write(cm_.paramSlots[i], drawInit(model().params[i], rng));
+}
+
+void Session::resetOptimizer() {
+  for (size_t i = 0; i < cm_.states.size(); ++i)
+    write(cm_.stateSlots[i], std::vector<double>(cm_.states[i].shape.elements(1), cm_.states[i].initial));
+  steps = 0;
+  epochsDone = 0;
+}
+
+void Session::feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,
+                   const std::vector<int>& columnOf) {
+  for (size_t i = 0; i < columnOf.size(); ++i) {
+    if (columnOf[i] < 0) continue;
+    const std::vector<double>& col = data.columns[columnOf[i]];
+    int64_t width = model().inputs[i].width();
+    Buffer& buf = buffers_[cm_.inputSlots[i]];
+    for (size_t r = 0; r < count; ++r) {
+      int64_t src = rows[begin + r] * width, dst = static_cast<int64_t>(r) * width;
+      for (int64_t j = 0; j < width; ++j) buf.set(dst + j, col[src + j]);
+    }
+  }
+}
+
+} // namespace nnjit

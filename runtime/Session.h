@@ -1,0 +1,73 @@
+// Session: the buffers of one compiled model — params, state, inputs, outputs, arena.
+#pragma once
+
+#include "Compiler.h"
+#include "CsvDataset.h"
+
+#include <cstdlib>
+#include <memory>
+
+namespace nnjit {
+
+/// A 64-byte aligned array of float or double.
+class Buffer {
+public:
+  Buffer() = default;
+  Buffer(DType dtype, int64_t count);
+  void* data() const { return data_.get(); }
+  int64_t size() const { return count_; }
+  double get(int64_t i) const;
+  void set(int64_t i, double v);
+
+private:
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  DType dtype_ = DType::F32;
+  int64_t count_ = 0;
+  std::unique_ptr<void, Free> data_;
+};
+
+/// Owns every buffer the generated functions touch and the bookkeeping
+/// (epochs and steps done) that a checkpoint restores.
+class Session {
+public:
+  explicit Session(const CompiledModel& cm);
+
+  const CompiledModel& compiled() const { return cm_; }
+  const Model& model() const { return cm_.model; }
+
+  /// Makes room for batches of up to `rows` rows (allocates; never per step).
+  void reserveRows(int64_t rows);
+  /// Calls a generated entry point on a batch of `rows` rows.
+  void run(EntryFn fn, int64_t rows);
+
+  double scalar(int slot) const { return buffers_[slot].get(0); }
+  void setScalar(int slot, double v) { buffers_[slot].set(0, v); }
+  /// The first `count` elements of a slot (all of a fixed-size slot when 0).
+  std::vector<double> read(int slot, int64_t count = 0) const;
+  void write(int slot, const std::vector<double>& values);
+
+  /// Draws every param from its initializer, in declaration order.
+  void initParams(uint64_t seed);
+  /// Optimizer state to its initial values; counters to zero.
+  void resetOptimizer();
+
+  /// Copies rows `rows[begin, begin + count)` of `data` into the input slots.
+  /// `columnOf[i]` is the dataset column feeding model input i (-1: none).
+  void feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,
+            const std::vector<int>& columnOf);
+
+  int64_t epochsDone = 0;
+  int64_t steps = 0;
+
+private:
+  int64_t slotElements(int slot, int64_t rows) const;
+
+  const CompiledModel& cm_;
+  std::vector<Buffer> buffers_;
+  std::vector<void*> pointers_;
+  int64_t capacity_ = -1;
+};
+
+} // namespace nnjit

@@ -1,0 +1,67 @@
+// Trainer: the epoch loop — batches, the fused train step, metrics and test figures.
+#pragma once
+
+#include "Session.h"
+
+#include <functional>
+#include <optional>
+
+namespace nnjit {
+
+/// What to train on and how, with every default and command-line override applied.
+struct TrainPlan {
+  int64_t epochs = 1;
+  int64_t batch = 0;                    // rows per batch; 0: all training rows
+  std::optional<uint64_t> shuffleSeed;
+  const Dataset* data = nullptr;        // null for a model without inputs
+  std::vector<int64_t> trainRows;       // row numbers into *data
+  const Dataset* testData = nullptr;    // may equal data
+  std::vector<int64_t> testRows;
+};
+
+/// Splits `data` into train and test rows as the contract says: shuffle
+/// once (if seeded), then take the test rows from the end.
+/// `testCount` < 0 means a separate test file (all of `data` trains).
+void splitRows(TrainPlan& plan, int64_t rows, int64_t testCount);
+
+/// The training rows of epoch `epoch` (0-based), reshuffled per epoch from the
+/// seed so that a resumed run sees the order it would have seen without stopping.
+std::vector<int64_t> epochRows(const TrainPlan& plan, int64_t epoch);
+
+/// The test row count for a fraction, rounded to nearest, halves up.
+int64_t testRowsForFraction(double fraction, int64_t rows);
+
+struct EpochStats {
+  int64_t epoch = 0;                 // 1-based, continuing across resumed runs
+  double loss = 0;
+  std::vector<double> metrics;       // in declaration order
+  bool hasTest = false;
+  double testLoss = 0;
+  std::vector<double> testMetrics;
+  double ms = 0;
+};
+
+struct TrainOutcome {
+  bool diverged = false;
+  int64_t badEpoch = 0, badBatch = 0;  // 1-based, where the loss stopped being finite
+  double badLoss = 0;
+  int64_t epochsRun = 0;
+  double lastLoss = 0;
+  double trainMs = 0;
+};
+
+/// Runs `plan.epochs` epochs from `session.epochsDone`, calling `onEpoch`
+/// after each. Stops at the first batch whose loss is not finite.
+TrainOutcome train(Session& session, const TrainPlan& plan, const std::function<void(const EpochStats&)>& onEpoch);
+
+/// Loss and metrics of `rows` of `data` as one batch (eval, test figures).
+struct Evaluation {
+  double loss = 0;
+  std::vector<double> metrics;
+};
+Evaluation evaluate(Session& session, const Dataset* data, const std::vector<int64_t>& rows);
+
+/// Identity column mapping: dataset column i feeds model input i.
+std::vector<int> allColumns(const Model& m);
+
+} // namespace nnjit

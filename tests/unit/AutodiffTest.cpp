@@ -1,0 +1,120 @@
+// AutodiffTest: every op's symbolic gradient against central finite differences in double.
+#include "TestSupport.h"
+
+using namespace nnjit;
+using namespace nnjit::test;
+
+namespace {
+
+/// Checks `expr` (a value over params a[2,3], b[3], m[3,4], v[3], s) at
+/// several random points; the loss weighs it by random c so that every
+/// element's gradient matters (sum(softmax(x)) alone has gradient zero).
+void checkGradient(const std::string& expr, const std::string& shape, const char* init = "uniform(0.5, 1.5)") {
+  std::string src = fmt::format(
+      "param a[2, 3] = {0}\nparam b[3] = {0}\nparam m[3, 4] = {0}\nparam v[3] = {0}\nparam s = {0}\n"
+      "param c{1} = uniform(-1, 1)\n"
+      "fn sq(x) = x * x\nfn twice(x) = sq(x) + x\n"
+      "loss = sum(({2}) * c)\n",
+      init, shape, expr);
+  Compiled c(src, f64Gradients());
+  INFO(expr << "\n" << c.errors);
+  REQUIRE(c.ok());
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    c.session->initParams(seed);
+    CHECK(gradientError(c, 1) < 1e-6);
+  }
+}
+
+} // namespace
+
+TEST_CASE("autodiff: elementwise unary ops", "[autodiff]") {
+  for (const char* op : {"exp", "log", "sqrt", "abs", "square", "tanh", "sigmoid", "relu", "softplus", "sin", "cos"})
+    checkGradient(fmt::format("{}(a)", op), "[2, 3]");
+  checkGradient("leaky_relu(a - 1)", "[2, 3]");
+  checkGradient("leaky_relu(a - 1, alpha = 0.2)", "[2, 3]");
+  checkGradient("-a", "[2, 3]");
+  checkGradient("relu(a - 1)", "[2, 3]");
+  checkGradient("abs(a - 1)", "[2, 3]");
+}
+
+TEST_CASE("autodiff: binary ops with broadcasting", "[autodiff]") {
+  for (const char* op : {"+", "-", "*", "/", "^"}) {
+    checkGradient(fmt::format("a {} b", op), "[2, 3]");
+    checkGradient(fmt::format("b {} a", op), "[2, 3]");
+    checkGradient(fmt::format("a {} s", op), "[2, 3]");
+    checkGradient(fmt::format("s {} v", op), "[3]");
+  }
+  checkGradient("pow(a, b)", "[2, 3]");
+  checkGradient("maximum(a, b)", "[2, 3]");
+  checkGradient("minimum(a, 2 * b)", "[2, 3]");
+  checkGradient("maximum(s, v)", "[3]");
+}
+
+TEST_CASE("autodiff: reductions over every axis form", "[autodiff]") {
+  checkGradient("sum(a)", "");
+  checkGradient("mean(a)", "");
+  checkGradient("max(a)", "");
+  checkGradient("sum(a, axis = 0)", "[3]");
+  checkGradient("sum(a, axis = 1)", "[2]");
+  checkGradient("sum(a, axis = -1)", "[2]");
+  checkGradient("mean(a, axis = 0)", "[3]");
+  checkGradient("mean(a, axis = -2)", "[3]");
+  checkGradient("max(a, axis = 0)", "[3]");
+  checkGradient("max(a, axis = -1)", "[2]");
+}
+
+TEST_CASE("autodiff: matmul in every contract form", "[autodiff]") {
+  checkGradient("a @ m", "[2, 4]");
+  checkGradient("v @ m", "[4]");
+  checkGradient("a @ v", "[2]");
+  checkGradient("transpose(m) @ v", "[4]");
+}
+
+TEST_CASE("autodiff: shape ops", "[autodiff]") {
+  checkGradient("transpose(a)", "[3, 2]");
+  checkGradient("reshape(a, [3, 2])", "[3, 2]");
+  checkGradient("reshape(a, [6])", "[6]");
+  checkGradient("concat(a, a * 2, axis = 0)", "[4, 3]");
+  checkGradient("concat(a, transpose(m) @ transpose(a), axis = 0)", "[6, 3]");
+  checkGradient("concat(a, sq(a), axis = 1)", "[2, 6]");
+  checkGradient("concat(a, sq(a), axis = -1)", "[2, 6]");
+}
+
+TEST_CASE("autodiff: network ops", "[autodiff]") {
+  checkGradient("softmax(a)", "[2, 3]");
+  checkGradient("softmax(a, axis = 0)", "[2, 3]");
+  checkGradient("log_softmax(a)", "[2, 3]");
+  checkGradient("log_softmax(a, axis = 0)", "[2, 3]");
+  checkGradient("mse(a, b)", "");
+  checkGradient("l2(a)", "");
+  checkGradient("twice(a)", "[2, 3]");
+}
+
+TEST_CASE("autodiff: cross_entropy and onehot against class labels", "[autodiff]") {
+  std::string src =
+      "input x[batch, 3]\ninput label[batch] : class(3)\nparam W[3, 3] = normal(0, 1)\nparam b[3] = normal(0, 1)\n"
+      "z = x @ W + b\nloss = cross_entropy(z, label) + mean(square(onehot(label, 3) - softmax(z)))\n";
+  Compiled c(src, f64Gradients());
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  Dataset data;
+  data.rows = 4;
+  data.columns = {{0.1, -0.2, 0.3, 1, 2, -1, 0.5, 0.5, 0.5, -1, 0, 1}, {0, 2, 1, 2}};
+  std::vector<int64_t> rows{0, 1, 2, 3};
+  c.session->reserveRows(4);
+  c.session->feed(data, rows, 0, 4, {0, 1});
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    c.session->initParams(seed);
+    CHECK(gradientError(c, 4) < 1e-6);
+  }
+}
+
+TEST_CASE("autodiff: metrics-only ops are refused where a gradient is needed", "[autodiff][diagnostics]") {
+  std::string src = "input x[batch, 3]\ninput label[batch] : class(3)\nparam W[3, 3] = 0\n"
+                    "loss = accuracy(x @ W, label)\noptimizer sgd(lr = 0.1)\n";
+  CompileOptions o;
+  o.trainStep = true;
+  Compiled c(src, o);
+  CHECK(!c.ok());
+  CHECK(c.errors.find("test.nn:4:8: error: 'argmax' has no gradient") != std::string::npos);
+}

@@ -1,0 +1,71 @@
+// TestSupport: compile a model from a string and run its entry points, for unit tests.
+#pragma once
+
+#include "Compiler.h"
+#include "Session.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include <memory>
+#include <string>
+
+namespace nnjit::test {
+
+/// A compiled model with its session; fails the test on any diagnostic.
+struct Compiled {
+  std::unique_ptr<CompiledModel> cm;
+  std::unique_ptr<Session> session;
+  std::string errors;
+
+  Compiled(const std::string& source, CompileOptions options) {
+    DiagnosticEngine diags("test.nn", source);
+    cm = compileModel(source, "test.nn", options, diags);
+    for (const auto& d : diags.diagnostics()) errors += formatDiagnostic(d);
+    if (cm) session = std::make_unique<Session>(*cm);
+  }
+  bool ok() const { return cm != nullptr; }
+};
+
+inline CompileOptions f64Gradients() {
+  CompileOptions o;
+  o.dtype = DType::F64;
+  o.gradients = true;
+  o.evaluate = true;
+  return o;
+}
+
+/// The largest relative difference between every param's symbolic gradient
+/// and central finite differences of the loss, at the session's params.
+inline double gradientError(Compiled& c, int64_t rows) {
+  Session& s = *c.session;
+  const CompiledModel& cm = *c.cm;
+  s.run(cm.gradients, rows);
+  double worst = 0;
+  for (size_t i = 0; i < cm.paramSlots.size(); ++i) {
+    int slot = cm.paramSlots[i];
+    std::vector<double> symbolic = s.read(cm.gradientSlots[i]);
+    std::vector<double> p = s.read(slot);
+    for (size_t j = 0; j < p.size(); ++j) {
+      double h = 1e-6 * std::max(1.0, std::fabs(p[j]));
+      std::vector<double> q = p;
+      q[j] = p[j] + h;
+      s.write(slot, q);
+      s.run(cm.evaluate, rows);
+      double up = s.scalar(cm.lossSlot);
+      q[j] = p[j] - h;
+      s.write(slot, q);
+      s.run(cm.evaluate, rows);
+      double down = s.scalar(cm.lossSlot);
+      s.write(slot, p);
+      double numeric = (up - down) / (2 * h);
+      double scale = std::max({std::fabs(numeric), std::fabs(symbolic[j]), 1e-3});
+      worst = std::max(worst, std::fabs(numeric - symbolic[j]) / scale);
+    }
+  }
+  return worst;
+}
+
+} // namespace nnjit::test

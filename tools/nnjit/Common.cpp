@@ -1,0 +1,83 @@
+// Common: what every subcommand does first — read the model, report, find the data.
+#include "Commands.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace nnjit::cli {
+
+int report(const std::vector<Diagnostic>& diags) {
+  bool error = false;
+  for (const Diagnostic& d : diags) {
+    fmt::print(stderr, "{}", formatDiagnostic(d));
+    error |= d.severity == Severity::Error;
+  }
+  return error ? kModelError : kOk;
+}
+
+std::string besideModel(const std::string& modelPath, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  size_t slash = modelPath.rfind('/');
+  return slash == std::string::npos ? path : modelPath.substr(0, slash + 1) + path;
+}
+
+static std::optional<std::string> readText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    report({fileError(path, fmt::format("cannot read file: {}", std::strerror(errno)))});
+    return std::nullopt;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) {
+    report({fileError(path, "cannot read file")});
+    return std::nullopt;
+  }
+  return ss.str();
+}
+
+std::optional<Model> loadModel(const Options& o, const char* command) {
+  std::optional<std::string> source = readText(o.model);
+  if (!source) return std::nullopt;
+  DiagnosticEngine diags(o.model, *source);
+  std::optional<Model> model = parseModel(*source, o.model, diags);
+  if (model) {
+    std::string cmd = command;
+    auto missing = [&](bool absent, const char* what) {
+      if (absent) diags.add(fileError(o.model, fmt::format("the model has no {}; 'nnjit {}' needs one", what, cmd)));
+    };
+    bool wantsLoss = cmd == "train" || cmd == "eval" || cmd == "check" || cmd == "show";
+    missing(wantsLoss && model->loss == kNoNode, "'loss = ...'");
+    missing(cmd == "train" && !model->optimizer, "'optimizer ...'");
+    missing(cmd == "train" && !model->train, "'train(...)'");
+    missing(cmd == "predict" && !model->output, "'output NAME'");
+  }
+  if (report(diags.diagnostics()) != kOk) return std::nullopt;
+  return model;
+}
+
+std::optional<Dataset> loadData(const Options& o, const Model& m, bool& failed) {
+  failed = false;
+  if (m.inputs.empty()) return std::nullopt;
+  std::string path = !o.data.empty() ? o.data : besideModel(o.model, m.dataPath);
+  if (path.empty()) {
+    report({fileError(o.model, "the model has inputs but no data; add 'data \"FILE.csv\"' or pass --data FILE.csv")});
+    failed = true;
+    return std::nullopt;
+  }
+  std::vector<InputColumns> columns;
+  for (const InputInfo& in : m.inputs) columns.push_back({in.name, in.width(), in.numClasses});
+  Result<Dataset> data = loadCsv(path, path, columns, o.dtype);
+  if (!data) {
+    report(data.errors());
+    failed = true;
+    return std::nullopt;
+  }
+  return std::move(*data);
+}
+
+} // namespace nnjit::cli
