@@ -109,20 +109,22 @@ std::vector<NodeId> differentiate(Builder& b, NodeId loss, const std::vector<Nod
     for (NodeId in : g.node(i).inputs) fromWrt[i] = fromWrt[i] || fromWrt[in];
   std::vector<bool> toLoss = reachableFrom(g, {loss});
 
+  // A metrics-only op between a param and the loss would silently give zero
+  // gradient (its consumers are piecewise constant): refuse it by name.
+  for (NodeId y = 0; y <= loss; ++y)
+    if (fromWrt[y] && toLoss[y] && hasNoGradient(g.op(y)))
+      diags.error(g.node(y).loc, fmt::format("'{}' has no gradient (accuracy and argmax are for metrics only), "
+                                             "but the loss depends on it through a param",
+                                             opInfo(g.op(y)).spelling));
+  if (diags.hasErrors()) return {};
+
   NodeId last = g.size();
   std::vector<NodeId> adjoint(last, kNoNode);
   b.setLoc(g.node(loss).loc);
   adjoint[loss] = b.constant(1);
   for (NodeId y = loss; y >= 0; --y) {
     if (adjoint[y] == kNoNode || !fromWrt[y] || !toLoss[y]) continue;
-    const Node& node = g.node(y);
-    if (hasNoGradient(node.op)) {
-      diags.error(node.loc, fmt::format("'{}' has no gradient (accuracy and argmax are for metrics only), "
-                                        "but the loss depends on it through a param",
-                                        opInfo(node.op).spelling));
-      continue;
-    }
-    b.setLoc(node.loc);
+    b.setLoc(g.node(y).loc);
     std::vector<NodeId> grads = gradientRule(b, y, adjoint[y]);
     std::vector<NodeId> inputs = g.node(y).inputs;  // copy: the rule may grow the graph
     for (size_t i = 0; i < grads.size(); ++i) {

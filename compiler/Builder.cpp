@@ -74,9 +74,9 @@ NodeId Builder::reduceKeep(Op op, NodeId x, std::vector<int64_t> axes) {
   return reshape(reduce(op, x, std::move(axes)), kept);
 }
 
-NodeId Builder::sumTo(NodeId g, const Shape& target) {
+NodeId Builder::sumTo(NodeId g, Shape target) {
   if (g == kNoNode || shape(g) == target) return g;
-  const Shape& from = shape(g);
+  const Shape from = shape(g);
   int lead = from.rank() - target.rank();
   std::vector<int64_t> axes;
   for (int i = 0; i < from.rank(); ++i) {

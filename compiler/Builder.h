@@ -44,7 +44,7 @@ public:
   NodeId reduceKeep(Op op, NodeId x, std::vector<int64_t> axes);
 
   /// Sums `g` down to `target` — the adjoint of NumPy broadcasting.
-  NodeId sumTo(NodeId g, const Shape& target);
+  NodeId sumTo(NodeId g, Shape target);
 
   static std::vector<int64_t> allAxes(const Shape& s);
 

@@ -158,7 +158,7 @@ NodeId crossEntropyFn(Lowerer& L, const Expr& call, const Args& a) {
   NodeId logits = arg(L, a, 0), label = arg(L, a, 1);
   if (logits == kNoNode || label == kNoNode) return kNoNode;
   Builder& b = L.builder();
-  const Shape &sl = b.shape(logits), &sy = b.shape(label);
+  const Shape sl = b.shape(logits), sy = b.shape(label);  // copies: the graph grows below
   Shape rows = sl;
   if (!rows.dims.empty()) rows.dims.pop_back();
   if (sl.rank() < 1 || sy != rows) {
@@ -203,7 +203,7 @@ NodeId accuracyFn(Lowerer& L, const Expr& call, const Args& a) {
   NodeId scores = arg(L, a, 0), label = arg(L, a, 1);
   if (scores == kNoNode || label == kNoNode) return kNoNode;
   Builder& b = L.builder();
-  const Shape &ss = b.shape(scores), &sy = b.shape(label);
+  const Shape ss = b.shape(scores), sy = b.shape(label);  // copies: the graph grows below
   if (ss.rank() < 1 || Shape(std::vector<int64_t>(ss.dims.begin(), ss.dims.end() - 1)) != sy) {
     L.error(call.loc, fmt::format("accuracy(scores, label) needs scores [rows..., classes] and label [rows...]; "
                                   "got {} and {}", ss.str(), sy.str()));

@@ -22,6 +22,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr int64_t kVectorizeThreshold = 1024;
+
 double msSince(Clock::time_point& t0) {
   auto now = Clock::now();
   double ms = std::chrono::duration<double, std::milli>(now - t0).count();
@@ -177,6 +179,14 @@ private:
     return fc;
   }
 
+  /// The vectorizer multiplies compile time; it pays off once the params
+  /// (and so the matmuls) are large enough that training dominates.
+  bool worthVectorizing() const {
+    int64_t elements = 0;
+    for (const ParamInfo& p : cm_.model.params) elements += p.shape.staticElements();
+    return elements >= kVectorizeThreshold;
+  }
+
   bool generate(Clock::time_point& t0) {
     const Graph& g = program_.graph;
     CodeGenInput in;
@@ -207,7 +217,7 @@ private:
       return false;
     }
     cm_.jit = std::move(*jit);
-    cm_.jit->optimize(*module);
+    cm_.jit->optimize(*module, worthVectorizing());
     cm_.times.optimizeMs = msSince(t0);
     if (opt_.keepIR) {
       llvm::raw_string_ostream irOut(cm_.ir);

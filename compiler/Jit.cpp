@@ -27,6 +27,19 @@ struct Jit::Impl {
 
 namespace {
 
+/// The passes that matter for generated loop nests, not the whole O2 list:
+/// inline the kernels, promote accumulators to registers, hoist invariants
+/// (adam's bias corrections, a broadcast bias) and clean up. Kernels of up to
+/// 8 iterations arrive unrolled from CodeGen, so LLVM's unroller, the largest
+/// share of O2's time, is left out.
+const char* const kLeanPipeline =
+    "always-inline,function(sroa,early-cse,instcombine,simplifycfg,loop-mssa(loop-rotate,licm),gvn,indvars,"
+    "instcombine,simplifycfg)";
+/// The same plus the loop vectorizer, worth its compile time only on larger models.
+const char* const kVectorizingPipeline =
+    "always-inline,function(sroa,early-cse,instcombine,simplifycfg,loop-mssa(loop-rotate,licm),gvn,indvars,"
+    "loop-vectorize,instcombine,simplifycfg)";
+
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -72,7 +85,7 @@ Result<std::unique_ptr<Jit>> Jit::create() {
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 
-void Jit::optimize(llvm::Module& module) {
+void Jit::optimize(llvm::Module& module, bool vectorize) {
   auto t0 = std::chrono::steady_clock::now();
   module.setDataLayout(impl_->tm->createDataLayout());
   module.setTargetTriple(impl_->tm->getTargetTriple().str());
@@ -80,10 +93,7 @@ void Jit::optimize(llvm::Module& module) {
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
-  llvm::PipelineTuningOptions tuning;
-  tuning.LoopVectorization = true;
-  tuning.SLPVectorization = true;
-  llvm::PassBuilder pb(impl_->tm.get(), tuning);
+  llvm::PassBuilder pb(impl_->tm.get());
   llvm::TargetLibraryInfoImpl tlii(llvm::Triple(module.getTargetTriple()));
   tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, llvm::Triple(module.getTargetTriple()));
   fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
@@ -92,7 +102,8 @@ void Jit::optimize(llvm::Module& module) {
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O2);
+  llvm::ModulePassManager mpm;
+  llvm::cantFail(pb.parsePassPipeline(mpm, vectorize ? kVectorizingPipeline : kLeanPipeline));
   mpm.run(module, mam);
   optimizeMs = msSince(t0);
 }

@@ -25,8 +25,9 @@ public:
 
   static Result<std::unique_ptr<Jit>> create();
 
-  /// Runs the optimization pipeline on `module` (in place).
-  void optimize(llvm::Module& module);
+  /// Runs the optimization pipeline on `module` (in place); `vectorize` adds
+  /// the loop vectorizer.
+  void optimize(llvm::Module& module, bool vectorize);
   /// Native assembly of `module` for the host CPU.
   std::string assembly(llvm::Module& module);
   /// Hands the module to the JIT; its functions can then be looked up.

@@ -1,6 +1,8 @@
 // Report: what training and evaluation print — a readable text log or JSON lines.
 #include "Report.h"
 
+#include "JsonLine.h"
+
 #include <cmath>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -21,7 +23,7 @@ nlohmann::ordered_json jsonNumber(double v, DType dtype) {
   return std::stod(formatNumber(v, dtype));
 }
 
-std::string oneLine(const nlohmann::ordered_json& j) { return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace); }
+std::string oneLine(const nlohmann::ordered_json& j) { return jsonLine(j); }
 
 } // namespace
 
