@@ -7,14 +7,16 @@
 #include <cfloat>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace nnjit {
 namespace {
 
-/// Stop collecting after this many bad lines: the rest are likely the same mistake.
+/// Stop collecting after this many errors: the rest are likely the same mistake.
 constexpr size_t kMaxErrors = 20;
 
 std::string_view trim(std::string_view s) {
@@ -23,35 +25,62 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-/// Parses the whole field as a number; false if anything is left over.
-bool parseNumber(std::string_view field, double& out) {
-  field = trim(field);
-  if (field.empty()) return false;
-  if (field.front() == '+') field.remove_prefix(1);
-  auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), out);
-  if (ec == std::errc::result_out_of_range) {
-    out = field.front() == '-' ? -HUGE_VAL : HUGE_VAL;  // overflow: reported as not finite
-    return true;
+/// The non-blank lines of a CSV text, numbered as the user's editor numbers them.
+class LineReader {
+public:
+  explicit LineReader(std::string_view text) : rest_(text) {
+    // Spreadsheet exports often start with a UTF-8 byte order mark.
+    if (rest_.substr(0, 3) == "\xEF\xBB\xBF") rest_.remove_prefix(3);
   }
-  return ec == std::errc() && end == field.data() + field.size();
-}
+
+  bool next(std::string_view& line, int& number) {
+    while (!rest_.empty()) {
+      size_t nl = rest_.find('\n');
+      line = rest_.substr(0, nl);
+      rest_ = nl == std::string_view::npos ? std::string_view() : rest_.substr(nl + 1);
+      number = ++line_;
+      if (!trim(line).empty()) return true;
+    }
+    return false;
+  }
+
+private:
+  std::string_view rest_;
+  int line_ = 0;
+};
 
 void splitFields(std::string_view line, std::vector<std::string_view>& fields) {
   fields.clear();
   size_t begin = 0;
-  while (true) {
-    size_t comma = line.find(',', begin);
-    fields.push_back(line.substr(begin, comma == std::string_view::npos ? std::string_view::npos : comma - begin));
-    if (comma == std::string_view::npos) break;
-    begin = comma + 1;
-  }
+  for (size_t comma; (comma = line.find(',', begin)) != std::string_view::npos; begin = comma + 1)
+    fields.push_back(line.substr(begin, comma - begin));
+  fields.push_back(line.substr(begin));
 }
 
-bool allNumbers(const std::vector<std::string_view>& fields) {
+/// Parses the whole field (spaces around it allowed) as a double; false if
+/// anything else is in it. Overflow yields ±inf, which the caller reports.
+bool parseNumber(std::string_view field, double& out) {
+  field = trim(field);
+  // from_chars refuses a leading '+', which people and some tools write.
+  if (field.size() > 1 && field[0] == '+' && field[1] != '-' && field[1] != '+') field.remove_prefix(1);
+  if (field.empty()) return false;
+  auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), out);
+  if (end != field.data() + field.size()) return false;
+  if (ec == std::errc::result_out_of_range) {
+    // from_chars leaves `out` unset on overflow *and* underflow; strtod tells them apart.
+    std::string copy(field);
+    out = std::strtod(copy.c_str(), nullptr);
+    return true;
+  }
+  return ec == std::errc();
+}
+
+/// The contract's header rule: a first line that is not all numbers.
+bool isHeader(const std::vector<std::string_view>& fields) {
   double v;
   for (std::string_view f : fields)
-    if (!parseNumber(f, v)) return false;
-  return true;
+    if (!parseNumber(f, v)) return true;
+  return false;
 }
 
 int64_t totalWidth(const std::vector<InputColumns>& inputs) {
@@ -60,106 +89,113 @@ int64_t totalWidth(const std::vector<InputColumns>& inputs) {
   return n;
 }
 
+/// Fills a Dataset row by row, collecting errors instead of stopping at the first.
 class CsvParser {
 public:
-  CsvParser(const std::string& name, const std::vector<InputColumns>& inputs, DType dtype)
-      : name_(name), inputs_(inputs), dtype_(dtype), width_(totalWidth(inputs)) {
+  /// `expected` is how a column-count error words the expected count.
+  CsvParser(const std::string& name, const std::vector<InputColumns>& inputs, DType dtype, std::string expected)
+      : name_(name), inputs_(inputs), dtype_(dtype), width_(totalWidth(inputs)), expected_(std::move(expected)) {
     data_.columns.resize(inputs.size());
   }
 
   Result<Dataset> run(std::string_view text) {
-    if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-    int line = 0;
-    bool first = true;
+    LineReader lines(text);
+    std::string_view line;
+    int number = 0;
     std::vector<std::string_view> fields;
-    while (!text.empty() && errors_.size() < kMaxErrors) {
-      size_t nl = text.find('\n');
-      std::string_view raw = text.substr(0, nl);
-      text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-      ++line;
-      if (trim(raw).empty()) continue;
-      splitFields(raw, fields);
-      if (first && !allNumbers(fields)) {  // a header line
-        first = false;
-        continue;
-      }
+    bool first = true;
+    while (errors_.size() < kMaxErrors && lines.next(line, number)) {
+      splitFields(line, fields);
+      bool header = first && isHeader(fields);
       first = false;
-      row(fields, line);
+      if (!header) row(fields, number);
     }
-    if (!errors_.empty()) return errors_;
-    if (data_.rows == 0) return fileError(name_, "the file has no data rows");
+    if (!errors_.empty()) return std::move(errors_);
+    if (data_.rows == 0) return fileError(name_, "no data rows");
     return std::move(data_);
   }
 
 private:
-  void error(int line, std::string message) { errors_.push_back(fileError(name_, std::move(message), line)); }
+  void error(int line, std::string message) {
+    if (errors_.size() < kMaxErrors) errors_.push_back(fileError(name_, std::move(message), line));
+  }
 
   void row(const std::vector<std::string_view>& fields, int line) {
     if (static_cast<int64_t>(fields.size()) != width_)
-      return error(line, fmt::format("expected {} columns, found {}", width_, fields.size()));
-    size_t col = 0;
-    size_t before = errors_.size();
-    for (size_t i = 0; i < inputs_.size(); ++i) {
-      for (int64_t j = 0; j < inputs_[i].width; ++j, ++col) {
-        double v = 0;
-        if (value(fields[col], col + 1, line, inputs_[i].numClasses, v)) data_.columns[i].push_back(v);
-      }
-    }
-    if (errors_.size() == before) ++data_.rows;
+      return error(line, fmt::format("expected {}, found {}", expected_, fields.size()));
+    size_t column = 0;
+    for (size_t i = 0; i < inputs_.size(); ++i)
+      for (int64_t j = 0; j < inputs_[i].width; ++j, ++column)
+        data_.columns[i].push_back(value(fields[column], column + 1, line, inputs_[i].numClasses));
+    ++data_.rows;
   }
 
-  bool value(std::string_view field, size_t column, int line, int64_t classes, double& v) {
-    std::string text(trim(field));
-    if (!parseNumber(field, v)) {
+  /// One field's value; on error records it and returns 0 (the run fails anyway).
+  double value(std::string_view field, size_t column, int line, int64_t classes) {
+    std::string_view text = trim(field);
+    double v = 0;
+    if (!parseNumber(text, v)) {
       error(line, fmt::format("column {}: '{}' is not a number", column, text));
-      return false;
+      return 0;
     }
     double limit = dtype_ == DType::F32 ? FLT_MAX : DBL_MAX;
-    if (!std::isfinite(v) || std::fabs(v) > limit) {
+    if (!(std::fabs(v) <= limit)) {  // also catches nan
       error(line, fmt::format("column {}: {} is not a finite {} number", column, text,
                               dtype_ == DType::F32 ? "float32" : "float64"));
-      return false;
+      return 0;
     }
     if (classes > 0 && (v != std::floor(v) || v < 0 || v >= static_cast<double>(classes))) {
       error(line, fmt::format("column {}: label {} is not an integer in 0..{}", column, text, classes - 1));
-      return false;
+      return 0;
     }
-    return true;
+    return v;
   }
 
   const std::string& name_;
   const std::vector<InputColumns>& inputs_;
   DType dtype_;
   int64_t width_;
+  std::string expected_;
   Dataset data_;
   std::vector<Diagnostic> errors_;
 };
 
-Result<std::string> readAll(const std::string& path, const std::string& displayName) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fileError(displayName, fmt::format("cannot read file: {}", std::strerror(errno)));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return fileError(displayName, "cannot read file");
-  return ss.str();
+Diagnostic cannotRead(const std::string& displayName, int err) {
+  return fileError(displayName, fmt::format("cannot read file: {}", std::strerror(err)));
 }
 
-/// Column count of the first data row (after an optional header), or -1.
-int64_t firstRowWidth(std::string_view text) {
-  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  std::vector<std::string_view> fields;
-  bool first = true;
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view raw = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    if (trim(raw).empty()) continue;
-    splitFields(raw, fields);
-    if (first && !allNumbers(fields)) {
-      first = false;
-      continue;
+/// The whole file; POSIX calls so that errno says why (missing, denied, a directory).
+Result<std::string> readFile(const std::string& path, const std::string& displayName) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cannotRead(displayName, errno);
+  std::string text;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) text.reserve(static_cast<size_t>(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      ::close(fd);
+      return cannotRead(displayName, err);
     }
-    return static_cast<int64_t>(fields.size());
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return text;
+}
+
+/// Column count of the first data row (after an optional header); -1 if none.
+int64_t firstRowWidth(std::string_view text) {
+  LineReader lines(text);
+  std::string_view line;
+  int number = 0;
+  std::vector<std::string_view> fields;
+  for (bool first = true; lines.next(line, number); first = false) {
+    splitFields(line, fields);
+    if (!(first && isHeader(fields))) return static_cast<int64_t>(fields.size());
   }
   return -1;
 }
@@ -168,12 +204,12 @@ int64_t firstRowWidth(std::string_view text) {
 
 Result<Dataset> parseCsv(std::string_view text, const std::string& displayName,
                          const std::vector<InputColumns>& inputs, DType dtype) {
-  return CsvParser(displayName, inputs, dtype).run(text);
+  return CsvParser(displayName, inputs, dtype, fmt::format("{} columns", totalWidth(inputs))).run(text);
 }
 
 Result<Dataset> loadCsv(const std::string& path, const std::string& displayName,
                         const std::vector<InputColumns>& inputs, DType dtype) {
-  Result<std::string> text = readAll(path, displayName);
+  Result<std::string> text = readFile(path, displayName);
   if (!text) return text.errors();
   return parseCsv(*text, displayName, inputs, dtype);
 }
@@ -181,19 +217,15 @@ Result<Dataset> loadCsv(const std::string& path, const std::string& displayName,
 Result<Dataset> loadCsvEither(const std::string& path, const std::string& displayName,
                               const std::vector<InputColumns>& full, const std::vector<InputColumns>& subset,
                               DType dtype) {
-  Result<std::string> text = readAll(path, displayName);
+  Result<std::string> text = readFile(path, displayName);
   if (!text) return text.errors();
-  int64_t width = firstRowWidth(*text);
-  if (width == totalWidth(subset) && width != totalWidth(full)) return parseCsv(*text, displayName, subset, dtype);
-  Result<Dataset> data = parseCsv(*text, displayName, full, dtype);
-  if (!data && totalWidth(subset) != totalWidth(full)) {
-    std::vector<Diagnostic> errors = data.errors();
-    for (Diagnostic& d : errors)
-      if (d.message.rfind("expected ", 0) == 0)
-        d.message += fmt::format(" (or {} with only the inputs the output reads)", totalWidth(subset));
-    return errors;
-  }
-  return data;
+  int64_t fullWidth = totalWidth(full), subsetWidth = totalWidth(subset);
+  if (fullWidth == subsetWidth) return parseCsv(*text, displayName, full, dtype);
+  // Both layouts word a count error the same way, so the user learns of both.
+  std::string expected =
+      fmt::format("{} columns (or {} with only the inputs of the output)", fullWidth, subsetWidth);
+  bool useSubset = firstRowWidth(*text) == subsetWidth;
+  return CsvParser(displayName, useSubset ? subset : full, dtype, expected).run(*text);
 }
 
 } // namespace nnjit

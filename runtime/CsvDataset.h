@@ -4,6 +4,7 @@
 #include "DType.h"
 #include "Diagnostics.h"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +24,8 @@ struct Dataset {
 };
 
 /// Reads `path`, naming it `displayName` in diagnostics. Values must be
-/// finite in `dtype` (1e39 overflows float32).
+/// finite in `dtype` (1e39 overflows float32). Errors name the 1-based line
+/// and field; up to 20 are collected before giving up.
 Result<Dataset> loadCsv(const std::string& path, const std::string& displayName,
                         const std::vector<InputColumns>& inputs, DType dtype);
 
@@ -33,7 +35,8 @@ Result<Dataset> parseCsv(std::string_view text, const std::string& displayName,
 
 /// For `predict`: a CSV laid out like the training data (`full`), or with only
 /// the columns of `subset`. The layout is chosen by the first row's column
-/// count; the Dataset then has one column group per input of that layout.
+/// count; the Dataset then has one column group per input of that layout. A
+/// wrong count names both: "expected 5 columns (or 4 with only the inputs of the output)".
 Result<Dataset> loadCsvEither(const std::string& path, const std::string& displayName,
                               const std::vector<InputColumns>& full, const std::vector<InputColumns>& subset,
                               DType dtype);
