@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
 
     Session session(*cm);
     session.initParams(0);
-    TrainOutcome out = train(session, plan, [](const EpochStats&) {});
+    TrainOutcome out = train(session, plan, TrainCallbacks{[](const EpochStats&) {}, nullptr});
     nnjitMs.push_back(out.trainMs);
     nnjitLoss = static_cast<float>(out.lastLoss);
 

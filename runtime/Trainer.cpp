@@ -62,7 +62,7 @@ std::vector<int64_t> epochRows(const TrainPlan& plan, int64_t epoch) {
   return rows;
 }
 
-TrainOutcome train(Session& session, const TrainPlan& plan, const std::function<void(const EpochStats&)>& onEpoch) {
+TrainOutcome train(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks) {
   const CompiledModel& cm = session.compiled();
   const Model& m = cm.model;
   TrainOutcome out;
@@ -71,6 +71,10 @@ TrainOutcome train(Session& session, const TrainPlan& plan, const std::function<
   session.reserveRows(std::max<int64_t>(batch, 1));
   std::vector<int> columns = allColumns(m);
   auto t0 = Clock::now();
+  Progress progress;
+  progress.lastEpoch = session.epochsDone + plan.epochs;
+  progress.batches = (rows + batch - 1) / batch;
+  progress.rowsTotal = rows * plan.epochs;
   for (int64_t e = 0; e < plan.epochs; ++e) {
     auto te = Clock::now();
     int64_t epoch = session.epochsDone;
@@ -98,6 +102,14 @@ TrainOutcome train(Session& session, const TrainPlan& plan, const std::function<
       stats.loss += loss;
       for (size_t i = 0; i < m.metrics.size(); ++i)
         if (cm.metricReadsInputs[i]) stats.metrics[i] += session.scalar(cm.metricSlots[i]);
+      if (callbacks.onBatch) {
+        progress.epoch = epoch + 1;
+        progress.batch = batches;
+        progress.loss = stats.loss / static_cast<double>(batches);
+        progress.rowsDone = e * rows + begin + n;
+        progress.seconds = msSince(t0) / 1000;
+        callbacks.onBatch(progress);
+      }
     }
     if (batches > 0) {
       stats.loss /= static_cast<double>(batches);
@@ -118,7 +130,7 @@ TrainOutcome train(Session& session, const TrainPlan& plan, const std::function<
     stats.ms = msSince(te);
     out.epochsRun = e + 1;
     out.lastLoss = stats.loss;
-    onEpoch(stats);
+    callbacks.onEpoch(stats);
   }
   out.trainMs = msSince(t0);
   return out;

@@ -50,9 +50,23 @@ struct TrainOutcome {
   double trainMs = 0;
 };
 
-/// Runs `plan.epochs` epochs from `session.epochsDone`, calling `onEpoch`
-/// after each. Stops at the first batch whose loss is not finite.
-TrainOutcome train(Session& session, const TrainPlan& plan, const std::function<void(const EpochStats&)>& onEpoch);
+/// Where a running training is, for a progress display.
+struct Progress {
+  int64_t epoch = 0, lastEpoch = 0;    // 1-based
+  int64_t batch = 0, batches = 0;      // 1-based, in this epoch
+  double loss = 0;                     // running mean over this epoch's batches
+  int64_t rowsDone = 0, rowsTotal = 0; // over the whole run
+  double seconds = 0;                  // since training started
+};
+
+struct TrainCallbacks {
+  std::function<void(const EpochStats&)> onEpoch;
+  std::function<void(const Progress&)> onBatch;  // optional
+};
+
+/// Runs `plan.epochs` epochs from `session.epochsDone`, calling back after
+/// each batch and epoch. Stops at the first batch whose loss is not finite.
+TrainOutcome train(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks);
 
 /// Loss and metrics of `rows` of `data` as one batch (eval, test figures).
 struct Evaluation {

@@ -41,7 +41,7 @@ int report(const std::vector<Diagnostic>& diags);
 
 /// Reads and parses the model file, checking that it has what `command` needs
 /// (`loss`, `optimizer`, `train`, `output`). Prints diagnostics on failure.
-std::optional<Model> loadModel(const Options& o, const char* command);
+std::optional<Model> loadModel(const Options& o, const char* command, StageTimes* times = nullptr);
 
 /// The CSV `--data` names, or else the model's `data` file; null when the model has no inputs.
 /// Sets `failed` (after printing) when the data is needed but missing or broken.

@@ -40,11 +40,11 @@ static std::optional<std::string> readText(const std::string& path) {
   return ss.str();
 }
 
-std::optional<Model> loadModel(const Options& o, const char* command) {
+std::optional<Model> loadModel(const Options& o, const char* command, StageTimes* times) {
   std::optional<std::string> source = readText(o.model);
   if (!source) return std::nullopt;
   DiagnosticEngine diags(o.model, *source);
-  std::optional<Model> model = parseModel(*source, o.model, diags);
+  std::optional<Model> model = parseModel(*source, o.model, diags, times);
   if (model) {
     std::string cmd = command;
     auto missing = [&](bool absent, const char* what) {

@@ -1,6 +1,7 @@
 // TrainCommand: `nnjit train` — compile once, then run the epochs and save.
 #include "Commands.h"
 #include "ModelCheckpoint.h"
+#include "ProgressLine.h"
 #include "Trainer.h"
 
 #include <fmt/format.h>
@@ -60,7 +61,8 @@ void printTimes(const CompiledModel& cm) {
 } // namespace
 
 int runTrain(const Options& o) {
-  std::optional<Model> model = loadModel(o, "train");
+  StageTimes frontEnd;
+  std::optional<Model> model = loadModel(o, "train", &frontEnd);
   if (!model) return kModelError;
   bool failed = false;
   std::optional<Dataset> data = loadData(o, *model, failed);
@@ -77,6 +79,8 @@ int runTrain(const Options& o) {
   DiagnosticEngine diags(o.model, "");
   std::unique_ptr<CompiledModel> cm = compileModel(std::move(*model), copt, diags);
   if (report(diags.diagnostics()) != kOk || !cm) return kModelError;
+  cm->times.parseMs = frontEnd.parseMs;
+  cm->times.lowerMs = frontEnd.lowerMs;
   if (o.timeReport) printTimes(*cm);
 
   Session session(*cm);
@@ -86,7 +90,14 @@ int runTrain(const Options& o) {
     if (!loaded) return report(loaded.errors());
   }
   Reporter reporter(o.log, *cm, session.epochsDone + plan.epochs);
-  TrainOutcome outcome = train(session, plan, [&](const EpochStats& s) { reporter.epoch(s); });
+  ProgressLine progress;
+  TrainCallbacks callbacks{[&](const EpochStats& s) {
+                             progress.clear();
+                             reporter.epoch(s);
+                           },
+                           [&](const Progress& p) { progress.update(p); }};
+  TrainOutcome outcome = train(session, plan, callbacks);
+  progress.clear();
   if (outcome.diverged) {
     report({fileError(o.model, fmt::format("training stopped: the loss is {} at epoch {}, batch {}; "
                                            "try a smaller lr",
