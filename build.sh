@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # build.sh: set up a Debian 12 machine, build nnjit, and train the iris example or run every test.
 #   ./build.sh iris   install what is missing, build, train examples/iris.nn
-#   ./build.sh test   install what is missing, build, run every test (ctest)
+#   ./build.sh test   install what is missing, build, run every test (ctest), then the same
+#                     suite under ASan+UBSan, then each fuzzer for a short time
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(cmake ninja-build g++ llvm-19-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libbenchmark-dev)
+TEST_PACKAGES=(clang-19 libfuzzer-19-dev graphviz)
 BUILD_DIR=${NNJIT_BUILD_DIR:-build}
 
 install_missing() {
   local missing=()
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -21,21 +23,33 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# build DIR [cmake options...]: configure once, then build incrementally.
 build() {
-  [ -f "$BUILD_DIR/build.ninja" ] || cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$BUILD_DIR"
+  local dir=$1
+  shift
+  [ -f "$dir/build.ninja" ] || cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir"
 }
 
 case "${1:-}" in
   iris)
-    install_missing
-    build
+    install_missing "${PACKAGES[@]}"
+    build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
     "$BUILD_DIR/tools/nnjit/nnjit" train examples/iris.nn
     ;;
   test)
-    install_missing
-    build
+    install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+    # The whole suite again under AddressSanitizer + UBSan (benchmarks are not tests).
+    build "$BUILD_DIR-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNJIT_SANITIZE=ON -DNNJIT_BENCH=OFF
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j "$(nproc)"
+    # libFuzzer needs clang: a third build of the libraries, then each fuzzer briefly.
+    [ -f "$BUILD_DIR-fuzz/build.ninja" ] || CC=clang-19 CXX=clang++-19 cmake -S . -B "$BUILD_DIR-fuzz" -G Ninja \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNJIT_FUZZ=ON -DBUILD_TESTING=OFF -DNNJIT_BENCH=OFF >/dev/null
+    cmake --build "$BUILD_DIR-fuzz" --target FuzzFrontEnd FuzzCsv FuzzSafetensors
+    tests/fuzz/run.sh "${NNJIT_FUZZ_SECONDS:-60}" "$BUILD_DIR-fuzz"
     ;;
   *)
     echo "usage: ./build.sh iris | test" >&2

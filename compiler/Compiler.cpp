@@ -211,6 +211,7 @@ private:
       return false;
     }
     cm_.times.codegenMs = msSince(t0);
+    if (!opt_.jit) return true;
     auto jit = Jit::create();
     if (!jit) {
       for (const Diagnostic& d : jit.errors()) diags_.add(d);

@@ -20,6 +20,7 @@ struct CompileOptions {
   bool predict = false;      // nnjit_predict: the output
   bool gradients = false;    // nnjit_gradients: loss and every param's gradient
   std::optional<double> lr;  // replaces the optimizer's lr (--lr)
+  bool jit = true;           // false: stop after generating and verifying IR (fuzzing)
   bool keepIR = false;       // keep the optimized IR text (show --ir)
   bool keepAsm = false;      // keep the native assembly (show --asm)
   std::string* graphLog = nullptr;  // receives the graph after each pass

@@ -1,0 +1,228 @@
+// nnjit.h: the public embedding API — compile a `.nn` model, train it, predict with it.
+//
+// Everything lives in namespace `nnjit::api` (the compiler's own types use
+// `nnjit`). No LLVM or internal header is reachable from here; link the
+// `nnjit::nnjit` CMake target (libnnjit) and include <nnjit/nnjit.h>.
+//
+// Errors are values: every call that can fail returns `Expected<T>` or
+// `Status` carrying an `Error` (a kind plus diagnostics with file, line,
+// column and message). The library never prints and never exits; a wrongly
+// shaped buffer or an unknown name is an `ErrorKind::InvalidArgument`.
+//
+// Ownership and threads:
+//  - `Model` is an immutable, cheaply copyable handle to one compiled model
+//    and its own JIT (native code, LLVM context). The JIT is released when the
+//    last `Model` copy and the last `Session` made from it are destroyed.
+//  - `Session` owns the buffers of one training run (params, optimizer state,
+//    inputs, outputs). It is movable, not copyable, and keeps its Model alive.
+//  - Any number of Models and Sessions may exist in one process at once.
+//    Calls on *different* Sessions may run concurrently on different threads,
+//    also when they share one Model; compiling on several threads at once is
+//    safe. One Session must not be used from two threads at the same time.
+//  - A `Batch` only points at the caller's memory; that memory must stay valid
+//    for the duration of the call it is passed to, and is never retained.
+#pragma once
+
+#include <nnjit/Expected.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nnjit::api {
+
+/// The element type a model computes in, fixed when it is compiled.
+enum class DType { F32, F64 };
+
+/// The size of the `batch` dim in `TensorInfo::shape`: known only per call.
+inline constexpr int64_t kBatch = -1;
+
+/// An input, param or output as declared in the `.nn` source.
+struct TensorInfo {
+  std::string name;
+  std::vector<int64_t> shape;  ///< dims; `kBatch` where the source says `batch`
+  bool batched = false;        ///< has a `batch` dim: one group of values per row
+  int64_t rowElements = 1;     ///< values per row (all of them when not batched)
+  int64_t classes = 0;         ///< N for a `class(N)` label input, else 0
+  bool readByOutput = false;   ///< inputs: `predict` needs this one
+
+  /// Values a buffer for `rows` rows holds: rows * rowElements, or
+  /// rowElements when not batched.
+  int64_t elements(int64_t rows) const { return batched ? rows * rowElements : rowElements; }
+};
+
+/// How to compile.
+struct CompileSettings {
+  DType dtype = DType::F32;
+  std::optional<double> learningRate;  ///< replaces the optimizer's `lr`
+};
+
+/// The model's own `train(...)` settings, the defaults of `Session::trainEpoch`.
+struct TrainDefaults {
+  int64_t epochs = 1;
+  int64_t batchSize = 0;                 ///< 0: all rows in one batch
+  std::optional<uint64_t> shuffleSeed;  ///< none: rows in order
+};
+
+/// A compiled model. Immutable; copies share the compiled code.
+class NNJIT_API Model {
+public:
+  /// Reads and compiles `path`. Diagnostics name `path`.
+  static Expected<Model> fromFile(const std::string& path, const CompileSettings& settings = {});
+  /// Compiles `source`; diagnostics name `name` as the file.
+  static Expected<Model> fromString(std::string_view source, const std::string& name = "<string>",
+                                    const CompileSettings& settings = {});
+
+  const std::string& name() const;
+  DType dtype() const;
+  /// In declaration order, which is also the order of CSV columns.
+  const std::vector<TensorInfo>& inputs() const;
+  const std::vector<TensorInfo>& params() const;
+  /// The `output NAME` declaration, if any; `shape` is its computed shape.
+  const std::optional<TensorInfo>& output() const;
+  /// Metric names in declaration order.
+  const std::vector<std::string>& metrics() const;
+  bool hasLoss() const;
+  /// Has a loss and an optimizer: `trainStep` and `trainEpoch` work.
+  bool canTrain() const;
+  const TrainDefaults& trainDefaults() const;
+  /// Warnings the compiler gave for a model that compiled.
+  const std::vector<Diagnostic>& warnings() const;
+
+  struct Impl;  ///< internal
+
+private:
+  friend class Session;
+  explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+/// Rows of data for one call, as views of the caller's memory: for each input
+/// a row-major buffer of `TensorInfo::elements(rows)` values (labels of a
+/// `class(N)` input as whole numbers 0..N-1). Buffers of either dtype are
+/// accepted; a model in the other dtype converts them.
+class NNJIT_API Batch {
+public:
+  /// `rows` rows; 0 is fine for a model without batched inputs.
+  explicit Batch(int64_t rows = 0) : rows_(rows) {}
+
+  /// Binds input `name` to `values` (replacing an earlier binding of `name`).
+  /// Unknown names and wrong sizes are reported by the call that uses the batch.
+  Batch& set(std::string name, std::span<const float> values);
+  Batch& set(std::string name, std::span<const double> values);
+  /// The same from a pointer: `values` holds `elements(rows)` values.
+  Batch& set(std::string name, const float* values, int64_t count) { return set(std::move(name), {values, size_t(count)}); }
+  Batch& set(std::string name, const double* values, int64_t count) { return set(std::move(name), {values, size_t(count)}); }
+
+  int64_t rows() const { return rows_; }
+
+  struct Column {
+    std::string name;
+    const void* data = nullptr;
+    int64_t size = 0;
+    DType dtype = DType::F32;
+  };
+  const std::vector<Column>& columns() const { return columns_; }
+
+private:
+  Batch& bind(Column c);
+  int64_t rows_;
+  std::vector<Column> columns_;
+};
+
+struct Metric {
+  std::string name;
+  double value = 0;
+};
+
+/// After one `trainStep`: the loss before the update and the metrics that
+/// read inputs (those that read only params are computed per epoch).
+struct StepResult {
+  double loss = 0;
+  std::vector<Metric> metrics;
+  int64_t step = 0;  ///< steps taken so far by this session, 1-based
+};
+
+/// After one `trainEpoch`: means over its batches, as the CLI reports them.
+struct EpochResult {
+  int64_t epoch = 0;  ///< 1-based, counting every epoch this session trained
+  double loss = 0;
+  std::vector<Metric> metrics;  ///< every metric, in declaration order
+  int64_t batches = 0;
+};
+
+struct Evaluation {
+  double loss = 0;  ///< 0 for a model without a loss
+  std::vector<Metric> metrics;
+};
+
+/// Values read out of a session, row-major, in double whatever the dtype.
+struct Tensor {
+  std::vector<int64_t> shape;  ///< concrete: the batch dim is the row count
+  std::vector<double> values;
+};
+
+/// Overrides of the model's `train(...)` for one `trainEpoch` call.
+struct EpochOptions {
+  int64_t batchSize = 0;                 ///< 0: the model's batch size
+  std::optional<uint64_t> shuffleSeed;  ///< none: the model's `shuffle` (may be none)
+};
+
+/// One training run of a Model: its params, optimizer state and counters.
+class NNJIT_API Session {
+public:
+  /// Draws every param from its initializer with `seed` (as `--seed` does).
+  explicit Session(const Model& model, uint64_t seed = 0);
+  Session(Session&&) noexcept;
+  Session& operator=(Session&&) noexcept;
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// A moved-from session answers every call with an InvalidArgument error.
+  const Model& model() const;
+
+  /// Redraws the params from `seed` and resets the optimizer and counters.
+  void reset(uint64_t seed);
+  uint64_t seed() const;
+
+  /// Threads a step may use; must be >= 1. Steps currently run on the calling
+  /// thread only, so this is validated and recorded but does not parallelize.
+  Status setThreads(int threads);
+  int threads() const;
+
+  int64_t epochsDone() const;
+  int64_t steps() const;
+
+  /// One optimizer step on `batch` (every input bound). Diverged when the loss is not finite.
+  Expected<StepResult> trainStep(const Batch& batch);
+  /// One epoch over all rows of `data`, in batches, shuffled per epoch as the
+  /// CLI does (same seed, same order). Stops with Diverged at a non-finite loss.
+  Expected<EpochResult> trainEpoch(const Batch& data, const EpochOptions& options = {});
+  /// Loss and every metric of `batch` as one batch; params unchanged.
+  Expected<Evaluation> evaluate(const Batch& batch);
+  /// The model's output for `batch`; only the inputs the output reads are needed.
+  Expected<Tensor> predict(const Batch& batch);
+
+  /// The current values of param `name`.
+  Expected<Tensor> param(std::string_view name) const;
+  /// Overwrites param `name`; `values` must hold exactly its element count.
+  Status setParam(std::string_view name, std::span<const float> values);
+  Status setParam(std::string_view name, std::span<const double> values);
+
+  /// Writes params, optimizer state and the epoch count as safetensors, atomically.
+  Status save(const std::string& path) const;
+  /// Reads a checkpoint of this model; on an error the session is unchanged.
+  Status load(const std::string& path);
+
+  struct Impl;  ///< internal
+
+private:
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace nnjit::api

@@ -1,0 +1,125 @@
+// ShowCheckTest: `nnjit check` (gradient check) and `nnjit show` (dot, LLVM IR, asm).
+#include "Helpers.h"
+
+#include <cstdlib>
+
+using namespace nnjit::e2e;
+
+namespace {
+
+Output show(Scratch& s, const std::string& model, const std::string& mode) {
+  return s.nnjit({"show", model, mode});
+}
+
+void copyExamples(Scratch& s) {
+  s.copy("examples/iris.nn", "iris.nn");
+  s.copy("examples/iris.csv", "iris.csv");
+  s.copy("examples/quadratic.nn", "quadratic.nn");
+}
+
+} // namespace
+
+TEST_CASE("check: iris.nn and quadratic.nn pass and report each param", "[e2e][check]") {
+  Scratch s;
+  copyExamples(s);
+  Output iris = s.nnjit({"check", "iris.nn"});
+  INFO(iris.err);
+  CHECK(iris.status == 0);
+  CHECK(contains(iris.out, "PASS"));
+  CHECK(contains(iris.out, "W"));
+  CHECK(contains(iris.out, "b"));
+  Output quad = s.nnjit({"check", "quadratic.nn"});
+  INFO(quad.err);
+  CHECK(quad.status == 0);
+  CHECK(contains(quad.out, "PASS"));
+  CHECK(contains(quad.out, "w"));
+}
+
+TEST_CASE("check: a model using many builtins passes", "[e2e][check]") {
+  Scratch s;
+  s.copy("examples/iris.csv", "iris.csv");
+  s.write("m.nn", "data \"iris.csv\"\n"
+                  "input x[batch, 4]\n"
+                  "input label[batch] : class(3)\n"
+                  "param W1[4, 5] = glorot\n"
+                  "param b1[5] = 0.1\n"
+                  "param W2[5, 3] = he\n"
+                  "param c[3] = [0.5, -0.25, 1]\n"
+                  "fn dense(a, w, b) = a @ w + b\n"
+                  "h = tanh(dense(x, W1, b1)) + sigmoid(x @ W1) * softplus(x @ W1)\n"
+                  "z = h @ W2 + c\n"
+                  "loss = cross_entropy(z, label) + 0.01 * l2(W1) + 0.1 * mse(softmax(z), onehot(label, 3))\n"
+                  "metric acc = accuracy(z, label)\n"
+                  "optimizer adam(lr = 0.01)\n"
+                  "train(epochs = 2, batch = 16)\n");
+  Output o = s.nnjit({"check", "m.nn"});
+  INFO(o.out << o.err);
+  CHECK(o.status == 0);
+  CHECK(contains(o.out, "PASS"));
+  for (std::string p : {"W1", "b1", "W2"}) CHECK(contains(o.out, p));
+}
+
+TEST_CASE("show: --graph and --grad print Graphviz dot", "[e2e][show]") {
+  Scratch s;
+  copyExamples(s);
+  for (std::string model : {"iris.nn", "quadratic.nn"}) {
+    for (std::string mode : {"--graph", "--grad"}) {
+      INFO(model << " " << mode);
+      Output o = show(s, model, mode);
+      INFO(o.err);
+      REQUIRE(o.status == 0);
+      size_t start = o.out.find_first_not_of(" \t\r\n");
+      REQUIRE(start != std::string::npos);
+      CHECK(o.out.compare(start, 7, "digraph") == 0);
+      CHECK(contains(o.out, "}"));
+      if (std::filesystem::exists("/usr/bin/dot")) {
+        s.write("g.dot", o.out);
+        std::string cmd = "/usr/bin/dot -Tsvg " + s.path("g.dot") + " -o " + s.path("g.svg") + " 2>/dev/null";
+        CHECK(std::system(cmd.c_str()) == 0);
+        CHECK(contains(s.read("g.svg"), "<svg"));
+      }
+    }
+  }
+}
+
+TEST_CASE("show: --graph renders with dot", "[e2e][show]") {
+  if (!std::filesystem::exists("/usr/bin/dot")) {
+    WARN("skipped: /usr/bin/dot is not installed");
+    return;
+  }
+  Scratch s;
+  copyExamples(s);
+  Output o = show(s, "iris.nn", "--grad");
+  REQUIRE(o.status == 0);
+  s.write("g.dot", o.out);
+  std::string cmd = "/usr/bin/dot -Tsvg " + s.path("g.dot") + " -o " + s.path("g.svg") + " 2>/dev/null";
+  CHECK(std::system(cmd.c_str()) == 0);
+}
+
+TEST_CASE("show: --ir prints LLVM IR", "[e2e][show]") {
+  Scratch s;
+  copyExamples(s);
+  Output o = show(s, "iris.nn", "--ir");
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  CHECK(contains(o.out, "define"));
+}
+
+TEST_CASE("show: --asm prints native code", "[e2e][show]") {
+  Scratch s;
+  copyExamples(s);
+  Output o = show(s, "quadratic.nn", "--asm");
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  CHECK(!o.out.empty());
+  CHECK(o.out.size() > 20);
+}
+
+TEST_CASE("show and check: a model error is a diagnostic with exit 1", "[e2e][show]") {
+  Scratch s;
+  s.write("m.nn", "param w = 5\nloss = square(v + 1)\n");
+  CHECK(s.nnjit({"show", "m.nn", "--graph"}).status == 1);
+  Output c = s.nnjit({"check", "m.nn"});
+  CHECK(c.status == 1);
+  requireDiagnostic(c.err, "m.nn", 2, 15, "loss = square(v + 1)");
+}
