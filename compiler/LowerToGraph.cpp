@@ -189,6 +189,11 @@ std::optional<InitSpec> Lowerer::lowerInit(const Expr& e, const Shape& shape) {
 
 bool Lowerer::flattenList(const Expr& e, const Shape& shape, size_t dim, std::vector<double>& out) {
   if (dim == shape.dims.size()) {
+    if (e.kind == Expr::Kind::List) {
+      error(e.loc, shape.isScalar() ? "a list initializer needs the param's dims, e.g. param c[2] = [0.5, 1]"
+                                    : fmt::format("the list has more levels than the param's shape {}", shape.str()));
+      return false;
+    }
     std::optional<double> v = constant(e, "a list element");
     if (v) out.push_back(*v);
     return v.has_value();

@@ -48,7 +48,8 @@ static std::string quote(const std::string& s) {
 }
 
 Output Scratch::nnjit(const std::vector<std::string>& args) const {
-  std::string cmd = "cd " + quote(dir_) + " && " + quote(NNJIT_BINARY);
+  // A hung nnjit fails its test after a minute instead of stalling the suite.
+  std::string cmd = "cd " + quote(dir_) + " && timeout -k 5 60 " + quote(NNJIT_BINARY);
   for (const std::string& a : args) cmd += " " + quote(a);
   cmd += " 2>" + quote(path(".stderr")) + " </dev/null";
   Output o;

@@ -118,3 +118,63 @@ TEST_CASE("autodiff: metrics-only ops are refused where a gradient is needed", "
   CHECK(!c.ok());
   CHECK(c.errors.find("test.nn:4:8: error: 'argmax' has no gradient") != std::string::npos);
 }
+
+namespace {
+
+/// Loss value and gradients at fixed params, in float32.
+std::pair<double, std::vector<double>> lossAndGradient(const std::string& src) {
+  CompileOptions o;
+  o.gradients = true;
+  Compiled c(src, o);
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  c.session->initParams(0);
+  c.session->run(c.cm->gradients, 1);
+  return {c.session->scalar(c.cm->lossSlot), c.session->read(c.cm->gradientSlots[0])};
+}
+
+bool allFinite(const std::vector<double>& v) {
+  for (double x : v)
+    if (!std::isfinite(x)) return false;
+  return true;
+}
+
+} // namespace
+
+TEST_CASE("stability: log(softmax), log_softmax and cross_entropy at logits of ±1000", "[autodiff][stability]") {
+  const std::string params = "param a[2, 3] = [[1000, -1000, 0], [-1000, 1000, 500]]\n";
+  // log_softmax of row 1 is [0, -2000, -1000]; of row 2 [-2000, 0, -500].
+  auto [l1, g1] = lossAndGradient(params + "loss = sum(log(softmax(a)))\n");
+  CHECK(l1 == Approx(-(0 + 2000 + 1000) - (2000 + 0 + 500)));
+  CHECK(allFinite(g1));
+  auto [l2, g2] = lossAndGradient(params + "loss = sum(log_softmax(a))\n");
+  CHECK(l2 == Approx(l1));
+  CHECK(allFinite(g2));
+  auto [l3, g3] = lossAndGradient(params + "loss = sum(log(sigmoid(a)))\n");
+  CHECK(l3 == Approx(-2000 - std::log(2.0)));  // log σ: 0, -1000, -log 2; -1000, 0, ~0
+  CHECK(allFinite(g3));
+  auto [l4, g4] = lossAndGradient(params + "loss = sum(softmax(a) * a) + sum(sigmoid(a)) + sum(softplus(a))\n");
+  CHECK(std::isfinite(l4));
+  CHECK(allFinite(g4));
+}
+
+TEST_CASE("stability: cross_entropy with logits of ±1000 against class labels", "[autodiff][stability]") {
+  std::string src = "input z[batch, 3]\ninput label[batch] : class(3)\nparam s = 1\n"
+                    "loss = cross_entropy(z * s, label)\n";
+  CompileOptions o;
+  o.gradients = true;
+  Compiled c(src, o);
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  Dataset data;
+  data.rows = 2;
+  data.columns = {{1000, -1000, 0, -1000, 1000, 500}, {1, 2}};
+  std::vector<int64_t> rows{0, 1};
+  c.session->initParams(0);
+  c.session->reserveRows(2);
+  c.session->feed(data, rows, 0, 2, {0, 1});
+  c.session->run(c.cm->gradients, 2);
+  // -(log_softmax row 1 at 1 + row 2 at 2) / 2 = (2000 + 500) / 2
+  CHECK(c.session->scalar(c.cm->lossSlot) == Approx(1250));
+  CHECK(allFinite(c.session->read(c.cm->gradientSlots[0])));
+}

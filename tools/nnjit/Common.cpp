@@ -10,13 +10,18 @@
 
 namespace nnjit::cli {
 
+/// Like a C compiler's error limit: past this, more errors are counted, not shown.
+constexpr size_t kErrorLimit = 20;
+
 int report(const std::vector<Diagnostic>& diags) {
-  bool error = false;
+  size_t errors = 0;
   for (const Diagnostic& d : diags) {
-    fmt::print(stderr, "{}", formatDiagnostic(d));
-    error |= d.severity == Severity::Error;
+    bool isError = d.severity == Severity::Error;
+    errors += isError;
+    if (errors <= kErrorLimit || !isError) fmt::print(stderr, "{}", formatDiagnostic(d));
   }
-  return error ? kModelError : kOk;
+  if (errors > kErrorLimit) fmt::print(stderr, "nnjit: {} more errors not shown\n", errors - kErrorLimit);
+  return errors ? kModelError : kOk;
 }
 
 std::string besideModel(const std::string& modelPath, const std::string& path) {

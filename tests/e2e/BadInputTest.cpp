@@ -1,0 +1,119 @@
+// BadInputTest: a corpus of broken input, each with the diagnostic and exit status it must give —
+// no crash, no hang (Run.cpp kills nnjit after a minute), and no file touched.
+#include "Helpers.h"
+
+using namespace nnjit::e2e;
+
+namespace {
+
+struct BadCase {
+  const char* name;
+  std::vector<std::pair<std::string, std::string>> files;  // written into the scratch folder
+  std::vector<std::string> args;
+  int status;
+  const char* stderrPart;  // must appear in stderr ("" for a success)
+};
+
+const char* const kQuadratic = "param w = 5\nloss = square(w + 1)\nmetric w\noptimizer sgd(lr = 0.2)\ntrain(epochs = 2)\n";
+const char* const kLinear =
+    "data \"d.csv\"\ninput x[batch, 2]\ninput label[batch] : class(3)\nparam W[2, 3] = 0\n"
+    "loss = cross_entropy(x @ W, label)\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n";
+
+std::string header(uint64_t n, const std::string& json) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return out + json;
+}
+
+std::vector<BadCase> corpus() {
+  std::string deep = "param w = 1\nloss = " + std::string(10000, '(') + "w" + std::string(10000, ')') + "\n";
+  std::string garbage;
+  for (int i = 0; i < 512; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
+  std::string lyingOffsets = header(0, "") ;
+  {
+    std::string json = R"({"w": {"dtype": "F32", "shape": [], "data_offsets": [0, 4000]}})";
+    lyingOffsets = header(json.size(), json) + "abcd";
+  }
+  std::string lyingSize = header(1u << 30, "{}");
+  std::string f64 = [] {
+    std::string json = R"({"w": {"dtype": "F64", "shape": [], "data_offsets": [0, 8]}})";
+    double v = 0.5;
+    std::string bytes(8, '\0');
+    std::memcpy(bytes.data(), &v, 8);
+    return header(json.size(), json) + bytes;
+  }();
+  return {
+      {"empty model", {{"m.nn", ""}}, {"train", "m.nn"}, 1, "m.nn: error: the model has no 'loss"},
+      {"truncated model", {{"m.nn", "param w = 5\nloss = mean(square(w"}}, {"train", "m.nn"}, 1, "m.nn:2:"},
+      {"binary garbage model", {{"m.nn", garbage}}, {"train", "m.nn"}, 1, "m.nn:1:"},
+      {"model with a UTF-8 BOM", {{"m.nn", "\xEF\xBB\xBF" + std::string(kQuadratic)}}, {"train", "m.nn"}, 0, ""},
+      {"model with CRLF line ends", {{"m.nn", "param w = 5\r\nloss = square(w + 1)\r\noptimizer sgd(lr = 0.2)\r\ntrain(epochs = 2)\r\n"}},
+       {"train", "m.nn"}, 0, ""},
+      {"10,000-level nesting", {{"m.nn", deep}}, {"train", "m.nn"}, 1, "nested more than"},
+      {"absurd dim", {{"m.nn", "param w[100000000000, 5] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "too large"},
+      {"absurd total size", {{"m.nn", "param w[100000, 100000] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1,
+       "more than"},
+      {"zero dim", {{"m.nn", "param w[0, 3] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "m.nn:1:9: error: a dim must be at least 1"},
+      {"negative dim", {{"m.nn", "param w[-2, 3] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "must not be negative"},
+      {"number that overflows", {{"m.nn", "param w = 1e400\nloss = w\n"}}, {"check", "m.nn"}, 1, "m.nn:1:11: error: number '1e400' is too large"},
+      {"data value that overflows float32", {{"m.nn", kLinear}, {"d.csv", "1e39,1,0\n"}}, {"train", "m.nn"}, 1,
+       "d.csv:1: error: column 1"},
+      {"NaN in data", {{"m.nn", kLinear}, {"d.csv", "a,b,c\n1,2,0\nnan,1,1\n"}}, {"train", "m.nn"}, 1, "d.csv:3: error: column 1"},
+      {"inf in data", {{"m.nn", kLinear}, {"d.csv", "1,inf,0\n"}}, {"train", "m.nn"}, 1, "d.csv:1: error: column 2"},
+      {"CSV with a header only", {{"m.nn", kLinear}, {"d.csv", "a,b,c\n"}}, {"train", "m.nn"}, 1, "d.csv: error:"},
+      {"empty CSV", {{"m.nn", kLinear}, {"d.csv", ""}}, {"train", "m.nn"}, 1, "d.csv: error:"},
+      {"binary garbage CSV", {{"m.nn", kLinear}, {"d.csv", garbage}}, {"train", "m.nn"}, 1, "d.csv:"},
+      {"label 2.5", {{"m.nn", kLinear}, {"d.csv", "1,2,2.5\n"}}, {"train", "m.nn"}, 1, "d.csv:1: error: column 3"},
+      {"label out of range", {{"m.nn", kLinear}, {"d.csv", "1,2,3\n"}}, {"train", "m.nn"}, 1, "d.csv:1: error: column 3"},
+      {"CSV with CRLF line ends", {{"m.nn", kLinear}, {"d.csv", "a,b,c\r\n1,2,0\r\n3,4,2\r\n"}}, {"train", "m.nn"}, 0, ""},
+      {"missing data file", {{"m.nn", kLinear}}, {"train", "m.nn"}, 1, "d.csv: error: cannot read file"},
+      {"missing model file", {}, {"train", "nope.nn"}, 1, "nope.nn: error: cannot read file"},
+      {"safetensors lying about offsets", {{"m.nn", kQuadratic}, {"c.safetensors", lyingOffsets}},
+       {"train", "m.nn", "--load", "c.safetensors"}, 1, "c.safetensors: error:"},
+      {"safetensors lying about its header size", {{"m.nn", kQuadratic}, {"c.safetensors", lyingSize}},
+       {"train", "m.nn", "--load", "c.safetensors"}, 1, "c.safetensors: error:"},
+      {"truncated checkpoint", {{"m.nn", kQuadratic}, {"c.safetensors", f64.substr(0, f64.size() - 3)}},
+       {"train", "m.nn", "--load", "c.safetensors"}, 1, "c.safetensors: error:"},
+      {"empty checkpoint", {{"m.nn", kQuadratic}, {"c.safetensors", ""}}, {"train", "m.nn", "--load", "c.safetensors"}, 1,
+       "c.safetensors: error:"},
+      {"garbage checkpoint", {{"m.nn", kQuadratic}, {"c.safetensors", garbage}},
+       {"eval", "m.nn", "--load", "c.safetensors"}, 1, "c.safetensors: error:"},
+      {"checkpoint of the other dtype is converted", {{"m.nn", kQuadratic}, {"c.safetensors", f64}},
+       {"train", "m.nn", "--load", "c.safetensors"}, 0, ""},
+  };
+}
+
+std::map<std::string, std::string> snapshot(const Scratch& s) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(s.dir())) {
+    std::string name = entry.path().filename().string();
+    if (name != ".stderr") files[name] = s.read(name);
+  }
+  return files;
+}
+
+} // namespace
+
+TEST_CASE("bad input: each case gives its diagnostic and status, and touches no file", "[e2e][bad-input]") {
+  for (const BadCase& c : corpus()) {
+    SECTION(c.name) {
+      Scratch s;
+      for (const auto& [name, text] : c.files) s.write(name, text);
+      std::vector<std::string> args = c.args;
+      bool saves = c.status != 0;
+      if (saves) {
+        s.write("keep.safetensors", "old bytes");
+        args.insert(args.end(), {"--save", "keep.safetensors"});
+        if (args[0] != "train") args.resize(c.args.size());  // only train saves
+      }
+      auto before = snapshot(s);
+      Output o = s.nnjit(args);
+      INFO(c.name << "\nstderr: " << o.err);
+      CHECK(o.status == c.status);
+      CHECK(o.err.find(c.stderrPart) != std::string::npos);
+      CHECK(o.err.find("terminate called") == std::string::npos);
+      CHECK(o.err.find("Assertion") == std::string::npos);
+      if (saves) CHECK(snapshot(s) == before);
+    }
+  }
+}
