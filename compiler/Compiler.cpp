@@ -63,7 +63,7 @@ public:
     for (const ParamInfo& p : m.params) params.push_back(p.node);
     std::vector<NodeId> grads;
     if (m.loss != kNoNode && (opt_.trainStep || opt_.gradients)) {
-      grads = differentiate(b_, m.loss, params, diags_);
+      grads = differentiate(b_, m.loss, params, diags_, opt_.faultyGradient);
       if (diags_.hasErrors()) return false;
     }
     if (opt_.trainStep) addTrainStep(grads);

@@ -24,6 +24,7 @@ struct CompileOptions {
   bool keepIR = false;       // keep the optimized IR text (show --ir)
   bool keepAsm = false;      // keep the native assembly (show --asm)
   std::string* graphLog = nullptr;  // receives the graph after each pass
+  std::optional<Op> faultyGradient; // test hook: this op's gradient rule is made wrong
 };
 
 enum class SlotKind { Param, State, Input, Epoch, Step, Loss, Metric, Output, Gradient, Arena };

@@ -123,3 +123,18 @@ TEST_CASE("show and check: a model error is a diagnostic with exit 1", "[e2e][sh
   CHECK(c.status == 1);
   requireDiagnostic(c.err, "m.nn", 2, 15, "loss = square(v + 1)");
 }
+
+TEST_CASE("check fails, naming the param, when a gradient rule is wrong", "[e2e][check]") {
+  Scratch s;
+  s.copy("examples/iris.nn", "iris.nn");
+  s.copy("examples/iris.csv", "iris.csv");
+  Output good = s.nnjit({"check", "iris.nn"});
+  CHECK(good.status == 0);
+  for (const char* op : {"Exp", "MatMul", "Div", "Square"}) {
+    Output bad = s.nnjit({"check", "iris.nn", "--test-break-gradient", op});
+    INFO(op << "\n" << bad.out << bad.err);
+    CHECK(bad.status == 1);
+    CHECK(bad.out.find("FAIL") != std::string::npos);
+    CHECK(bad.out.find("WRONG") != std::string::npos);
+  }
+}

@@ -1,5 +1,6 @@
 // CheckCommand: `nnjit check` — every param's symbolic gradient against central differences in double.
 #include "Commands.h"
+#include "Autodiff.h"
 #include "Trainer.h"
 
 #include <fmt/format.h>
@@ -56,6 +57,13 @@ int runCheck(const Options& o) {
   copt.dtype = DType::F64;  // the check itself runs in double, whatever the training dtype
   copt.gradients = true;
   copt.evaluate = true;
+  if (!o.breakGradient.empty()) {
+    copt.faultyGradient = opNamed(o.breakGradient);
+    if (!copt.faultyGradient) {
+      report({fileError("", "--test-break-gradient: no op named '" + o.breakGradient + "'")});
+      return kUsage;
+    }
+  }
   DiagnosticEngine diags(o.model, "");
   std::unique_ptr<CompiledModel> cm = compileModel(std::move(*model), copt, diags);
   if (report(diags.diagnostics()) != kOk || !cm) return kModelError;

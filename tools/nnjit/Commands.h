@@ -24,6 +24,7 @@ struct Options {
   int threads = 1;
   DType dtype = DType::F32;
   bool timeReport = false;
+  std::string breakGradient;  // check's test hook: an op whose gradient rule is made wrong
   // show
   bool graph = false, grad = false, ir = false, assembly = false;
 };

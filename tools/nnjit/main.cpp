@@ -81,6 +81,8 @@ void buildOthers(CLI::App& app, Options& o) {
   addModel(check, o);
   addData(check, o, false);
   check->add_option("--seed", o.seed, "seed for the params' random initializers (default 0)")->type_name("N");
+  // A test hook, hidden from --help: proves that check catches a wrong gradient rule.
+  check->add_option("--test-break-gradient", o.breakGradient)->group("");
 
   CLI::App* show = app.add_subcommand("show", "print the graph, the gradient graph, the LLVM IR or the assembly");
   addModel(show, o);
