@@ -40,9 +40,7 @@ void Lowerer::statement(const Stmt& s) {
     if (defineName(s.name, s.nameLoc, "value")) globals_[s.name] = {v, s.nameLoc};
     return;
   }
-  case Stmt::Kind::Fn:
-    if (defineName(s.name, s.nameLoc, "function")) fns_[s.name] = &s;
-    return;
+  case Stmt::Kind::Fn: return declareFn(s);
   case Stmt::Kind::Loss: {
     if (model_.loss != kNoNode || model_.lossLoc.line) {
       error(s.loc, fmt::format("a second 'loss'; the first is at line {}", model_.lossLoc.line));
@@ -110,9 +108,30 @@ std::optional<Shape> Lowerer::declaredShape(const Stmt& s, bool allowBatch) {
   return shape;
 }
 
+void Lowerer::declareFn(const Stmt& s) {
+  bool ok = defineName(s.name, s.nameLoc, "function");
+  for (size_t i = 0; i < s.fnParams.size(); ++i) {
+    const std::string& p = s.fnParams[i];
+    if (isBuiltinName(p) || p == "epoch" || p == "batch") {
+      error(s.fnParamLocs[i], fmt::format("'{}' is a builtin name and cannot name a parameter", p));
+      ok = false;
+    }
+    for (size_t j = 0; j < i; ++j)
+      if (s.fnParams[j] == p) {
+        error(s.fnParamLocs[i], fmt::format("parameter '{}' appears twice", p));
+        ok = false;
+      }
+  }
+  if (ok) fns_[s.name] = &s;
+}
+
 void Lowerer::declareInput(const Stmt& s) {
   std::optional<Shape> shape = declaredShape(s, true);
   if (!defineName(s.name, s.nameLoc, "input") || !shape) return;
+  // Rows of data arrive in batches: an input without the batch dim would
+  // have no row to take its values from.
+  if (!shape->hasBatch())
+    return error(s.dims.front().loc, fmt::format("an input's first dim must be 'batch', e.g. input {}[batch, ...]", s.name));
   if (s.numClasses > 0 && shape->staticElements() != 1)
     return error(s.nameLoc, fmt::format("a class input takes one column, but {} has shape {}", s.name, shape->str()));
   if (s.numClasses > kMaxElements) return error(s.nameLoc, "too many classes");

@@ -43,6 +43,7 @@ private:
 
   void statement(const Stmt& s);
   bool defineName(const std::string& name, SourceLoc loc, const char* what);
+  void declareFn(const Stmt& s);
   void declareInput(const Stmt& s);
   void declareParam(const Stmt& s);
   std::optional<InitSpec> lowerInit(const Expr& e, const Shape& shape);

@@ -151,3 +151,10 @@ TEST_CASE("lowering: matmul forms and broadcasting with batch", "[lower][shape]"
   CHECK(m.loss != kNoNode);
   CHECK(m.graph.shape(m.loss).isScalar());
 }
+
+TEST_CASE("lowering: fn parameters and inputs are checked", "[lower][diagnostics]") {
+  CHECK(errors("fn f(exp) = exp\n").find("'exp' is a builtin name and cannot name a parameter") != std::string::npos);
+  CHECK(errors("fn f(a, a) = a\n").find("parameter 'a' appears twice") != std::string::npos);
+  CHECK(errors("input x[4]\n").find("t.nn:1:9: error: an input's first dim must be 'batch'") != std::string::npos);
+  CHECK(errors("input x[4, batch]\n").find("'batch' may only be the first dim") != std::string::npos);
+}
