@@ -5,6 +5,33 @@
 namespace nnjit {
 namespace {
 
+/// sum(broadcast(x)) over axes that only the broadcast created is x times
+/// their size: no loop at all. Autodiff makes this shape for every
+/// gradient of a mean flowing into a bias.
+NodeId sumOfBroadcast(Builder& nb, const Node& old, NodeId bcast) {
+  const Graph& g = nb.graph();
+  NodeId x = g.node(bcast).inputs[0];
+  Shape from = g.shape(x), to = g.shape(bcast);
+  int lead = to.rank() - from.rank();
+  std::vector<int64_t> kept;  // x's dims that survive the sum
+  NodeId count = nb.constant(1);
+  double fixed = 1;
+  std::vector<bool> reduced(to.rank(), false);
+  for (int64_t a : old.attrs.ints) reduced[a] = true;
+  for (int d = 0; d < to.rank(); ++d) {
+    bool created = d < lead || (from.dims[d - lead] == 1 && to.dims[d] != 1);
+    if (reduced[d] && !created) return kNoNode;
+    if (reduced[d]) {
+      if (to.dims[d] == kBatch) count = nb.make(Op::BatchSize, {});
+      else fixed *= static_cast<double>(to.dims[d]);
+    } else if (d >= lead) {
+      kept.push_back(from.dims[d - lead]);
+    }
+  }
+  NodeId scaled = nb.mul(nb.reshape(x, Shape(kept)), nb.mul(count, nb.constant(fixed)));
+  return fitShape(nb, scaled, old.shape);
+}
+
 NodeId simplifyNode(Builder& nb, const Node& old, const std::vector<NodeId>& in) {
   const Graph& g = nb.graph();
   auto is = [&](size_t i, double v) { return isConstant(g, in[i], v); };
@@ -50,6 +77,9 @@ NodeId simplifyNode(Builder& nb, const Node& old, const std::vector<NodeId>& in)
   case Op::Select:
     if (opOf(0) == Op::Constant) return keep(g.node(in[0]).attrs.value != 0 ? in[1] : in[2]);
     if (in[1] == in[2]) return keep(in[1]);
+    break;
+  case Op::Sum:
+    if (opOf(0) == Op::Broadcast) return sumOfBroadcast(nb, old, in[0]);
     break;
   case Op::StopGradient:
     // Past autodiff it means nothing; dropping it lets CSE share the value.

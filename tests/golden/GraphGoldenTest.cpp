@@ -420,3 +420,24 @@ roots: %3
 roots: %3
 )");
 }
+
+TEST_CASE("golden: simplify turns a sum of a broadcast into a product", "[golden]") {
+  Hand h;
+  NodeId b = h.param("b", Shape{3});
+  NodeId wide = h.b.broadcastTo(b, Shape{kBatch, 4, 3});
+  h.p.addRoot(h.b.sum(wide, {0, 1}));  // the batch and the 4 were made by the broadcast
+  h.p.addRoot(h.b.sum(wide, {2}));     // the 3 was not: a real sum stays
+  simplify(h.p);
+  foldConstants(h.p);
+  eliminateDeadNodes(h.p);
+  checkGolden(h.print(), R"(
+%0 = param "b" : [3]
+%1 = broadcast %0 : [batch, 4, 3]
+%2 = batch_size : []
+%3 = const 4 : []
+%4 = * %2, %3 : []
+%5 = * %0, %4 : [3]
+%6 = sum %1 {2} : [batch, 4]
+roots: %5 %6
+)");
+}

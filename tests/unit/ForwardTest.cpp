@@ -1,0 +1,801 @@
+// ForwardTest: the value the JIT'd code computes for every builtin and operator,
+// in every broadcasting and axis form, against a plain double C++ reference,
+// in float32 and float64, at several random points.
+#include "TestSupport.h"
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+using namespace nnjit;
+using namespace nnjit::test;
+
+namespace {
+
+// ---------------------------------------------------------------------------
+// A tiny double-precision tensor library: the reference.
+
+struct T {
+  std::vector<int64_t> d;  // dims; empty: a scalar
+  std::vector<double> v;   // row-major
+};
+
+int64_t count(const std::vector<int64_t>& d) {
+  int64_t n = 1;
+  for (int64_t x : d) n *= x;
+  return n;
+}
+
+T scalar(double x) { return {{}, {x}}; }
+
+T map(const T& a, const std::function<double(double)>& f) {
+  T r = a;
+  for (double& x : r.v) x = f(x);
+  return r;
+}
+
+/// NumPy broadcasting.
+T zip(const T& a, const T& b, const std::function<double(double, double)>& f) {
+  size_t rank = std::max(a.d.size(), b.d.size());
+  std::vector<int64_t> ad(rank, 1), bd(rank, 1), od(rank);
+  std::copy(a.d.begin(), a.d.end(), ad.begin() + (rank - a.d.size()));
+  std::copy(b.d.begin(), b.d.end(), bd.begin() + (rank - b.d.size()));
+  for (size_t i = 0; i < rank; ++i) {
+    REQUIRE((ad[i] == bd[i] || ad[i] == 1 || bd[i] == 1));
+    od[i] = std::max(ad[i], bd[i]);
+  }
+  T r{od, std::vector<double>(count(od))};
+  std::vector<int64_t> idx(rank, 0);
+  for (size_t k = 0; k < r.v.size(); ++k) {
+    int64_t ia = 0, ib = 0;
+    for (size_t i = 0; i < rank; ++i) {
+      ia = ia * ad[i] + (ad[i] == 1 ? 0 : idx[i]);
+      ib = ib * bd[i] + (bd[i] == 1 ? 0 : idx[i]);
+    }
+    r.v[k] = f(a.v[ia], b.v[ib]);
+    for (int i = static_cast<int>(rank) - 1; i >= 0; --i) {
+      if (++idx[i] < od[i]) break;
+      idx[i] = 0;
+    }
+  }
+  return r;
+}
+
+int normAxis(const T& a, int axis) { return axis < 0 ? axis + static_cast<int>(a.d.size()) : axis; }
+
+struct Split {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+Split split(const T& a, int axis) {
+  Split s;
+  for (int i = 0; i < axis; ++i) s.outer *= a.d[i];
+  s.len = a.d[axis];
+  for (size_t i = axis + 1; i < a.d.size(); ++i) s.inner *= a.d[i];
+  return s;
+}
+
+enum class Red { Sum, Mean, Max, ArgMax };
+
+/// A reduction over one axis (removed from the shape).
+T reduce(const T& a, Red kind, int axis) {
+  axis = normAxis(a, axis);
+  Split s = split(a, axis);
+  T r;
+  r.d = a.d;
+  r.d.erase(r.d.begin() + axis);
+  r.v.resize(s.outer * s.inner);
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t j = 0; j < s.inner; ++j) {
+      double acc = kind == Red::Max || kind == Red::ArgMax ? -INFINITY : 0;
+      int64_t best = 0;
+      for (int64_t i = 0; i < s.len; ++i) {
+        double x = a.v[(o * s.len + i) * s.inner + j];
+        if (kind == Red::Max || kind == Red::ArgMax) {
+          if (x >= acc) acc = x, best = i;
+        } else acc += x;
+      }
+      if (kind == Red::Mean) acc /= static_cast<double>(s.len);
+      if (kind == Red::ArgMax) acc = static_cast<double>(best);
+      r.v[o * s.inner + j] = acc;
+    }
+  return r;
+}
+
+/// A reduction over every element, to a scalar.
+T reduceAll(const T& a, Red kind) {
+  T flat{{count(a.d)}, a.v};
+  return reduce(flat, kind, 0);
+}
+
+T softmax(const T& a, int axis, bool log) {
+  axis = normAxis(a, axis);
+  Split s = split(a, axis);
+  T r = a;
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t j = 0; j < s.inner; ++j) {
+      auto at = [&](int64_t i) { return (o * s.len + i) * s.inner + j; };
+      double m = -INFINITY;
+      for (int64_t i = 0; i < s.len; ++i) m = std::max(m, a.v[at(i)]);
+      double z = 0;
+      for (int64_t i = 0; i < s.len; ++i) z += std::exp(a.v[at(i)] - m);
+      for (int64_t i = 0; i < s.len; ++i)
+        r.v[at(i)] = log ? a.v[at(i)] - m - std::log(z) : std::exp(a.v[at(i)] - m) / z;
+    }
+  return r;
+}
+
+T transpose(const T& a) {
+  size_t n = a.d.size();
+  REQUIRE(n >= 2);
+  int64_t rows = a.d[n - 2], cols = a.d[n - 1], outer = count(a.d) / (rows * cols);
+  T r = a;
+  std::swap(r.d[n - 2], r.d[n - 1]);
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) r.v[o * rows * cols + j * rows + i] = a.v[o * rows * cols + i * cols + j];
+  return r;
+}
+
+T reshape(const T& a, std::vector<int64_t> d) {
+  REQUIRE(count(d) == count(a.d));
+  return {std::move(d), a.v};
+}
+
+T concat(const T& a, const T& b, int axis) {
+  axis = normAxis(a, axis);
+  Split sa = split(a, axis), sb = split(b, axis);
+  T r;
+  r.d = a.d;
+  r.d[axis] += b.d[axis];
+  for (int64_t o = 0; o < sa.outer; ++o) {
+    r.v.insert(r.v.end(), a.v.begin() + o * sa.len * sa.inner, a.v.begin() + (o + 1) * sa.len * sa.inner);
+    r.v.insert(r.v.end(), b.v.begin() + o * sb.len * sb.inner, b.v.begin() + (o + 1) * sb.len * sb.inner);
+  }
+  return r;
+}
+
+/// [m,k]@[k,n], [k]@[k,n], [m,k]@[k].
+T matmul(const T& a, const T& b) {
+  bool av = a.d.size() == 1, bv = b.d.size() == 1;
+  int64_t m = av ? 1 : a.d[0], k = a.d.back(), n = bv ? 1 : b.d[1];
+  REQUIRE(b.d[0] == k);
+  T r;
+  if (!av) r.d.push_back(m);
+  if (!bv) r.d.push_back(n);
+  r.v.assign(m * n, 0);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t t = 0; t < k; ++t) acc += a.v[i * k + t] * b.v[t * n + j];
+      r.v[i * n + j] = acc;
+    }
+  return r;
+}
+
+T onehot(const T& label, int64_t n) {
+  T r{{static_cast<int64_t>(label.v.size()), n}, {}};
+  for (double l : label.v)
+    for (int64_t j = 0; j < n; ++j) r.v.push_back(j == static_cast<int64_t>(l) ? 1 : 0);
+  return r;
+}
+
+double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
+double softplus(double x) { return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x))); }
+
+T operator+(const T& a, const T& b) { return zip(a, b, std::plus<>()); }
+T operator-(const T& a, const T& b) { return zip(a, b, std::minus<>()); }
+T operator*(const T& a, const T& b) { return zip(a, b, std::multiplies<>()); }
+T operator/(const T& a, const T& b) { return zip(a, b, std::divides<>()); }
+T operator-(const T& a) { return map(a, [](double x) { return -x; }); }
+T pow(const T& a, const T& b) { return zip(a, b, [](double x, double y) { return std::pow(x, y); }); }
+
+// ---------------------------------------------------------------------------
+// Random operands, exact in float32: multiples of 1/64.
+
+std::vector<double> draw(std::mt19937& rng, int64_t n, double lo, double hi, int quantum = 64) {
+  std::uniform_int_distribution<int> dist(static_cast<int>(lo * quantum), static_cast<int>(hi * quantum));
+  std::vector<double> v(n);
+  for (double& x : v) x = static_cast<double>(dist(rng)) / quantum;
+  return v;
+}
+
+std::string literal(const T& t, size_t dim = 0, int64_t offset = 0) {
+  if (t.d.empty()) return fmt::format("{}", t.v[0]);
+  if (dim == t.d.size()) return fmt::format("{}", t.v[offset]);
+  int64_t stride = 1;
+  for (size_t i = dim + 1; i < t.d.size(); ++i) stride *= t.d[i];
+  std::string s = "[";
+  for (int64_t i = 0; i < t.d[dim]; ++i) {
+    if (i) s += ", ";
+    s += literal(t, dim + 1, offset + i * stride);
+  }
+  return s + "]";
+}
+
+std::string dimsStr(const std::vector<int64_t>& d) {
+  std::string s = "[";
+  for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + std::to_string(d[i]);
+  return s + "]";
+}
+
+/// The params every expression may use: signed ones (a, b, ...) and
+/// positive ones (pa, pb, ...) for log, sqrt, division and powers.
+struct Env {
+  std::map<std::string, T> ops;
+  std::vector<std::string> order;
+
+  void add(const std::string& name, T t) {
+    order.push_back(name);
+    ops[name] = std::move(t);
+  }
+  const T& operator[](const std::string& name) const { return ops.at(name); }
+
+  explicit Env(uint32_t seed) {
+    std::mt19937 rng(seed);
+    struct Spec {
+      const char* name;
+      std::vector<int64_t> dims;
+    };
+    const std::vector<Spec> shapes = {{"a", {2, 3}}, {"a2", {2, 3}}, {"b", {3}},    {"c", {2, 1}},
+                                      {"r", {1, 3}}, {"e", {1, 3}},  {"s", {}},     {"t", {2, 3, 4}},
+                                      {"t2", {2, 3, 4}}, {"u", {4}}, {"c3", {3, 1}}, {"m", {3, 4}},
+                                      {"v", {3}},    {"k4", {4}}};
+    for (const auto& sp : shapes) add(sp.name, T{sp.dims, draw(rng, count(sp.dims), -2, 2)});
+    for (const char* p : {"a", "b", "c", "r", "s", "t"}) {
+      const T& src = ops.at(p);
+      add(std::string("p") + p, T{src.d, draw(rng, count(src.d), 0.25, 2)});
+    }
+    // Ties for maximum/minimum: ta equals a at about half the elements.
+    T ta = ops.at("a");
+    std::vector<double> other = draw(rng, 6, -2, 2);
+    for (size_t i = 0; i < 6; ++i)
+      if (rng() % 2) ta.v[i] = other[i];
+    add("ta", ta);
+    // Coarse values (multiples of 1/2 in [-1, 1]) so that argmax sees ties.
+    add("g", T{{4, 3}, draw(rng, 12, -1, 1, 2)});
+    // Logits far apart.
+    add("big", T{{2, 3}, {1000, -1000, 0, -1000, 1000, 500}});
+  }
+
+  std::string decls() const {
+    std::string s;
+    for (const auto& name : order) {
+      const T& t = ops.at(name);
+      if (t.d.empty()) s += fmt::format("param {} = {}\n", name, literal(t));
+      else s += fmt::format("param {}{} = {}\n", name, dimsStr(t.d), literal(t));
+    }
+    return s;
+  }
+};
+
+const char* kFns = "fn sq(x) = x * x\nfn twice(x) = sq(x) + x\nfn affine(x, w, k) = x @ w + k\n";
+
+// ---------------------------------------------------------------------------
+// Running the JIT'd predict entry point.
+
+struct Got {
+  bool ok = false;
+  std::string errors;
+  std::vector<int64_t> d;
+  std::vector<double> v;
+};
+
+Got predict(const std::string& src, DType dtype, const Dataset* data = nullptr, int64_t rows = 1) {
+  CompileOptions o;
+  o.predict = true;
+  o.dtype = dtype;
+  Compiled c(src, o);
+  Got g;
+  g.errors = c.errors;
+  if (!c.ok() || !c.cm->predict || c.cm->outputSlot < 0) return g;
+  Session& s = *c.session;
+  s.initParams(0);
+  if (data) {
+    std::vector<int64_t> order(data->rows);
+    std::iota(order.begin(), order.end(), 0);
+    std::vector<int> columnOf(c.cm->model.inputs.size());
+    std::iota(columnOf.begin(), columnOf.end(), 0);
+    s.reserveRows(rows);
+    s.feed(*data, order, 0, rows, columnOf);
+  }
+  s.run(c.cm->predict, rows);
+  const Shape& shape = c.cm->slots[c.cm->outputSlot].shape;
+  for (int64_t x : shape.dims) g.d.push_back(x == kBatch ? rows : x);
+  g.v = s.read(c.cm->outputSlot, shape.elements(rows));
+  g.ok = true;
+  return g;
+}
+
+/// Every element within `rtol` relative (abs below 1e-3 in magnitude); NaN never passes.
+std::string compare(const T& want, const Got& got, double rtol) {
+  if (want.d != got.d) return fmt::format("shape: expected {}, got {}", dimsStr(want.d), dimsStr(got.d));
+  std::string out;
+  for (size_t i = 0; i < want.v.size(); ++i) {
+    double w = want.v[i], x = got.v[i];
+    bool good = (std::isinf(w) && w == x) || std::fabs(x - w) <= rtol * std::max(std::fabs(w), 1e-3);
+    if (!good) out += fmt::format("  [{}] expected {:.17g}, got {:.17g}\n", i, w, x);
+  }
+  return out;
+}
+
+using Ref = std::function<T(const Env&)>;
+
+const double kF64Tol = 1e-12;
+
+/// `y = expr`, in float32 and float64, at three random points.
+void check(const std::string& expr, const Ref& ref, double f32tol = 1e-5) {
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    Env env(seed);
+    T want = ref(env);
+    std::string src = env.decls() + kFns + "y = " + expr + "\noutput y\n";
+    for (DType dt : {DType::F32, DType::F64}) {
+      Got got = predict(src, dt);
+      INFO("y = " << expr << "  (seed " << seed << ", " << (dt == DType::F32 ? "f32" : "f64") << ")\n" << got.errors);
+      REQUIRE(got.ok);
+      std::string diff = compare(want, got, dt == DType::F32 ? f32tol : kF64Tol);
+      INFO(diff);
+      CHECK(diff.empty());
+    }
+  }
+}
+
+/// `y = expr` over inputs fed from `data`, `rows` rows, in both dtypes.
+void checkBatch(const std::string& decls, const std::string& expr, const Dataset& data, const T& want,
+                double f32tol = 1e-5) {
+  std::string src = decls + kFns + "y = " + expr + "\noutput y\n";
+  for (DType dt : {DType::F32, DType::F64}) {
+    Got got = predict(src, dt, &data, data.rows);
+    INFO(src << "(" << (dt == DType::F32 ? "f32" : "f64") << ", " << data.rows << " rows)\n" << got.errors);
+    REQUIRE(got.ok);
+    std::string diff = compare(want, got, dt == DType::F32 ? f32tol : kF64Tol);
+    INFO(diff);
+    CHECK(diff.empty());
+  }
+}
+
+#define R(body) [](const Env& E) -> T { return body; }
+
+} // namespace
+
+// ---------------------------------------------------------------------------
+
+TEST_CASE("forward: elementwise unary builtins", "[forward]") {
+  check("exp(a)", R(map(E["a"], [](double x) { return std::exp(x); })));
+  check("log(pa)", R(map(E["pa"], [](double x) { return std::log(x); })));
+  check("sqrt(pa)", R(map(E["pa"], [](double x) { return std::sqrt(x); })));
+  check("abs(a)", R(map(E["a"], [](double x) { return std::fabs(x); })));
+  check("square(a)", R(map(E["a"], [](double x) { return x * x; })));
+  check("tanh(a)", R(map(E["a"], [](double x) { return std::tanh(x); })), 1e-4);
+  check("sigmoid(a)", R(map(E["a"], sigmoid)));
+  check("relu(a)", R(map(E["a"], [](double x) { return x > 0 ? x : 0.0; })));
+  check("softplus(a)", R(map(E["a"], softplus)));
+  check("sin(a)", R(map(E["a"], [](double x) { return std::sin(x); })));
+  check("cos(a)", R(map(E["a"], [](double x) { return std::cos(x); })));
+  check("leaky_relu(a)", R(map(E["a"], [](double x) { return x > 0 ? x : 0.02 * x; })));
+  check("leaky_relu(a, alpha = 0.2)", R(map(E["a"], [](double x) { return x > 0 ? x : 0.2 * x; })));
+  check("-a", R(-E["a"]));
+  // On rank 3, scalars and on wider ranges.
+  check("exp(t)", R(map(E["t"], [](double x) { return std::exp(x); })));
+  check("tanh(s)", R(map(E["s"], [](double x) { return std::tanh(x); })), 1e-4);
+  check("sigmoid(a * 20)", R(map(E["a"], [](double x) { return sigmoid(x * 20); })));
+  check("softplus(a * 20)", R(map(E["a"], [](double x) { return softplus(x * 20); })));
+  check("tanh(a * 10)", R(map(E["a"], [](double x) { return std::tanh(x * 10); })), 1e-4);
+  check("sin(a * 10)", R(map(E["a"], [](double x) { return std::sin(x * 10); })), 1e-4);
+}
+
+TEST_CASE("forward: elementwise builtins at special points", "[forward]") {
+  // relu/abs/leaky_relu at exactly 0, sigmoid/softplus/tanh far out.
+  std::string src = "param z[6] = [0, -0, 40, -40, 100, -100]\n"
+                    "y = concat(concat(relu(z), abs(z), axis = 0), concat(leaky_relu(z), sigmoid(z), axis = 0), "
+                    "axis = 0)\noutput y\n";
+  T z{{6}, {0, -0.0, 40, -40, 100, -100}};
+  T want = concat(concat(map(z, [](double x) { return x > 0 ? x : 0.0; }), map(z, [](double x) { return std::fabs(x); }), 0),
+                  concat(map(z, [](double x) { return x > 0 ? x : 0.01 * x; }), map(z, sigmoid), 0), 0);
+  for (DType dt : {DType::F32, DType::F64}) {
+    Got got = predict(src, dt);
+    INFO(got.errors);
+    REQUIRE(got.ok);
+    std::string diff = compare(want, got, dt == DType::F32 ? 1e-5 : kF64Tol);
+    INFO(diff);
+    CHECK(diff.empty());
+  }
+  std::string src2 = "param z[6] = [0, -0, 40, -40, 100, -100]\n"
+                     "y = concat(softplus(z), tanh(z), axis = 0)\noutput y\n";
+  T want2 = concat(map(z, softplus), map(z, [](double x) { return std::tanh(x); }), 0);
+  for (DType dt : {DType::F32, DType::F64}) {
+    Got got = predict(src2, dt);
+    INFO(got.errors);
+    REQUIRE(got.ok);
+    std::string diff = compare(want2, got, dt == DType::F32 ? 1e-5 : kF64Tol);
+    INFO(diff);
+    CHECK(diff.empty());
+  }
+}
+
+TEST_CASE("forward: pow, maximum and minimum", "[forward]") {
+  check("pow(pa, a)", R(pow(E["pa"], E["a"])), 1e-4);
+  check("pow(pa, b)", R(pow(E["pa"], E["b"])), 1e-4);
+  check("pow(pa, 2)", R(pow(E["pa"], scalar(2))));
+  check("pow(ps, pa)", R(pow(E["ps"], E["pa"])), 1e-4);
+  check("maximum(a, b)", R(zip(E["a"], E["b"], [](double x, double y) { return std::max(x, y); })));
+  check("minimum(a, b)", R(zip(E["a"], E["b"], [](double x, double y) { return std::min(x, y); })));
+  check("maximum(a, ta)", R(zip(E["a"], E["ta"], [](double x, double y) { return std::max(x, y); })));
+  check("minimum(a, ta)", R(zip(E["a"], E["ta"], [](double x, double y) { return std::min(x, y); })));
+  check("maximum(s, a)", R(zip(E["s"], E["a"], [](double x, double y) { return std::max(x, y); })));
+  check("minimum(c, r)", R(zip(E["c"], E["r"], [](double x, double y) { return std::min(x, y); })));
+  check("maximum(a, 0)", R(zip(E["a"], scalar(0), [](double x, double y) { return std::max(x, y); })));
+}
+
+TEST_CASE("forward: powers of negative bases with whole exponents (NumPy semantics)", "[forward]") {
+  // NumPy: (-2.0) ** 2 == 4, (-2.0) ** 3 == -8, (-0.5) ** -1 == -2.
+  check("a ^ 2", R(pow(E["a"], scalar(2))));
+  check("a ^ 3", R(pow(E["a"], scalar(3))));
+  check("pow(a, 2)", R(pow(E["a"], scalar(2))));
+  check("(0 - 2) ^ 3", R(scalar(-8)));
+  check("(0 - 0.5) ^ (0 - 1)", R(scalar(-2)));
+}
+
+TEST_CASE("forward: binary operators with broadcasting", "[forward]") {
+  struct Op {
+    const char* sym;
+    std::function<T(const T&, const T&)> f;
+    bool positive;  // operands from the positive family
+  };
+  const std::vector<Op> ops = {
+      {"+", [](const T& x, const T& y) { return x + y; }, false},
+      {"-", [](const T& x, const T& y) { return x - y; }, false},
+      {"*", [](const T& x, const T& y) { return x * y; }, false},
+      {"/", [](const T& x, const T& y) { return x / y; }, true},
+      {"^", [](const T& x, const T& y) { return pow(x, y); }, true},
+  };
+  // [2,3]∘[3], [3]∘[2,3], scalar∘[2,3], [2,3]∘scalar, [2,1]∘[1,3], [2,3]∘[2,1], [1,3]∘[2,1], same shape,
+  // rank 3 with [4] and [3,1].
+  const std::vector<std::pair<std::string, std::string>> forms = {
+      {"a", "b"}, {"b", "a"}, {"s", "a"}, {"a", "s"}, {"c", "r"}, {"a", "c"},
+      {"r", "c"}, {"a", "a2"}, {"t", "u"}, {"t", "c3"}, {"s", "s"}};
+  for (const Op& op : ops)
+    for (auto [x, y] : forms) {
+      std::string lx = x, ly = y;
+      if (op.positive) {
+        // The positive family has pa pb pc pr ps pt; use them, signed exponents for ^.
+        auto pos = [](const std::string& n) -> std::string {
+          if (n == "a2") return "pa";
+          if (n == "u") return "pb";  // not a [4]: handled below
+          if (n == "c3") return "pc";
+          return "p" + n;
+        };
+        if (y == "u" || y == "c3") continue;  // no positive [4] / [3,1] operands; rank 3 covered below
+        lx = pos(x);
+        ly = std::string(op.sym) == "^" ? (y == "a2" ? "a2" : y) : pos(y);
+      }
+      std::string expr = lx + " " + op.sym + " " + ly;
+      auto f = op.f;
+      check(expr, [f, lx, ly](const Env& E) { return f(E[lx], E[ly]); }, std::string(op.sym) == "^" ? 1e-4 : 1e-5);
+    }
+  check("t / pt", R(E["t"] / E["pt"]));
+  check("pt ^ c3", R(pow(E["pt"], E["c3"])), 1e-4);
+  check("pt ^ u", R(pow(E["pt"], E["u"])), 1e-4);
+  check("pt / k4", R(E["pt"] / E["k4"]));
+  check("a + 1", R(E["a"] + scalar(1)));
+  check("2 * a - 0.5", R(scalar(2) * E["a"] - scalar(0.5)));
+  check("1 / pa", R(scalar(1) / E["pa"]));
+}
+
+TEST_CASE("forward: precedence and associativity", "[forward]") {
+  check("-2^2", R(scalar(-4)));
+  check("2^3^2", R(scalar(512)));
+  check("(2^3)^2", R(scalar(64)));
+  check("1 - 2 - 3", R(scalar(-4)));
+  check("8 / 4 / 2", R(scalar(1)));
+  check("1 + 2 * 3", R(scalar(7)));
+  check("2 * 3 ^ 2", R(scalar(18)));
+  check("-a ^ 2", R(-pow(E["a"], scalar(2))));
+  check("a - b - s", R(E["a"] - E["b"] - E["s"]));
+  check("a - b * s + c / pr", R(E["a"] - E["b"] * E["s"] + E["c"] / E["pr"]));
+  check("pa ^ b * 2", R(pow(E["pa"], E["b"]) * scalar(2)), 1e-4);
+  check("-a @ m", R(matmul(-E["a"], E["m"])));
+  check("a + v @ m @ transpose(m)", R(E["a"] + matmul(matmul(E["v"], E["m"]), transpose(E["m"]))));
+  check("- - a", R(E["a"]));
+}
+
+TEST_CASE("forward: sum, mean and max, whole and along an axis", "[forward]") {
+  for (auto [name, kind] : {std::pair{"sum", Red::Sum}, {"mean", Red::Mean}, {"max", Red::Max}}) {
+    Red k = kind;
+    std::string n = name;
+    check(n + "(a)", [k](const Env& E) { return reduceAll(E["a"], k); });
+    for (int axis : {0, 1, -1, -2})
+      check(fmt::format("{}(a, axis = {})", n, axis), [k, axis](const Env& E) { return reduce(E["a"], k, axis); });
+    check(n + "(t)", [k](const Env& E) { return reduceAll(E["t"], k); });
+    for (int axis : {0, 1, 2, -1, -3})
+      check(fmt::format("{}(t, axis = {})", n, axis), [k, axis](const Env& E) { return reduce(E["t"], k, axis); });
+    check(n + "(b)", [k](const Env& E) { return reduceAll(E["b"], k); });
+    check(n + "(b, axis = 0)", [k](const Env& E) { return reduce(E["b"], k, 0); });
+    check(n + "(s)", [k](const Env& E) { return reduceAll(E["s"], k); });
+  }
+  // max with ties and all-negative values.
+  check("max(-abs(g), axis = 0)", R(reduce(map(E["g"], [](double x) { return -std::fabs(x); }), Red::Max, 0)));
+  check("max(a - 100)", R(reduceAll(E["a"] - scalar(100), Red::Max)));
+}
+
+TEST_CASE("forward: transpose, reshape and concat", "[forward]") {
+  check("transpose(a)", R(transpose(E["a"])));
+  check("transpose(t)", R(transpose(E["t"])));
+  check("transpose(transpose(t))", R(E["t"]));
+  check("transpose(c)", R(transpose(E["c"])));
+  check("reshape(a, [3, 2])", R(reshape(E["a"], {3, 2})));
+  check("reshape(a, [6])", R(reshape(E["a"], {6})));
+  check("reshape(a, [3, 1, 2])", R(reshape(E["a"], {3, 1, 2})));
+  check("reshape(transpose(a), [6])", R(reshape(transpose(E["a"]), {6})));
+  check("reshape(t, [4, 6])", R(reshape(E["t"], {4, 6})));
+  check("reshape(a, [3, 2]) * 2", R(reshape(E["a"], {3, 2}) * scalar(2)));
+  check("concat(a, a2, axis = 0)", R(concat(E["a"], E["a2"], 0)));
+  check("concat(a, a2)", R(concat(E["a"], E["a2"], 0)));
+  check("concat(a, e, axis = 0)", R(concat(E["a"], E["e"], 0)));
+  check("concat(a, a2, axis = 1)", R(concat(E["a"], E["a2"], 1)));
+  check("concat(a, c, axis = 1)", R(concat(E["a"], E["c"], 1)));
+  check("concat(a, c, axis = -1)", R(concat(E["a"], E["c"], -1)));
+  check("concat(c, a, axis = -1)", R(concat(E["c"], E["a"], -1)));
+  check("concat(b, v)", R(concat(E["b"], E["v"], 0)));
+  check("concat(t, t2, axis = 1)", R(concat(E["t"], E["t2"], 1)));
+  check("concat(t, t2, axis = -1)", R(concat(E["t"], E["t2"], -1)));
+  check("concat(t, t2, axis = 0)", R(concat(E["t"], E["t2"], 0)));
+  check("concat(transpose(a), transpose(a2), axis = 1)", R(concat(transpose(E["a"]), transpose(E["a2"]), 1)));
+}
+
+TEST_CASE("forward: softmax and log_softmax", "[forward]") {
+  for (bool log : {false, true}) {
+    std::string fn = log ? "log_softmax" : "softmax";
+    check(fn + "(a)", [log](const Env& E) { return softmax(E["a"], -1, log); });
+    check(fn + "(a, axis = -1)", [log](const Env& E) { return softmax(E["a"], -1, log); });
+    check(fn + "(a, axis = 1)", [log](const Env& E) { return softmax(E["a"], 1, log); });
+    check(fn + "(a, axis = 0)", [log](const Env& E) { return softmax(E["a"], 0, log); });
+    check(fn + "(a, axis = -2)", [log](const Env& E) { return softmax(E["a"], -2, log); });
+    check(fn + "(b)", [log](const Env& E) { return softmax(E["b"], -1, log); });
+    check(fn + "(t)", [log](const Env& E) { return softmax(E["t"], -1, log); });
+    check(fn + "(t, axis = 1)", [log](const Env& E) { return softmax(E["t"], 1, log); });
+    check(fn + "(a * 30)", [log](const Env& E) { return softmax(E["a"] * scalar(30), -1, log); });
+    // ±1000: finite and exact.
+    check(fn + "(big)", [log](const Env& E) { return softmax(E["big"], -1, log); });
+    check(fn + "(big, axis = 0)", [log](const Env& E) { return softmax(E["big"], 0, log); });
+  }
+  check("log(softmax(a))", R(softmax(E["a"], -1, true)));
+}
+
+TEST_CASE("forward: matmul in every contract form", "[forward]") {
+  check("a @ m", R(matmul(E["a"], E["m"])));
+  check("b @ m", R(matmul(E["b"], E["m"])));
+  check("a @ v", R(matmul(E["a"], E["v"])));
+  check("transpose(m) @ v", R(matmul(transpose(E["m"]), E["v"])));
+  check("m @ k4", R(matmul(E["m"], E["k4"])));
+  check("a @ transpose(a2)", R(matmul(E["a"], transpose(E["a2"]))));
+  check("c @ r", R(matmul(E["c"], E["r"])));
+  check("a @ m + k4", R(matmul(E["a"], E["m"]) + E["k4"]));
+  check("sum(a @ m, axis = 0)", R(reduce(matmul(E["a"], E["m"]), Red::Sum, 0)));
+}
+
+TEST_CASE("forward: mse, l2 and fn inlining", "[forward]") {
+  check("mse(a, a2)", R(reduceAll(map(E["a"] - E["a2"], [](double x) { return x * x; }), Red::Mean)));
+  check("mse(a, b)", R(reduceAll(map(E["a"] - E["b"], [](double x) { return x * x; }), Red::Mean)));
+  check("mse(b, v)", R(reduceAll(map(E["b"] - E["v"], [](double x) { return x * x; }), Red::Mean)));
+  check("l2(a)", R(reduceAll(E["a"] * E["a"], Red::Sum)));
+  check("l2(t)", R(reduceAll(E["t"] * E["t"], Red::Sum)));
+  check("l2(s)", R(E["s"] * E["s"]));
+  check("sq(a)", R(E["a"] * E["a"]));
+  check("twice(a)", R(E["a"] * E["a"] + E["a"]));
+  check("twice(sq(b))", R(E["b"] * E["b"] * E["b"] * E["b"] + E["b"] * E["b"]));
+  check("affine(a, m, k4)", R(matmul(E["a"], E["m"]) + E["k4"]));
+  check("affine(sq(a), m, s)", R(matmul(E["a"] * E["a"], E["m"]) + E["s"]));
+  check("sq(a) - sq(a2)", R(E["a"] * E["a"] - E["a2"] * E["a2"]));
+}
+
+TEST_CASE("forward: argmax on params, ties pick the first", "[forward]") {
+  check("argmax(g)", R(reduce(E["g"], Red::ArgMax, -1)));
+  check("argmax(g, axis = -1)", R(reduce(E["g"], Red::ArgMax, -1)));
+  check("argmax(g, axis = 0)", R(reduce(E["g"], Red::ArgMax, 0)));
+  check("argmax(a)", R(reduce(E["a"], Red::ArgMax, -1)));
+  check("argmax(a, axis = 0)", R(reduce(E["a"], Red::ArgMax, 0)));
+  check("argmax(t, axis = 1)", R(reduce(E["t"], Red::ArgMax, 1)));
+  // Explicit ties.
+  std::string src = "param q[3, 3] = [[1, 1, 0], [0, 2, 2], [5, 5, 5]]\ny = argmax(q)\noutput y\n";
+  for (DType dt : {DType::F32, DType::F64}) {
+    Got got = predict(src, dt);
+    INFO(got.errors);
+    REQUIRE(got.ok);
+    CHECK(compare(T{{3}, {0, 1, 0}}, got, 0).empty());
+  }
+  std::string src0 = "param q[3, 2] = [[1, 4], [3, 4], [3, -1]]\ny = argmax(q, axis = 0)\noutput y\n";
+  for (DType dt : {DType::F32, DType::F64}) {
+    Got got = predict(src0, dt);
+    INFO(got.errors);
+    REQUIRE(got.ok);
+    CHECK(compare(T{{2}, {1, 0}}, got, 0).empty());
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Inputs with a batch dim.
+
+namespace {
+
+struct BatchData {
+  Dataset data;
+  std::vector<T> inputs;  // each with its batch dim filled in
+};
+
+/// Float inputs of the given per-row dims, then (if classes > 0) a class label.
+BatchData makeBatch(uint32_t seed, int64_t rows, const std::vector<std::vector<int64_t>>& dims, int64_t classes = 0,
+                    int quantum = 64) {
+  std::mt19937 rng(seed);
+  BatchData b;
+  b.data.rows = rows;
+  for (const auto& d : dims) {
+    std::vector<int64_t> full{rows};
+    full.insert(full.end(), d.begin(), d.end());
+    T t{full, draw(rng, count(full), -2, 2, quantum)};
+    b.data.columns.push_back(t.v);
+    b.inputs.push_back(t);
+  }
+  if (classes > 0) {
+    std::uniform_int_distribution<int> dist(0, static_cast<int>(classes) - 1);
+    T l{{rows}, {}};
+    for (int64_t r = 0; r < rows; ++r) l.v.push_back(dist(rng));
+    b.data.columns.push_back(l.v);
+    b.inputs.push_back(l);
+  }
+  return b;
+}
+
+} // namespace
+
+TEST_CASE("forward: batch inputs, matmul and broadcasting over batch", "[forward]") {
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    Env env(seed);
+    BatchData b = makeBatch(seed, 5, {{4}});
+    const T& x = b.inputs[0];
+    std::string decls = env.decls() + "input x[batch, 4]\n";
+    checkBatch(decls, "x", b.data, x);
+    checkBatch(decls, "x @ transpose(m)", b.data, matmul(x, transpose(env["m"])));
+    checkBatch(decls, "x @ transpose(m) + b", b.data, matmul(x, transpose(env["m"])) + env["b"]);
+    checkBatch(decls, "x @ k4", b.data, matmul(x, env["k4"]));
+    checkBatch(decls, "x + k4", b.data, x + env["k4"]);
+    checkBatch(decls, "k4 - x", b.data, env["k4"] - x);
+    checkBatch(decls, "x * s", b.data, x * env["s"]);
+    checkBatch(decls, "relu(x) - 1", b.data, map(x, [](double v) { return std::max(v, 0.0); }) - scalar(1));
+    checkBatch(decls, "softmax(x)", b.data, softmax(x, -1, false));
+    checkBatch(decls, "log_softmax(x, axis = 0)", b.data, softmax(x, 0, true));
+    checkBatch(decls, "sum(x)", b.data, reduceAll(x, Red::Sum));
+    checkBatch(decls, "mean(x)", b.data, reduceAll(x, Red::Mean));
+    checkBatch(decls, "max(x)", b.data, reduceAll(x, Red::Max));
+    checkBatch(decls, "sum(x, axis = 0)", b.data, reduce(x, Red::Sum, 0));
+    checkBatch(decls, "mean(x, axis = 0)", b.data, reduce(x, Red::Mean, 0));
+    checkBatch(decls, "max(x, axis = 0)", b.data, reduce(x, Red::Max, 0));
+    checkBatch(decls, "sum(x, axis = 1)", b.data, reduce(x, Red::Sum, 1));
+    checkBatch(decls, "mean(x, axis = -1)", b.data, reduce(x, Red::Mean, -1));
+    checkBatch(decls, "max(x, axis = -1)", b.data, reduce(x, Red::Max, -1));
+    checkBatch(decls, "concat(x, x * 2, axis = 1)", b.data, concat(x, x * scalar(2), 1));
+    checkBatch(decls, "reshape(x, [batch, 2, 2])", b.data, reshape(x, {5, 2, 2}));
+    checkBatch(decls, "mse(x, k4)", b.data, reduceAll(map(x - env["k4"], [](double v) { return v * v; }), Red::Mean));
+    checkBatch(decls, "l2(x)", b.data, reduceAll(x * x, Red::Sum));
+    checkBatch(decls, "affine(x, transpose(m), b)", b.data, matmul(x, transpose(env["m"])) + env["b"]);
+  }
+}
+
+TEST_CASE("forward: x[batch, 4] @ W[4, 3] + b on 5 rows", "[forward]") {
+  std::string decls = "input x[batch, 4]\nparam W[4, 3] = [[0.5, -1, 0.25], [2, 0.125, -0.75], [-1.5, 1, 0], "
+                      "[0.375, -0.25, 1.25]]\nparam b[3] = [0.1, -0.2, 0.3]\n";
+  T W{{4, 3}, {0.5, -1, 0.25, 2, 0.125, -0.75, -1.5, 1, 0, 0.375, -0.25, 1.25}};
+  T bias{{3}, {0.1, -0.2, 0.3}};
+  BatchData b = makeBatch(7, 5, {{4}});
+  // b[3] literal values are not exact in float32: compare f32 at 1e-5 relative (the sum is not near 0).
+  checkBatch(decls, "x @ W + b", b.data, matmul(b.inputs[0], W) + bias, 1e-5);
+  checkBatch(decls, "softmax(x @ W + b)", b.data, softmax(matmul(b.inputs[0], W) + bias, -1, false), 1e-5);
+}
+
+TEST_CASE("forward: mean over batch divides by the true row count", "[forward]") {
+  std::string src = "input x[batch, 2]\ny = concat(concat(mean(x, axis = 0), sum(x, axis = 0), axis = 0), "
+                    "reshape(mean(x), [1]), axis = 0)\noutput y\n";
+  BatchData b = makeBatch(11, 7, {{2}});
+  const T& x7 = b.inputs[0];
+  for (DType dt : {DType::F32, DType::F64}) {
+    CompileOptions o;
+    o.predict = true;
+    o.dtype = dt;
+    Compiled c(src, o);
+    INFO(c.errors);
+    REQUIRE(c.ok());
+    Session& s = *c.session;
+    s.initParams(0);
+    std::vector<int> columnOf{0};
+    std::vector<int64_t> order{0, 1, 2, 3, 4, 5, 6};
+    for (int64_t rows : {3, 7, 2}) if (rows == 7) { s.reserveRows(7); s.feed(b.data, order, 0, 7, columnOf); s.run(c.cm->predict, 3); } else {
+      s.reserveRows(rows);
+      s.feed(b.data, order, 0, rows, columnOf);
+      s.run(c.cm->predict, rows);
+      T x{{rows, 2}, std::vector<double>(x7.v.begin(), x7.v.begin() + rows * 2)};
+      T want = concat(concat(reduce(x, Red::Mean, 0), reduce(x, Red::Sum, 0), 0),
+                      reshape(reduceAll(x, Red::Mean), {1}), 0);
+      Got got;
+      got.ok = true;
+      got.d = {5};
+      got.v = s.read(c.cm->outputSlot, 5);
+      std::string diff = compare(want, got, dt == DType::F32 ? 1e-5 : kF64Tol);
+      INFO(rows << " rows\n" << diff);
+      CHECK(diff.empty());
+    }
+  }
+}
+
+TEST_CASE("forward: onehot, cross_entropy and accuracy against class labels", "[forward]") {
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    // Coarse scores (multiples of 1/2) so that rows often tie.
+    BatchData b = makeBatch(seed, 9, {{4}}, 4, 2);
+    const T& z = b.inputs[0];
+    const T& label = b.inputs[1];
+    std::string decls = "input z[batch, 4]\ninput label[batch] : class(4)\n";
+    checkBatch(decls, "onehot(label, 4)", b.data, onehot(label, 4));
+    checkBatch(decls, "onehot(label, 6)", b.data, onehot(label, 6));
+    T ls = softmax(z, -1, true);
+    double ce = 0;
+    for (int64_t r = 0; r < 9; ++r) ce -= ls.v[r * 4 + static_cast<int64_t>(label.v[r])];
+    checkBatch(decls, "cross_entropy(z, label)", b.data, scalar(ce / 9));
+    checkBatch(decls, "cross_entropy(z * 50, label)", b.data, [&] {
+      T l = softmax(z * scalar(50), -1, true);
+      double acc = 0;
+      for (int64_t r = 0; r < 9; ++r) acc -= l.v[r * 4 + static_cast<int64_t>(label.v[r])];
+      return scalar(acc / 9);
+    }());
+    T am = reduce(z, Red::ArgMax, -1);
+    double hits = 0;
+    for (int64_t r = 0; r < 9; ++r) hits += am.v[r] == label.v[r];
+    checkBatch(decls, "accuracy(z, label)", b.data, scalar(hits / 9));
+    checkBatch(decls, "argmax(z)", b.data, am);
+    checkBatch(decls, "argmax(z, axis = -1)", b.data, am);
+    checkBatch(decls, "argmax(z, axis = 0)", b.data, reduce(z, Red::ArgMax, 0));
+    checkBatch(decls, "mean(square(onehot(label, 4) - softmax(z)))", b.data,
+               reduceAll(map(onehot(label, 4) - softmax(z, -1, false), [](double v) { return v * v; }), Red::Mean));
+  }
+  // Explicit ties: first max wins, for accuracy and argmax.
+  Dataset d;
+  d.rows = 4;
+  d.columns = {{1, 1, 0, 0, /**/ 0, 2, 2, 0, /**/ 1, 2, 2, 0, /**/ -1, -1, -2, 0}, {0, 2, 1, 0}};
+  // Row argmax: 0, 1 (tie with 2), 1 (tie with 2), 3; labels 0, 2, 1, 0: hits at rows 0 and 2.
+  // Column argmax: col 0 ties rows 0 and 2 -> 0; col 1 ties rows 1, 2 -> 1; col 2 -> 1; col 3 all 0 -> 0.
+  std::string decls = "input z[batch, 4]\ninput label[batch] : class(4)\n";
+  checkBatch(decls, "argmax(z)", d, T{{4}, {0, 1, 1, 3}});
+  checkBatch(decls, "accuracy(z, label)", d, scalar(0.5));
+  checkBatch(decls, "argmax(z, axis = 0)", d, T{{4}, {0, 1, 1, 0}});
+}
+
+TEST_CASE("forward: higher-rank inputs fed row-major", "[forward]") {
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    Env env(seed);
+    BatchData b = makeBatch(seed, 4, {{2, 3}});
+    const T& x = b.inputs[0];
+    std::string decls = env.decls() + "input x[batch, 2, 3]\n";
+    checkBatch(decls, "x", b.data, x);
+    for (int axis : {0, 1, 2, -1, -2}) {
+      checkBatch(decls, fmt::format("sum(x, axis = {})", axis), b.data, reduce(x, Red::Sum, axis));
+      checkBatch(decls, fmt::format("mean(x, axis = {})", axis), b.data, reduce(x, Red::Mean, axis));
+      checkBatch(decls, fmt::format("max(x, axis = {})", axis), b.data, reduce(x, Red::Max, axis));
+    }
+    checkBatch(decls, "sum(x)", b.data, reduceAll(x, Red::Sum));
+    checkBatch(decls, "mean(x)", b.data, reduceAll(x, Red::Mean));
+    checkBatch(decls, "x + a", b.data, x + env["a"]);
+    checkBatch(decls, "x * b", b.data, x * env["b"]);
+    checkBatch(decls, "x - c", b.data, x - env["c"]);
+    checkBatch(decls, "transpose(x)", b.data, transpose(x));
+    checkBatch(decls, "reshape(x, [batch, 6])", b.data, reshape(x, {4, 6}));
+    checkBatch(decls, "reshape(x, [batch, 3, 2])", b.data, reshape(x, {4, 3, 2}));
+    checkBatch(decls, "softmax(x)", b.data, softmax(x, -1, false));
+    checkBatch(decls, "log_softmax(x, axis = 1)", b.data, softmax(x, 1, true));
+    checkBatch(decls, "concat(x, x * 2, axis = 1)", b.data, concat(x, x * scalar(2), 1));
+    checkBatch(decls, "concat(x, x * 2, axis = -1)", b.data, concat(x, x * scalar(2), -1));
+    checkBatch(decls, "argmax(x)", b.data, reduce(x, Red::ArgMax, -1));
+    checkBatch(decls, "reshape(x, [batch, 6]) @ transpose(reshape(t, [4, 6]))", b.data,
+               matmul(reshape(x, {4, 6}), transpose(reshape(env["t"], {4, 6}))));
+  }
+}
