@@ -95,7 +95,7 @@ T reduce(const T& a, Red kind, int axis) {
       for (int64_t i = 0; i < s.len; ++i) {
         double x = a.v[(o * s.len + i) * s.inner + j];
         if (kind == Red::Max || kind == Red::ArgMax) {
-          if (x >= acc) acc = x, best = i;
+          if (x > acc) acc = x, best = i;
         } else acc += x;
       }
       if (kind == Red::Mean) acc /= static_cast<double>(s.len);
@@ -310,13 +310,14 @@ Got predict(const std::string& src, DType dtype, const Dataset* data = nullptr, 
   return g;
 }
 
-/// Every element within `rtol` relative (abs below 1e-3 in magnitude); NaN never passes.
+/// Every element within `rtol` relative (abs below 1e-3 in magnitude); NaN passes only where NaN is expected.
 std::string compare(const T& want, const Got& got, double rtol) {
   if (want.d != got.d) return fmt::format("shape: expected {}, got {}", dimsStr(want.d), dimsStr(got.d));
   std::string out;
   for (size_t i = 0; i < want.v.size(); ++i) {
     double w = want.v[i], x = got.v[i];
-    bool good = (std::isinf(w) && w == x) || std::fabs(x - w) <= rtol * std::max(std::fabs(w), 1e-3);
+    bool good = (std::isnan(w) && std::isnan(x)) || (std::isinf(w) && w == x) ||
+                std::fabs(x - w) <= rtol * std::max(std::fabs(w), 1e-3);
     if (!good) out += fmt::format("  [{}] expected {:.17g}, got {:.17g}\n", i, w, x);
   }
   return out;
@@ -375,7 +376,7 @@ TEST_CASE("forward: elementwise unary builtins", "[forward]") {
   check("softplus(a)", R(map(E["a"], softplus)));
   check("sin(a)", R(map(E["a"], [](double x) { return std::sin(x); })));
   check("cos(a)", R(map(E["a"], [](double x) { return std::cos(x); })));
-  check("leaky_relu(a)", R(map(E["a"], [](double x) { return x > 0 ? x : 0.02 * x; })));
+  check("leaky_relu(a)", R(map(E["a"], [](double x) { return x > 0 ? x : 0.01 * x; })));
   check("leaky_relu(a, alpha = 0.2)", R(map(E["a"], [](double x) { return x > 0 ? x : 0.2 * x; })));
   check("-a", R(-E["a"]));
   // On rank 3, scalars and on wider ranges.
@@ -428,6 +429,33 @@ TEST_CASE("forward: pow, maximum and minimum", "[forward]") {
   check("maximum(s, a)", R(zip(E["s"], E["a"], [](double x, double y) { return std::max(x, y); })));
   check("minimum(c, r)", R(zip(E["c"], E["r"], [](double x, double y) { return std::min(x, y); })));
   check("maximum(a, 0)", R(zip(E["a"], scalar(0), [](double x, double y) { return std::max(x, y); })));
+}
+
+TEST_CASE("forward: maximum and minimum propagate NaN; log(0), exp overflow", "[forward]") {
+  // NumPy: maximum/minimum propagate a NaN from either side.
+  std::string src = "param z[2] = [-1, 1]\nn = log(z) - 0 * z\n"
+                    "y = concat(concat(maximum(n, 2), minimum(n, -2), axis = 0), "
+                    "concat(maximum(2, n), minimum(-2, n), axis = 0), axis = 0)\noutput y\n";
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  T want{{8}, {nan, 2, nan, -2, nan, 2, nan, -2}};
+  for (DType dt : {DType::F32, DType::F64}) {
+    Got got = predict(src, dt);
+    INFO(got.errors);
+    REQUIRE(got.ok);
+    std::string diff = compare(want, got, 0);
+    INFO(diff);
+    CHECK(diff.empty());
+  }
+  std::string src2 = "param z[3] = [0, 1, 1000]\ny = concat(log(z), exp(z), axis = 0)\noutput y\n";
+  T want2{{6}, {-INFINITY, 0, std::log(1000.0), 1, std::exp(1.0), INFINITY}};
+  for (DType dt : {DType::F32, DType::F64}) {
+    Got got = predict(src2, dt);
+    INFO(got.errors);
+    REQUIRE(got.ok);
+    std::string diff = compare(want2, got, dt == DType::F32 ? 1e-5 : kF64Tol);
+    INFO(diff);
+    CHECK(diff.empty());
+  }
 }
 
 TEST_CASE("forward: powers of negative bases with whole exponents (NumPy semantics)", "[forward]") {
@@ -711,7 +739,7 @@ TEST_CASE("forward: mean over batch divides by the true row count", "[forward]")
     s.initParams(0);
     std::vector<int> columnOf{0};
     std::vector<int64_t> order{0, 1, 2, 3, 4, 5, 6};
-    for (int64_t rows : {3, 7, 2}) if (rows == 7) { s.reserveRows(7); s.feed(b.data, order, 0, 7, columnOf); s.run(c.cm->predict, 3); } else {
+    for (int64_t rows : {3, 7, 2}) {
       s.reserveRows(rows);
       s.feed(b.data, order, 0, rows, columnOf);
       s.run(c.cm->predict, rows);
@@ -798,4 +826,84 @@ TEST_CASE("forward: higher-rank inputs fed row-major", "[forward]") {
     checkBatch(decls, "reshape(x, [batch, 6]) @ transpose(reshape(t, [4, 6]))", b.data,
                matmul(reshape(x, {4, 6}), transpose(reshape(env["t"], {4, 6}))));
   }
+}
+
+TEST_CASE("forward: larger shapes (vector loops and their tails)", "[forward]") {
+  // Odd sizes, so that any vectorized loop has a remainder.
+  std::mt19937 rng(42);
+  T A{{7, 37}, draw(rng, 7 * 37, -2, 2)}, B{{37}, draw(rng, 37, -2, 2)}, C{{7, 1}, draw(rng, 7, -2, 2)};
+  T M{{37, 19}, draw(rng, 37 * 19, -2, 2)}, P{{7, 37}, draw(rng, 7 * 37, 0.25, 2)};
+  T Q{{5, 9, 13}, draw(rng, 5 * 9 * 13, -2, 2)};
+  std::string decls = fmt::format("param A[7, 37] = {}\nparam B[37] = {}\nparam C[7, 1] = {}\nparam M[37, 19] = {}\n"
+                                  "param P[7, 37] = {}\nparam Q[5, 9, 13] = {}\n",
+                                  literal(A), literal(B), literal(C), literal(M), literal(P), literal(Q));
+  auto run = [&](const std::string& expr, const T& want, double f32tol = 1e-5) {
+    for (DType dt : {DType::F32, DType::F64}) {
+      Got got = predict(decls + "y = " + expr + "\noutput y\n", dt);
+      INFO("y = " << expr << " (" << (dt == DType::F32 ? "f32" : "f64") << ")\n" << got.errors);
+      REQUIRE(got.ok);
+      std::string diff = compare(want, got, dt == DType::F32 ? f32tol : kF64Tol);
+      INFO(diff);
+      CHECK(diff.empty());
+    }
+  };
+  run("A + B", A + B);
+  run("A * C - B", A * C - B);
+  run("P ^ C", pow(P, C), 1e-4);
+  run("A / P", A / P);
+  run("exp(A) + sqrt(P) + log(P)",
+      map(A, [](double x) { return std::exp(x); }) + map(P, [](double x) { return std::sqrt(x); }) +
+          map(P, [](double x) { return std::log(x); }));
+  run("tanh(A) * sigmoid(A) + softplus(A)",
+      map(A, [](double x) { return std::tanh(x) * sigmoid(x) + softplus(x); }), 1e-4);
+  run("sin(A) + cos(A)", map(A, [](double x) { return std::sin(x) + std::cos(x); }), 1e-4);
+  run("relu(A) + leaky_relu(A, alpha = 0.3) + abs(A)",
+      map(A, [](double x) { return std::max(x, 0.0) + (x > 0 ? x : 0.3 * x) + std::fabs(x); }));
+  run("maximum(A, B) - minimum(A, C)", zip(A, B, [](double x, double y) { return std::max(x, y); }) -
+                                           zip(A, C, [](double x, double y) { return std::min(x, y); }));
+  for (auto [n, k] : {std::pair{"sum", Red::Sum}, {"mean", Red::Mean}, {"max", Red::Max}}) {
+    std::string name = n;
+    run(name + "(A)", reduceAll(A, k));
+    run(name + "(A, axis = 0)", reduce(A, k, 0));
+    run(name + "(A, axis = -1)", reduce(A, k, -1));
+    run(name + "(Q)", reduceAll(Q, k));
+    run(name + "(Q, axis = 0)", reduce(Q, k, 0));
+    run(name + "(Q, axis = 1)", reduce(Q, k, 1));
+    run(name + "(Q, axis = -1)", reduce(Q, k, -1));
+  }
+  run("argmax(A)", reduce(A, Red::ArgMax, -1));
+  run("argmax(A, axis = 0)", reduce(A, Red::ArgMax, 0));
+  run("argmax(Q, axis = 1)", reduce(Q, Red::ArgMax, 1));
+  run("A @ M", matmul(A, M));
+  run("B @ M", matmul(B, M));
+  run("A @ B", matmul(A, B));
+  run("transpose(A) @ reshape(C, [7])", matmul(transpose(A), reshape(C, {7})));
+  run("softmax(A)", softmax(A, -1, false));
+  run("softmax(A, axis = 0)", softmax(A, 0, false));
+  run("log_softmax(A * 10)", softmax(A * scalar(10), -1, true));
+  run("log_softmax(Q, axis = 1)", softmax(Q, 1, true));
+  run("transpose(Q)", transpose(Q));
+  run("transpose(A)", transpose(A));
+  run("reshape(Q, [13, 45])", reshape(Q, {13, 45}));
+  run("concat(A, P, axis = 1)", concat(A, P, 1));
+  run("concat(A, P, axis = 0)", concat(A, P, 0));
+  run("concat(Q, Q * 2, axis = 1)", concat(Q, Q * scalar(2), 1));
+  run("mse(A, P)", reduceAll(map(A - P, [](double x) { return x * x; }), Red::Mean));
+  run("l2(Q)", reduceAll(Q * Q, Red::Sum));
+}
+
+TEST_CASE("forward: many rows of a wide input", "[forward]") {
+  std::mt19937 rng(5);
+  T M{{37, 19}, draw(rng, 37 * 19, -2, 2)}, B{{19}, draw(rng, 19, -2, 2)};
+  std::string decls = fmt::format("input x[batch, 37]\nparam M[37, 19] = {}\nparam B[19] = {}\n", literal(M), literal(B));
+  BatchData b = makeBatch(9, 101, {{37}});
+  const T& x = b.inputs[0];
+  T z = matmul(x, M) + B;
+  checkBatch(decls, "x @ M + B", b.data, z);
+  checkBatch(decls, "softmax(x @ M + B)", b.data, softmax(z, -1, false));
+  checkBatch(decls, "mean(x @ M + B, axis = 0)", b.data, reduce(z, Red::Mean, 0));
+  checkBatch(decls, "max(x, axis = 0)", b.data, reduce(x, Red::Max, 0));
+  checkBatch(decls, "mean(x)", b.data, reduceAll(x, Red::Mean));
+  checkBatch(decls, "sum(x, axis = -1)", b.data, reduce(x, Red::Sum, -1));
+  checkBatch(decls, "argmax(x @ M)", b.data, reduce(matmul(x, M), Red::ArgMax, -1));
 }
