@@ -1,6 +1,8 @@
 // Checkpoint: the safetensors file format — a JSON header, then raw little-endian tensors.
 #include "Checkpoint.h"
 
+#include "FileIO.h"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
@@ -156,32 +158,6 @@ Json parseHeader(std::string_view text, std::string& duplicate) {
   return Json::parse(text, noteKeys, /*allow_exceptions=*/false);
 }
 
-Diagnostic cannotRead(const std::string& displayName, int err) {
-  return fileError(displayName, fmt::format("cannot read file: {}", std::strerror(err)));
-}
-
-/// The whole file; POSIX calls so that errno says why (missing, denied, a directory).
-Result<std::string> readFile(const std::string& path, const std::string& displayName) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cannotRead(displayName, errno);
-  std::string bytes;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) bytes.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return cannotRead(displayName, err);
-    }
-    if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return bytes;
-}
 
 } // namespace
 

@@ -1,6 +1,8 @@
 // CsvDataset: CSV training data bound to a model's inputs, as the contract's data-binding rules say.
 #include "CsvDataset.h"
 
+#include "FileIO.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -167,32 +169,6 @@ private:
   std::vector<Diagnostic> errors_;
 };
 
-Diagnostic cannotRead(const std::string& displayName, int err) {
-  return fileError(displayName, fmt::format("cannot read file: {}", std::strerror(err)));
-}
-
-/// The whole file; POSIX calls so that errno says why (missing, denied, a directory).
-Result<std::string> readFile(const std::string& path, const std::string& displayName) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cannotRead(displayName, errno);
-  std::string text;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) text.reserve(static_cast<size_t>(st.st_size));
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return cannotRead(displayName, err);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return text;
-}
 
 /// Column count of the first data row (after an optional header); -1 if none.
 int64_t firstRowWidth(std::string_view text) {

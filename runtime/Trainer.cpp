@@ -15,6 +15,12 @@ std::vector<int> allColumns(const Model& m) {
   return cols;
 }
 
+std::vector<InputColumns> csvLayout(const Model& m) {
+  std::vector<InputColumns> columns;
+  for (const InputInfo& in : m.inputs) columns.push_back({in.name, in.width(), in.numClasses});
+  return columns;
+}
+
 int64_t testRowsForFraction(double fraction, int64_t rows) {
   return static_cast<int64_t>(std::floor(fraction * static_cast<double>(rows) + 0.5));
 }

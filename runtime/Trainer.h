@@ -78,4 +78,7 @@ Evaluation evaluate(Session& session, const Dataset* data, const std::vector<int
 /// Identity column mapping: dataset column i feeds model input i.
 std::vector<int> allColumns(const Model& m);
 
+/// The CSV layout of the model's inputs, in declaration order.
+std::vector<InputColumns> csvLayout(const Model& m);
+
 } // namespace nnjit

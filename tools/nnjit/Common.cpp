@@ -1,12 +1,10 @@
 // Common: what every subcommand does first — read the model, report, find the data.
 #include "Commands.h"
+#include "FileIO.h"
+#include "Trainer.h"
 
 #include <fmt/format.h>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace nnjit::cli {
 
@@ -30,24 +28,12 @@ std::string besideModel(const std::string& modelPath, const std::string& path) {
   return slash == std::string::npos ? path : modelPath.substr(0, slash + 1) + path;
 }
 
-static std::optional<std::string> readText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    report({fileError(path, fmt::format("cannot read file: {}", std::strerror(errno)))});
-    return std::nullopt;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
-    report({fileError(path, "cannot read file")});
-    return std::nullopt;
-  }
-  return ss.str();
-}
-
 std::optional<Model> loadModel(const Options& o, const char* command, StageTimes* times) {
-  std::optional<std::string> source = readText(o.model);
-  if (!source) return std::nullopt;
+  Result<std::string> source = readFile(o.model, o.model);
+  if (!source) {
+    report(source.errors());
+    return std::nullopt;
+  }
   DiagnosticEngine diags(o.model, *source);
   std::optional<Model> model = parseModel(*source, o.model, diags, times);
   if (model) {
@@ -74,9 +60,7 @@ std::optional<Dataset> loadData(const Options& o, const Model& m, bool& failed) 
     failed = true;
     return std::nullopt;
   }
-  std::vector<InputColumns> columns;
-  for (const InputInfo& in : m.inputs) columns.push_back({in.name, in.width(), in.numClasses});
-  Result<Dataset> data = loadCsv(path, path, columns, o.dtype);
+  Result<Dataset> data = loadCsv(path, path, csvLayout(m), o.dtype);
   if (!data) {
     report(data.errors());
     failed = true;

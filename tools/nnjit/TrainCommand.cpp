@@ -28,9 +28,7 @@ bool planSplit(const Options& o, const Model& m, const Dataset* data, std::optio
   case TestSplit::Kind::Fraction: test = testRowsForFraction(spec.test.fraction, rows); break;
   case TestSplit::Kind::File: {
     std::string path = besideModel(o.model, spec.test.path);
-    std::vector<InputColumns> columns;
-    for (const InputInfo& in : m.inputs) columns.push_back({in.name, in.width(), in.numClasses});
-    Result<Dataset> loaded = loadCsv(path, path, columns, o.dtype);
+    Result<Dataset> loaded = loadCsv(path, path, csvLayout(m), o.dtype);
     if (!loaded) return report(loaded.errors()), false;
     testFile = std::move(*loaded);
     splitRows(plan, rows, -1);
