@@ -88,18 +88,32 @@ int64_t runRows(const Model::Impl& m, const Batch& batch) {
 }
 
 void feedInputs(nnjit::Session& s, const Model::Impl& m, const std::vector<const Batch::Column*>& columns,
-                const int64_t* order, int64_t count, std::vector<double>& scratch) {
+                const int64_t* order, int64_t firstRow, int64_t count, std::vector<double>& scratch) {
   for (size_t i = 0; i < columns.size(); ++i) {
     const Batch::Column* c = columns[i];
-    if (!c) continue;
+    int slot = m.cm->inputSlots[i];
+    if (!c) {
+      s.unbindInput(slot);  // no pointer into an earlier call's memory survives
+      continue;
+    }
     const TensorInfo& in = m.inputs[i];
+    // Rows in order and in the model's dtype: the generated code reads the
+    // caller's memory directly.
+    bool sameType = (c->dtype == DType::F32) == (m.cm->dtype == nnjit::DType::F32);
     int64_t width = in.rowElements, rows = in.batched ? count : 1;
+    int64_t first = in.batched ? firstRow : 0;
+    if (sameType && (!order || !in.batched)) {
+      size_t bytes = c->dtype == DType::F32 ? sizeof(float) : sizeof(double);
+      s.bindInput(slot, static_cast<const char*>(c->data) + first * width * bytes);
+      continue;
+    }
+    s.unbindInput(slot);
     scratch.resize(static_cast<size_t>(rows * width));
     for (int64_t r = 0; r < rows; ++r) {
-      int64_t src = (in.batched && order ? order[r] : r) * width;
+      int64_t src = (in.batched && order ? order[r] : first + r) * width;
       for (int64_t j = 0; j < width; ++j) scratch[r * width + j] = valueAt(*c, src + j);
     }
-    s.write(m.cm->inputSlots[i], scratch);
+    s.write(slot, scratch);
   }
 }
 

@@ -36,9 +36,10 @@ Status bindInputs(const Model::Impl& m, const Batch& batch, const std::vector<bo
 /// without batched inputs.
 int64_t runRows(const Model::Impl& m, const Batch& batch);
 
-/// Copies rows `order[0, count)` (or rows 0..count-1 when `order` is null) of
-/// each bound input into its slot; a non-batched input is copied whole.
+/// Feeds rows `order[0, count)` (or rows firstRow.. when `order` is null) of
+/// each bound input: in place, with no copy, when the rows are consecutive and
+/// in the model's dtype; otherwise copied (and converted) into the slot.
 void feedInputs(nnjit::Session& s, const Model::Impl& m, const std::vector<const Batch::Column*>& columns,
-                const int64_t* order, int64_t count, std::vector<double>& scratch);
+                const int64_t* order, int64_t firstRow, int64_t count, std::vector<double>& scratch);
 
 } // namespace nnjit::api

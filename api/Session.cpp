@@ -90,7 +90,7 @@ Expected<StepResult> Session::trainStep(const Batch& batch) {
   if (Status ok = bindInputs(s.m, batch, std::vector<bool>(s.m.inputs.size(), true), s.columns); !ok) return ok.error();
   int64_t rows = runRows(s.m, batch);
   s.session.reserveRows(rows);
-  feedInputs(s.session, s.m, s.columns, nullptr, rows, s.scratch);
+  feedInputs(s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
   s.session.setScalar(cm.epochSlot, static_cast<double>(s.session.epochsDone));
   s.session.setScalar(cm.stepSlot, static_cast<double>(++s.session.steps));
   s.session.run(cm.trainStep, rows);
@@ -124,7 +124,7 @@ Expected<EpochResult> Session::trainEpoch(const Batch& data, const EpochOptions&
   std::vector<double> sums(s.m.metrics.size(), 0.0);
   for (int64_t begin = 0; begin < rows; begin += batch) {
     int64_t n = std::min(batch, rows - begin);
-    feedInputs(s.session, s.m, s.columns, order.data() + begin, n, s.scratch);
+    feedInputs(s.session, s.m, s.columns, plan.shuffleSeed ? order.data() + begin : nullptr, begin, n, s.scratch);
     s.session.setScalar(cm.stepSlot, static_cast<double>(++s.session.steps));
     s.session.run(cm.trainStep, n);
     double loss = s.session.scalar(cm.lossSlot);
@@ -152,7 +152,7 @@ Expected<Evaluation> Session::evaluate(const Batch& batch) {
   if (Status ok = bindInputs(s.m, batch, std::vector<bool>(s.m.inputs.size(), true), s.columns); !ok) return ok.error();
   int64_t rows = runRows(s.m, batch);
   s.session.reserveRows(rows);
-  feedInputs(s.session, s.m, s.columns, nullptr, rows, s.scratch);
+  feedInputs(s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
   s.session.setScalar(cm.epochSlot, static_cast<double>(s.session.epochsDone));
   s.session.run(cm.evaluate, rows);
   Evaluation e;
@@ -171,7 +171,7 @@ Expected<Tensor> Session::predict(const Batch& batch) {
   if (Status ok = bindInputs(s.m, batch, needed, s.columns); !ok) return ok.error();
   int64_t rows = runRows(s.m, batch);
   s.session.reserveRows(rows);
-  feedInputs(s.session, s.m, s.columns, nullptr, rows, s.scratch);
+  feedInputs(s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
   s.session.setScalar(cm.epochSlot, static_cast<double>(s.session.epochsDone));
   s.session.run(cm.predict, rows);
   return readSlot(s.session, cm.outputSlot, s.m.output->shape, rows);

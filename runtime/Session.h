@@ -58,6 +58,13 @@ public:
   void feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,
             const std::vector<int>& columnOf);
 
+  /// Makes the next runs read input slot `slot` straight from the caller's
+  /// `data` (the model's dtype, row-major, as many rows as the run), with no
+  /// copy. The generated code never writes an input. `unbindInput` (or
+  /// `reserveRows` growing the buffers) goes back to the session's own buffer.
+  void bindInput(int slot, const void* data) { pointers_[slot] = const_cast<void*>(data); }
+  void unbindInput(int slot) { pointers_[slot] = buffers_[slot].data(); }
+
   int64_t epochsDone = 0;
   int64_t steps = 0;
 

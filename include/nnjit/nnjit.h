@@ -104,7 +104,9 @@ private:
 /// Rows of data for one call, as views of the caller's memory: for each input
 /// a row-major buffer of `TensorInfo::elements(rows)` values (labels of a
 /// `class(N)` input as whole numbers 0..N-1). Buffers of either dtype are
-/// accepted; a model in the other dtype converts them.
+/// accepted; a model in the other dtype converts them. Buffers in the model's
+/// dtype are read in place, with no copy, except by a shuffled `trainEpoch`
+/// (which gathers its rows).
 class NNJIT_API Batch {
 public:
   /// `rows` rows; 0 is fine for a model without batched inputs.
