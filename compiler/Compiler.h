@@ -38,6 +38,7 @@ struct Slot {
 
 struct StageTimes {
   double parseMs = 0, lowerMs = 0, autodiffMs = 0, passesMs = 0, codegenMs = 0, optimizeMs = 0, jitMs = 0;
+  bool cacheHit = false;  // the native code came from the object cache
   double totalMs() const { return parseMs + lowerMs + autodiffMs + passesMs + codegenMs + optimizeMs + jitMs; }
 };
 

@@ -1,6 +1,8 @@
 // Jit: optimizes an LLVM module for the host CPU and compiles it in memory with ORC.
 #include "Jit.h"
 
+#include "ObjectCache.h"
+
 #include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
@@ -121,6 +123,31 @@ Status Jit::add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVM
   auto t0 = std::chrono::steady_clock::now();
   llvm::orc::ThreadSafeModule tsm(std::move(module), std::move(ctx));
   if (auto err = impl_->jit->addIRModule(std::move(tsm))) return fileError("", "JIT: " + errorText(std::move(err)));
+  codegenMs = msSince(t0);
+  return Ok{};
+}
+
+Status Jit::compile(llvm::Module& module, bool vectorize) {
+  auto t0 = std::chrono::steady_clock::now();
+  module.setDataLayout(impl_->tm->createDataLayout());
+  module.setTargetTriple(impl_->tm->getTargetTriple().str());
+  ObjectCache cache(module, *impl_->tm, vectorize);
+  std::optional<std::string> object = cache.load();
+  cacheHit = object.has_value();
+  if (!object) {
+    optimize(module, vectorize);
+    t0 = std::chrono::steady_clock::now();
+    llvm::SmallString<16384> bytes;
+    llvm::raw_svector_ostream os(bytes);
+    llvm::legacy::PassManager pm;
+    if (impl_->tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
+      return fileError("", "JIT: this CPU cannot emit object files");
+    pm.run(module);
+    object = std::string(bytes.str());
+    cache.store(*object);
+  }
+  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(*object, "nnjit-model.o");
+  if (auto err = impl_->jit->addObjectFile(std::move(buffer))) return fileError("", "JIT: " + errorText(std::move(err)));
   codegenMs = msSince(t0);
   return Ok{};
 }

@@ -32,6 +32,11 @@ public:
   std::string assembly(llvm::Module& module);
   /// Hands the module to the JIT; its functions can then be looked up.
   Status add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> ctx);
+  /// Optimizes and compiles `module` to native code, or takes that code from
+  /// the object cache when this IR was compiled before on this CPU; then
+  /// hands it to the JIT. Sets `cacheHit`.
+  Status compile(llvm::Module& module, bool vectorize);
+  bool cacheHit = false;
   EntryFn lookup(const std::string& name);
 
   /// Time spent in each stage of the last `optimize` and `add`, for --time-report.

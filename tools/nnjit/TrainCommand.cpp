@@ -52,8 +52,9 @@ void printTimes(const CompiledModel& cm) {
   const StageTimes& t = cm.times;
   fmt::print(stderr,
              "compile time: parse {:.2f} ms, lower {:.2f} ms, autodiff {:.2f} ms, graph passes {:.2f} ms, "
-             "codegen {:.2f} ms, LLVM optimize {:.2f} ms, native code {:.2f} ms; total {:.2f} ms\n",
-             t.parseMs, t.lowerMs, t.autodiffMs, t.passesMs, t.codegenMs, t.optimizeMs, t.jitMs, t.totalMs());
+             "codegen {:.2f} ms, LLVM optimize {:.2f} ms, native code {:.2f} ms{}; total {:.2f} ms\n",
+             t.parseMs, t.lowerMs, t.autodiffMs, t.passesMs, t.codegenMs, t.optimizeMs, t.jitMs,
+             t.cacheHit ? " (from the object cache)" : "", t.totalMs());
 }
 
 } // namespace
