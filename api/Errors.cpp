@@ -11,6 +11,19 @@ std::string Diagnostic::str() const {
   return (where.empty() ? "" : where + ": ") + kind + ": " + message;
 }
 
+std::string Diagnostic::render() const {
+  nnjit::Diagnostic d;
+  d.severity = severity == Severity::Error     ? nnjit::Severity::Error
+               : severity == Severity::Warning ? nnjit::Severity::Warning
+                                               : nnjit::Severity::Note;
+  d.file = file;
+  d.line = line;
+  d.col = column;
+  d.message = message;
+  d.sourceLine = sourceLine;
+  return nnjit::formatDiagnostic(d);
+}
+
 Error::Error(ErrorKind kind, std::string message) : kind_(kind) {
   Diagnostic d;
   d.message = std::move(message);

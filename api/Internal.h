@@ -5,6 +5,8 @@
 
 #include "Compiler.h"
 #include "Session.h"
+#include "Trainer.h"
+#include "Autodiff.h"
 
 namespace nnjit::api {
 
@@ -17,8 +19,67 @@ struct Model::Impl {
   std::vector<std::string> metrics;
   TrainDefaults defaults;
   std::vector<Diagnostic> warnings;
+  CompileTimes times;
   bool hasLoss = false, canTrain = false;
 };
+
+struct ParsedModel::Impl {
+  nnjit::Model model;
+  nnjit::StageTimes times;  // parse and lower
+  std::string name, dataPath;
+  TrainDefaults defaults;
+  std::vector<Diagnostic> warnings;
+};
+
+struct Table::Impl {
+  nnjit::Dataset data;
+  std::vector<std::string> names;  // the input of each column group
+};
+
+struct TrainData::Impl {
+  std::optional<Table> data, testFile;
+  std::vector<int64_t> trainRows, testRows;  // into data, or testFile for test rows when set
+  std::optional<uint64_t> shuffleSeed;
+  TrainDefaults defaults;
+};
+
+struct Session::Impl {
+  explicit Impl(const Model& m);
+
+  Model model;              // keeps the compiled code alive
+  const Model::Impl& m;
+  nnjit::Session session;   // refers to *m.cm
+  uint64_t seed = 0;
+  int threads = 1;
+  std::vector<double> scratch;
+  std::vector<const Batch::Column*> columns;
+};
+
+/// Reaches the private handles of the public classes.
+struct Access {
+  static const Model::Impl& of(const Model& m) { return *m.impl_; }
+  static const ParsedModel::Impl& of(const ParsedModel& p) { return *p.impl_; }
+  static const Table::Impl& of(const Table& t) { return *t.impl_; }
+  static const TrainData::Impl& of(const TrainData& t) { return *t.impl_; }
+  static Table table(nnjit::Dataset data, std::vector<std::string> names) {
+    return Table(std::make_shared<const Table::Impl>(Table::Impl{std::move(data), std::move(names)}));
+  }
+  static ParsedModel parsed(std::shared_ptr<const ParsedModel::Impl> p) { return ParsedModel(std::move(p)); }
+  static Model model(std::shared_ptr<const Model::Impl> m) { return Model(std::move(m)); }
+  static TrainData trainData(std::shared_ptr<const TrainData::Impl> t) { return TrainData(std::move(t)); }
+};
+
+/// Fills the public description (inputs, params, output, ...) from the compiled model.
+void describeModel(Model::Impl& m);
+
+/// The public form of the model's `train(...)`, paths resolved beside `modelPath`.
+TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelPath);
+
+/// A path written in the `.nn` file, made relative to the `.nn` file's folder.
+std::string besideModel(const std::string& modelPath, const std::string& path);
+
+nnjit::DType internalDType(DType d);
+CompileTimes publicTimes(const nnjit::StageTimes& t);
 
 /// Converts the compiler's diagnostics into the public ones.
 std::vector<Diagnostic> publicDiagnostics(const std::vector<nnjit::Diagnostic>& diags);

@@ -18,7 +18,80 @@ TensorInfo describe(const std::string& name, const Shape& shape) {
   return t;
 }
 
-/// Fills the public description from the compiled model.
+/// Every entry point the model supports: what `fromString` builds.
+EntryPoints supported(const nnjit::Model& model) {
+  EntryPoints e;
+  bool hasLoss = model.loss != kNoNode;
+  e.trainStep = hasLoss && model.optimizer.has_value();
+  e.evaluate = hasLoss || !model.metrics.empty();
+  e.predict = model.output.has_value();
+  return e;
+}
+
+Expected<nnjit::CompileOptions> compileOptions(const nnjit::Model& model, const CompileSettings& settings,
+                                               const BuildOptions& build) {
+  nnjit::CompileOptions options;
+  options.dtype = internalDType(settings.dtype);
+  options.lr = settings.learningRate;
+  EntryPoints e = build.entryPoints.value_or(supported(model));
+  options.trainStep = e.trainStep;
+  options.evaluate = e.evaluate;
+  options.predict = e.predict;
+  options.gradients = e.gradients;
+  options.keepIR = build.keepIR;
+  options.keepAsm = build.keepAsm;
+  if (!build.faultyGradientOp.empty()) {
+    options.faultyGradient = nnjit::opNamed(build.faultyGradientOp);
+    if (!options.faultyGradient)
+      return Error(ErrorKind::InvalidArgument, "no op named '" + build.faultyGradientOp + "'");
+  }
+  return options;
+}
+
+Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& source, const std::string& name, const CompileSettings& settings) {
+  nnjit::DiagnosticEngine diags(name, source);
+  std::optional<nnjit::Model> parsed = parseModel(source, name, diags);
+  if (!parsed || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
+  Expected<nnjit::CompileOptions> options = compileOptions(*parsed, settings, {});
+  if (!options) return options.error();
+  auto impl = std::make_shared<Model::Impl>();
+  impl->cm = compileModel(std::move(*parsed), *options, diags);
+  if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
+  impl->name = name;
+  impl->dtype = settings.dtype;
+  impl->warnings = publicDiagnostics(diags.diagnostics());
+  impl->times = publicTimes(impl->cm->times);
+  describeModel(*impl);
+  return std::shared_ptr<const Model::Impl>(std::move(impl));
+}
+
+} // namespace
+
+CompileTimes publicTimes(const nnjit::StageTimes& t) {
+  return {t.parseMs, t.lowerMs, t.autodiffMs, t.passesMs, t.codegenMs, t.optimizeMs, t.jitMs, t.cacheHit};
+}
+
+nnjit::DType internalDType(DType d) { return d == DType::F64 ? nnjit::DType::F64 : nnjit::DType::F32; }
+
+Expected<Model> Model::compile(const ParsedModel& parsed, const CompileSettings& settings, const BuildOptions& build) {
+  const ParsedModel::Impl& p = Access::of(parsed);
+  Expected<nnjit::CompileOptions> options = compileOptions(p.model, settings, build);
+  if (!options) return options.error();
+  // No source text: the CLI shows back-end diagnostics without source lines.
+  nnjit::DiagnosticEngine diags(p.name, "");
+  auto impl = std::make_shared<Model::Impl>();
+  impl->cm = compileModel(p.model, *options, diags);
+  if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
+  impl->cm->times.parseMs = p.times.parseMs;
+  impl->cm->times.lowerMs = p.times.lowerMs;
+  impl->name = p.name;
+  impl->dtype = settings.dtype;
+  impl->warnings = publicDiagnostics(diags.diagnostics());
+  impl->times = publicTimes(impl->cm->times);
+  describeModel(*impl);
+  return Model(std::shared_ptr<const Impl>(std::move(impl)));
+}
+
 void describeModel(Model::Impl& m) {
   const nnjit::CompiledModel& cm = *m.cm;
   const nnjit::Model& src = cm.model;
@@ -31,37 +104,11 @@ void describeModel(Model::Impl& m) {
   for (const nnjit::ParamInfo& p : src.params) m.params.push_back(describe(p.name, p.shape));
   if (src.output && cm.outputSlot >= 0) m.output = describe(src.output->name, cm.slots[cm.outputSlot].shape);
   for (const nnjit::NamedValue& v : src.metrics) m.metrics.push_back(v.name);
-  if (src.train) {
-    m.defaults.epochs = src.train->epochs;
-    m.defaults.batchSize = src.train->batch;
-    m.defaults.shuffleSeed = src.train->shuffleSeed;
-  }
+  m.defaults = trainDefaults(src, m.name);
   m.hasLoss = src.loss != kNoNode;
   m.canTrain = cm.trainStep != nullptr;
 }
 
-Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& source, const std::string& name, const CompileSettings& settings) {
-  nnjit::DiagnosticEngine diags(name, source);
-  std::optional<nnjit::Model> parsed = parseModel(source, name, diags);
-  if (!parsed || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
-  nnjit::CompileOptions options;
-  options.dtype = settings.dtype == DType::F64 ? nnjit::DType::F64 : nnjit::DType::F32;
-  options.lr = settings.learningRate;
-  bool hasLoss = parsed->loss != kNoNode;
-  options.trainStep = hasLoss && parsed->optimizer.has_value();
-  options.evaluate = hasLoss || !parsed->metrics.empty();
-  options.predict = parsed->output.has_value();
-  auto impl = std::make_shared<Model::Impl>();
-  impl->cm = compileModel(std::move(*parsed), options, diags);
-  if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
-  impl->name = name;
-  impl->dtype = settings.dtype;
-  impl->warnings = publicDiagnostics(diags.diagnostics());
-  describeModel(*impl);
-  return std::shared_ptr<const Model::Impl>(std::move(impl));
-}
-
-} // namespace
 
 Expected<Model> Model::fromString(std::string_view source, const std::string& name, const CompileSettings& settings) {
   if (settings.learningRate && !(*settings.learningRate > 0))
@@ -94,5 +141,8 @@ bool Model::hasLoss() const { return impl_->hasLoss; }
 bool Model::canTrain() const { return impl_->canTrain; }
 const TrainDefaults& Model::trainDefaults() const { return impl_->defaults; }
 const std::vector<Diagnostic>& Model::warnings() const { return impl_->warnings; }
+const CompileTimes& Model::compileTimes() const { return impl_->times; }
+const std::string& Model::ir() const { return impl_->cm->ir; }
+const std::string& Model::assembly() const { return impl_->cm->assembly; }
 
 } // namespace nnjit::api

@@ -9,17 +9,7 @@
 
 namespace nnjit::api {
 
-struct Session::Impl {
-  explicit Impl(const Model& m) : model(m), m(*m.impl_), session(*m.impl_->cm) {}
-
-  Model model;              // keeps the compiled code alive
-  const Model::Impl& m;
-  nnjit::Session session;   // refers to *m.cm
-  uint64_t seed = 0;
-  int threads = 1;
-  std::vector<double> scratch;
-  std::vector<const Batch::Column*> columns;
-};
+Session::Impl::Impl(const Model& m) : model(m), m(*m.impl_), session(*m.impl_->cm) {}
 
 namespace {
 

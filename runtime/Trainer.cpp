@@ -68,78 +68,112 @@ std::vector<int64_t> epochRows(const TrainPlan& plan, int64_t epoch) {
   return rows;
 }
 
-TrainOutcome train(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks) {
-  const CompiledModel& cm = session.compiled();
-  const Model& m = cm.model;
-  TrainOutcome out;
-  int64_t rows = plan.data ? static_cast<int64_t>(plan.trainRows.size()) : 1;
-  int64_t batch = plan.data ? (plan.batch > 0 ? std::min(plan.batch, rows) : rows) : 1;
-  session.reserveRows(std::max<int64_t>(batch, 1));
-  std::vector<int> columns = allColumns(m);
-  auto t0 = Clock::now();
-  Progress progress;
-  progress.lastEpoch = session.epochsDone + plan.epochs;
-  progress.batches = (rows + batch - 1) / batch;
-  progress.rowsTotal = rows * plan.epochs;
-  for (int64_t e = 0; e < plan.epochs; ++e) {
-    auto te = Clock::now();
-    int64_t epoch = session.epochsDone;
-    session.setScalar(cm.epochSlot, static_cast<double>(epoch));
-    std::vector<int64_t> order = plan.data ? epochRows(plan, epoch) : std::vector<int64_t>{};
-    EpochStats stats;
+namespace {
+
+/// One training run: the epoch loop split into its batches and its end.
+class Run {
+public:
+  Run(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks)
+      : s_(session), cm_(session.compiled()), plan_(plan), callbacks_(callbacks), columns_(allColumns(cm_.model)) {
+    rows_ = plan.data ? static_cast<int64_t>(plan.trainRows.size()) : 1;
+    batch_ = plan.data ? (plan.batch > 0 ? std::min(plan.batch, rows_) : rows_) : 1;
+    s_.reserveRows(std::max<int64_t>(batch_, 1));
+    progress_.lastEpoch = s_.epochsDone + plan.epochs;
+    progress_.batches = (rows_ + batch_ - 1) / batch_;
+    progress_.rowsTotal = rows_ * plan.epochs;
+  }
+
+  TrainOutcome all() {
+    for (int64_t e = 0; e < plan_.epochs; ++e) {
+      auto te = Clock::now();
+      EpochStats stats;
+      if (!batches(e, stats)) break;
+      finish(stats);
+      stats.ms = msSince(te);
+      out_.epochsRun = e + 1;
+      out_.lastLoss = stats.loss;
+      callbacks_.onEpoch(stats);
+    }
+    out_.trainMs = msSince(t0_);
+    return out_;
+  }
+
+private:
+  /// Every batch of epoch `e` of this run; false when the loss stopped being finite.
+  bool batches(int64_t e, EpochStats& stats) {
+    int64_t epoch = s_.epochsDone;
+    s_.setScalar(cm_.epochSlot, static_cast<double>(epoch));
+    std::vector<int64_t> order = plan_.data ? epochRows(plan_, epoch) : std::vector<int64_t>{};
     stats.epoch = epoch + 1;
-    stats.metrics.assign(m.metrics.size(), 0.0);
-    int64_t batches = 0;
-    for (int64_t begin = 0; begin < rows; begin += batch) {
-      int64_t n = std::min(batch, rows - begin);
-      if (plan.data) session.feed(*plan.data, order, begin, n, columns);
-      session.setScalar(cm.stepSlot, static_cast<double>(++session.steps));
-      session.run(cm.trainStep, n);
-      ++batches;
-      double loss = session.scalar(cm.lossSlot);
-      if (!std::isfinite(loss)) {
-        out.diverged = true;
-        out.badEpoch = epoch + 1;
-        out.badBatch = batches;
-        out.badLoss = loss;
-        out.trainMs = msSince(t0);
-        return out;
-      }
+    stats.metrics.assign(cm_.model.metrics.size(), 0.0);
+    int64_t count = 0;
+    for (int64_t begin = 0; begin < rows_; begin += batch_) {
+      int64_t n = std::min(batch_, rows_ - begin);
+      if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
+      s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
+      s_.run(cm_.trainStep, n);
+      ++count;
+      double loss = s_.scalar(cm_.lossSlot);
+      if (!std::isfinite(loss)) return diverged(epoch + 1, count, loss);
       stats.loss += loss;
-      for (size_t i = 0; i < m.metrics.size(); ++i)
-        if (cm.metricReadsInputs[i]) stats.metrics[i] += session.scalar(cm.metricSlots[i]);
-      if (callbacks.onBatch) {
-        progress.epoch = epoch + 1;
-        progress.batch = batches;
-        progress.loss = stats.loss / static_cast<double>(batches);
-        progress.rowsDone = e * rows + begin + n;
-        progress.seconds = msSince(t0) / 1000;
-        callbacks.onBatch(progress);
-      }
+      for (size_t i = 0; i < stats.metrics.size(); ++i)
+        if (cm_.metricReadsInputs[i]) stats.metrics[i] += s_.scalar(cm_.metricSlots[i]);
+      report(epoch + 1, count, stats.loss / static_cast<double>(count), e * rows_ + begin + n);
     }
-    if (batches > 0) {
-      stats.loss /= static_cast<double>(batches);
-      for (double& v : stats.metrics) v /= static_cast<double>(batches);
+    stats.loss /= static_cast<double>(count);
+    for (double& v : stats.metrics) v /= static_cast<double>(count);
+    s_.epochsDone = epoch + 1;
+    return true;
+  }
+
+  /// Param-only metrics after the epoch's last update, then the test rows.
+  void finish(EpochStats& stats) {
+    if (cm_.paramMetrics) {
+      s_.run(cm_.paramMetrics, 0);
+      for (size_t i = 0; i < stats.metrics.size(); ++i)
+        if (!cm_.metricReadsInputs[i]) stats.metrics[i] = s_.scalar(cm_.metricSlots[i]);
     }
-    session.epochsDone = epoch + 1;
-    if (cm.paramMetrics) {
-      session.run(cm.paramMetrics, 0);
-      for (size_t i = 0; i < m.metrics.size(); ++i)
-        if (!cm.metricReadsInputs[i]) stats.metrics[i] = session.scalar(cm.metricSlots[i]);
-    }
-    if (!plan.testRows.empty() && cm.evaluate) {
-      Evaluation t = evaluate(session, plan.testData, plan.testRows);
+    if (!plan_.testRows.empty() && cm_.evaluate) {
+      Evaluation t = evaluate(s_, plan_.testData, plan_.testRows);
       stats.hasTest = true;
       stats.testLoss = t.loss;
       stats.testMetrics = t.metrics;
     }
-    stats.ms = msSince(te);
-    out.epochsRun = e + 1;
-    out.lastLoss = stats.loss;
-    callbacks.onEpoch(stats);
   }
-  out.trainMs = msSince(t0);
-  return out;
+
+  bool diverged(int64_t epoch, int64_t batch, double loss) {
+    out_.diverged = true;
+    out_.badEpoch = epoch;
+    out_.badBatch = batch;
+    out_.badLoss = loss;
+    return false;
+  }
+
+  void report(int64_t epoch, int64_t batch, double meanLoss, int64_t rowsDone) {
+    if (!callbacks_.onBatch) return;
+    progress_.epoch = epoch;
+    progress_.batch = batch;
+    progress_.loss = meanLoss;
+    progress_.rowsDone = rowsDone;
+    progress_.seconds = msSince(t0_) / 1000;
+    callbacks_.onBatch(progress_);
+  }
+
+  Session& s_;
+  const CompiledModel& cm_;
+  const TrainPlan& plan_;
+  const TrainCallbacks& callbacks_;
+  std::vector<int> columns_;
+  int64_t rows_ = 1, batch_ = 1;
+  Progress progress_;
+  TrainOutcome out_;
+  Clock::time_point t0_ = Clock::now();
+};
+
+} // namespace
+
+TrainOutcome train(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks) {
+  return Run(session, plan, callbacks).all();
 }
 
 } // namespace nnjit

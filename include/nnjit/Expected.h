@@ -30,6 +30,9 @@ struct Diagnostic {
 
   /// `FILE:LINE:COL: error: MESSAGE`, as the nnjit CLI prints it (one line).
   NNJIT_API std::string str() const;
+  /// As the nnjit CLI prints it: `str()` plus the source line with a caret
+  /// under the column, when known; ends in a newline.
+  NNJIT_API std::string render() const;
 };
 
 /// What went wrong, coarsely, so that callers can branch without parsing text.

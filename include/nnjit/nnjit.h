@@ -4,6 +4,12 @@
 // `nnjit`). No LLVM or internal header is reachable from here; link the
 // `nnjit::nnjit` CMake target (libnnjit) and include <nnjit/nnjit.h>.
 //
+// The steps the `nnjit` CLI takes are all here too: `ParsedModel` (the front
+// end alone, to check a model and find its data before compiling),
+// `Model::compile` with `BuildOptions` (which entry points, IR, assembly), and
+// from <nnjit/Data.h> (included below) CSV `Table`s, the `TrainData` split
+// and whole training runs with per-epoch reports.
+//
 // Errors are values: every call that can fail returns `Expected<T>` or
 // `Status` carrying an `Error` (a kind plus diagnostics with file, line,
 // column and message). The library never prints and never exits; a wrongly
@@ -55,10 +61,40 @@ struct TensorInfo {
   int64_t elements(int64_t rows) const { return batched ? rows * rowElements : rowElements; }
 };
 
+/// Which generated functions to build. Each costs compile time, so a caller
+/// that knows what it will call asks for only that.
+struct EntryPoints {
+  bool trainStep = false;  ///< forward, backward and update in one call (trainStep, trainEpoch, train)
+  bool evaluate = false;   ///< loss and metrics (evaluate, test figures, gradient checks)
+  bool predict = false;    ///< the output (predict)
+  bool gradients = false;  ///< loss and every param's gradient (gradients)
+};
+
 /// How to compile.
 struct CompileSettings {
   DType dtype = DType::F32;
   std::optional<double> learningRate;  ///< replaces the optimizer's `lr`
+};
+
+/// What `Model::compile` builds and keeps beyond `CompileSettings` (kept
+/// apart so that `{dtype, lr}` initializers of CompileSettings stay complete).
+struct BuildOptions {
+  /// None: every entry point the model supports.
+  std::optional<EntryPoints> entryPoints;
+  bool keepIR = false;   ///< keep the optimized LLVM IR text for `Model::ir()`
+  bool keepAsm = false;  ///< keep the native assembly for `Model::assembly()`
+  /// Test hook: the gradient rule of the op with this name is made wrong, to
+  /// prove that a gradient check catches it. Empty: none. See `isOpName`.
+  std::string faultyGradientOp;
+};
+
+/// The model's `train(test = ...)`: which rows are held out to test on.
+struct TestSplit {
+  enum class Kind { None, Count, Fraction, File };
+  Kind kind = Kind::None;
+  int64_t count = 0;    ///< Kind::Count: the last `count` rows (after the one-time shuffle)
+  double fraction = 0;  ///< Kind::Fraction: that share of the rows, rounded to nearest
+  std::string path;     ///< Kind::File: a separate CSV, relative to the current directory
 };
 
 /// The model's own `train(...)` settings, the defaults of `Session::trainEpoch`.
@@ -66,6 +102,53 @@ struct TrainDefaults {
   int64_t epochs = 1;
   int64_t batchSize = 0;                 ///< 0: all rows in one batch
   std::optional<uint64_t> shuffleSeed;  ///< none: rows in order
+  TestSplit test;
+};
+
+/// Milliseconds each compiler stage took, for a time report.
+struct CompileTimes {
+  double parseMs = 0, lowerMs = 0, autodiffMs = 0, passesMs = 0, codegenMs = 0, optimizeMs = 0, jitMs = 0;
+  bool cacheHit = false;  ///< the native code came from the on-disk object cache
+  double totalMs() const { return parseMs + lowerMs + autodiffMs + passesMs + codegenMs + optimizeMs + jitMs; }
+};
+
+struct Access;  ///< internal: how the implementation reaches private parts
+
+/// Whether `name` names an op of the graph, as `BuildOptions::faultyGradientOp` needs:
+/// the op's internal name, like `MatMul` or `Exp` (not the source spelling).
+NNJIT_API bool isOpName(const std::string& name);
+
+/// A `.nn` file after the front end (read, parse, shape checks) but before
+/// code generation: enough to check what a command needs, find and load the
+/// data, and draw the graph, before paying for compilation. Cheap to copy.
+class NNJIT_API ParsedModel {
+public:
+  /// Reads and parses `path`; on failure every diagnostic (warnings too) is in the error.
+  static Expected<ParsedModel> fromFile(const std::string& path);
+
+  const std::string& name() const;
+  /// Warnings the front end gave.
+  const std::vector<Diagnostic>& warnings() const;
+  bool hasInputs() const;
+  bool hasLoss() const;
+  bool hasOptimizer() const;
+  /// Has a `train(...)` declaration (else `trainDefaults()` are the plain defaults).
+  bool hasTrain() const;
+  bool hasOutput() const;
+  /// The `data "FILE"` path, made relative to the current directory (it is
+  /// written relative to the `.nn` file); empty when there is none.
+  const std::string& dataPath() const;
+  /// `train(...)`, with a test file's path resolved like `dataPath()`.
+  const TrainDefaults& trainDefaults() const;
+  /// The forward graph, or with `withGradients` also its gradient graph, as Graphviz dot.
+  Expected<std::string> dot(bool withGradients) const;
+
+  struct Impl;  ///< internal
+
+private:
+  friend struct Access;
+  explicit ParsedModel(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
 };
 
 /// A compiled model. Immutable; copies share the compiled code.
@@ -76,6 +159,10 @@ public:
   /// Compiles `source`; diagnostics name `name` as the file.
   static Expected<Model> fromString(std::string_view source, const std::string& name = "<string>",
                                     const CompileSettings& settings = {});
+  /// Compiles a parsed model. Unlike `fromString`, any learning rate is taken
+  /// as given, as the CLI's `--lr` is. Diagnostics carry no source lines.
+  static Expected<Model> compile(const ParsedModel& parsed, const CompileSettings& settings = {},
+                                 const BuildOptions& build = {});
 
   const std::string& name() const;
   DType dtype() const;
@@ -92,11 +179,20 @@ public:
   const TrainDefaults& trainDefaults() const;
   /// Warnings the compiler gave for a model that compiled.
   const std::vector<Diagnostic>& warnings() const;
+  /// Time per stage; parse and lower times only for `compile` (from the ParsedModel).
+  const CompileTimes& compileTimes() const;
+  /// The optimized LLVM IR, or the native assembly: empty unless kept (BuildOptions).
+  const std::string& ir() const;
+  const std::string& assembly() const;
+  /// Warnings a gradient check gives: params the loss does not read (for a
+  /// model with a loss) and inputs nothing reads, each at its declaration.
+  std::vector<Diagnostic> unusedWarnings() const;
 
   struct Impl;  ///< internal
 
 private:
   friend class Session;
+  friend struct Access;
   explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };
@@ -174,6 +270,18 @@ struct EpochOptions {
   std::optional<uint64_t> shuffleSeed;  ///< none: the model's `shuffle` (may be none)
 };
 
+class Table;
+class TrainData;
+struct TrainOptions;
+struct TrainCallbacks;
+struct TrainRun;
+
+/// After `Session::gradients`: the loss and, per param in declaration order, its gradient.
+struct Gradients {
+  double loss = 0;
+  std::vector<Tensor> params;
+};
+
 /// One training run of a Model: its params, optimizer state and counters.
 class NNJIT_API Session {
 public:
@@ -210,6 +318,19 @@ public:
   /// The model's output for `batch`; only the inputs the output reads are needed.
   Expected<Tensor> predict(const Batch& batch);
 
+  /// Whole training runs and whole tables (declared in <nnjit/Data.h>):
+  /// `options.epochs` epochs after `epochsDone()`, as `nnjit train` runs them:
+  /// per-epoch shuffle, test figures after each epoch, callbacks per batch and
+  /// epoch. A loss that is not finite stops the run and is reported in
+  /// `TrainRun::diverged`, not as an error.
+  Expected<TrainRun> train(const TrainData& data, const TrainOptions& options, const TrainCallbacks& callbacks);
+  /// Loss and every metric over all rows of `data` as one batch (null: a model without inputs).
+  Expected<Evaluation> evaluate(const Table* data);
+  /// The output for every row of `data` (either layout `loadPredictCsv` reads).
+  Expected<Tensor> predict(const Table& data);
+  /// Loss and every param's gradient on `batch`; needs EntryPoints::gradients.
+  Expected<Gradients> gradients(const Batch& batch);
+
   /// The current values of param `name`.
   Expected<Tensor> param(std::string_view name) const;
   /// Overwrites param `name`; `values` must hold exactly its element count.
@@ -228,3 +349,5 @@ private:
 };
 
 } // namespace nnjit::api
+
+#include <nnjit/Data.h>

@@ -1,17 +1,18 @@
-// Commands: the `nnjit` subcommands, each a thin client of the library.
+// Commands: the `nnjit` subcommands, each a thin client of the public API.
 #pragma once
 
-#include "Compiler.h"
-#include "CsvDataset.h"
-#include "Report.h"
+#include <nnjit/nnjit.h>
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace nnjit::cli {
 
 /// Exit statuses of the contract.
 enum Exit { kOk = 0, kModelError = 1, kUsage = 2, kDiverged = 3 };
+
+enum class LogFormat { Text, Json };
 
 struct Options {
   std::string model;
@@ -22,7 +23,7 @@ struct Options {
   uint64_t seed = 0;
   LogFormat log = LogFormat::Text;
   int threads = 1;
-  DType dtype = DType::F32;
+  api::DType dtype = api::DType::F32;
   bool timeReport = false;
   std::string breakGradient;  // check's test hook: an op whose gradient rule is made wrong
   // show
@@ -38,17 +39,23 @@ int runShow(const Options& o);
 // ---- shared by the commands ----
 
 /// Prints diagnostics to stderr; returns kModelError if any was an error.
-int report(const std::vector<Diagnostic>& diags);
+int report(const std::vector<api::Diagnostic>& diags);
+/// The same for a failed call's error.
+int report(const api::Error& error);
+
+/// An error about a whole file (no line), as the commands report them.
+api::Diagnostic fileError(std::string file, std::string message);
 
 /// Reads and parses the model file, checking that it has what `command` needs
 /// (`loss`, `optimizer`, `train`, `output`). Prints diagnostics on failure.
-std::optional<Model> loadModel(const Options& o, const char* command, StageTimes* times = nullptr);
+std::optional<api::ParsedModel> loadModel(const Options& o, const char* command);
 
-/// The CSV `--data` names, or else the model's `data` file; null when the model has no inputs.
+/// Compiles in `dtype` with `lr`, building what `build` asks for; prints the diagnostics.
+std::optional<api::Model> compile(const api::ParsedModel& parsed, api::DType dtype, std::optional<double> lr,
+                                  const api::BuildOptions& build);
+
+/// The CSV `--data` names, or else the model's `data` file; none when the model has no inputs.
 /// Sets `failed` (after printing) when the data is needed but missing or broken.
-std::optional<Dataset> loadData(const Options& o, const Model& m, bool& failed);
-
-/// A path written in the `.nn` file, made relative to the `.nn` file's folder.
-std::string besideModel(const std::string& modelPath, const std::string& path);
+std::optional<api::Table> loadData(const Options& o, const api::ParsedModel& m, bool& failed);
 
 } // namespace nnjit::cli

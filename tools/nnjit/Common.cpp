@@ -1,68 +1,79 @@
 // Common: what every subcommand does first — read the model, report, find the data.
 #include "Commands.h"
-#include "FileIO.h"
-#include "Trainer.h"
 
 #include <fmt/format.h>
-
 
 namespace nnjit::cli {
 
 /// Like a C compiler's error limit: past this, more errors are counted, not shown.
 constexpr size_t kErrorLimit = 20;
 
-int report(const std::vector<Diagnostic>& diags) {
+int report(const std::vector<api::Diagnostic>& diags) {
   size_t errors = 0;
-  for (const Diagnostic& d : diags) {
-    bool isError = d.severity == Severity::Error;
+  for (const api::Diagnostic& d : diags) {
+    bool isError = d.severity == api::Severity::Error;
     errors += isError;
-    if (errors <= kErrorLimit || !isError) fmt::print(stderr, "{}", formatDiagnostic(d));
+    if (errors <= kErrorLimit || !isError) fmt::print(stderr, "{}", d.render());
   }
   if (errors > kErrorLimit) fmt::print(stderr, "nnjit: {} more errors not shown\n", errors - kErrorLimit);
   return errors ? kModelError : kOk;
 }
 
-std::string besideModel(const std::string& modelPath, const std::string& path) {
-  if (path.empty() || path[0] == '/') return path;
-  size_t slash = modelPath.rfind('/');
-  return slash == std::string::npos ? path : modelPath.substr(0, slash + 1) + path;
+int report(const api::Error& error) {
+  report(error.diagnostics());
+  return kModelError;  // a failed call is an error even when it says nothing
 }
 
-std::optional<Model> loadModel(const Options& o, const char* command, StageTimes* times) {
-  Result<std::string> source = readFile(o.model, o.model);
-  if (!source) {
-    report(source.errors());
+api::Diagnostic fileError(std::string file, std::string message) {
+  api::Diagnostic d;
+  d.file = std::move(file);
+  d.message = std::move(message);
+  return d;
+}
+
+std::optional<api::ParsedModel> loadModel(const Options& o, const char* command) {
+  api::Expected<api::ParsedModel> model = api::ParsedModel::fromFile(o.model);
+  if (!model) {
+    report(model.error());
     return std::nullopt;
   }
-  DiagnosticEngine diags(o.model, *source);
-  std::optional<Model> model = parseModel(*source, o.model, diags, times);
-  if (model) {
-    std::string cmd = command;
-    auto missing = [&](bool absent, const char* what) {
-      if (absent) diags.add(fileError(o.model, fmt::format("the model has no {}; 'nnjit {}' needs one", what, cmd)));
-    };
-    bool wantsLoss = cmd == "train" || cmd == "eval" || cmd == "check" || cmd == "show";
-    missing(wantsLoss && model->loss == kNoNode, "'loss = ...'");
-    missing(cmd == "train" && !model->optimizer, "'optimizer ...'");
-    missing(cmd == "train" && !model->train, "'train(...)'");
-    missing(cmd == "predict" && !model->output, "'output NAME'");
-  }
-  if (report(diags.diagnostics()) != kOk) return std::nullopt;
-  return model;
+  std::vector<api::Diagnostic> diags = model->warnings();
+  std::string cmd = command;
+  auto missing = [&](bool absent, const char* what) {
+    if (absent) diags.push_back(fileError(o.model, fmt::format("the model has no {}; 'nnjit {}' needs one", what, cmd)));
+  };
+  bool wantsLoss = cmd == "train" || cmd == "eval" || cmd == "check" || cmd == "show";
+  missing(wantsLoss && !model->hasLoss(), "'loss = ...'");
+  missing(cmd == "train" && !model->hasOptimizer(), "'optimizer ...'");
+  missing(cmd == "train" && !model->hasTrain(), "'train(...)'");
+  missing(cmd == "predict" && !model->hasOutput(), "'output NAME'");
+  if (report(diags) != kOk) return std::nullopt;
+  return std::move(*model);
 }
 
-std::optional<Dataset> loadData(const Options& o, const Model& m, bool& failed) {
+std::optional<api::Model> compile(const api::ParsedModel& parsed, api::DType dtype, std::optional<double> lr,
+                                  const api::BuildOptions& build) {
+  api::Expected<api::Model> model = api::Model::compile(parsed, {dtype, lr}, build);
+  if (!model) {
+    report(model.error());
+    return std::nullopt;
+  }
+  if (report(model->warnings()) != kOk) return std::nullopt;
+  return std::move(*model);
+}
+
+std::optional<api::Table> loadData(const Options& o, const api::ParsedModel& m, bool& failed) {
   failed = false;
-  if (m.inputs.empty()) return std::nullopt;
-  std::string path = !o.data.empty() ? o.data : besideModel(o.model, m.dataPath);
+  if (!m.hasInputs()) return std::nullopt;
+  std::string path = !o.data.empty() ? o.data : m.dataPath();
   if (path.empty()) {
     report({fileError(o.model, "the model has inputs but no data; add 'data \"FILE.csv\"' or pass --data FILE.csv")});
     failed = true;
     return std::nullopt;
   }
-  Result<Dataset> data = loadCsv(path, path, csvLayout(m), o.dtype);
+  api::Expected<api::Table> data = api::loadCsv(m, path, o.dtype);
   if (!data) {
-    report(data.errors());
+    report(data.error());
     failed = true;
     return std::nullopt;
   }

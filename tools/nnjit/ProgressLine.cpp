@@ -15,7 +15,7 @@ constexpr double kRedrawSeconds = 0.1;
 
 ProgressLine::ProgressLine() : enabled_(isatty(STDERR_FILENO) == 1) {}
 
-void ProgressLine::update(const Progress& p) {
+void ProgressLine::update(const api::TrainProgress& p) {
   if (!enabled_ || p.seconds < kQuietSeconds || p.seconds - lastDraw_ < kRedrawSeconds) return;
   lastDraw_ = p.seconds;
   double rate = p.rowsDone / p.seconds;

@@ -1,7 +1,7 @@
 // ProgressLine: a live status line on a terminal for long training runs.
 #pragma once
 
-#include "Trainer.h"
+#include <nnjit/nnjit.h>
 
 namespace nnjit::cli {
 
@@ -11,7 +11,7 @@ namespace nnjit::cli {
 class ProgressLine {
 public:
   ProgressLine();
-  void update(const Progress& p);
+  void update(const api::TrainProgress& p);
   void clear();
 
 private:

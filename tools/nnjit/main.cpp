@@ -33,7 +33,7 @@ void addLog(CLI::App* cmd, Options& o) {
 }
 
 void addDtype(CLI::App* cmd, Options& o) {
-  static const std::map<std::string, DType> types{{"f32", DType::F32}, {"f64", DType::F64}};
+  static const std::map<std::string, api::DType> types{{"f32", api::DType::F32}, {"f64", api::DType::F64}};
   cmd->add_option("--dtype", o.dtype, "compute in float32 (default) or float64")
       ->transform(CLI::CheckedTransformer(types, CLI::ignore_case))
       ->type_name("f32|f64");

@@ -1,0 +1,112 @@
+// Data: CSV tables for a model and their train/test split, on top of runtime/CsvDataset and Trainer.
+#include "Internal.h"
+
+#include "CsvDataset.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+
+namespace nnjit::api {
+namespace {
+
+std::vector<std::string> namesOf(const std::vector<nnjit::InputColumns>& layout) {
+  std::vector<std::string> names;
+  for (const nnjit::InputColumns& c : layout) names.push_back(c.name);
+  return names;
+}
+
+Expected<Table> tableOf(Result<nnjit::Dataset> data, std::vector<std::string> names) {
+  if (!data) return Error(ErrorKind::Io, publicDiagnostics(data.errors()));
+  return Access::table(std::move(*data), std::move(names));
+}
+
+/// How many of `rows` the model holds out to test on; -1 for a separate test file.
+Expected<int64_t> testCount(const ParsedModel::Impl& p, int64_t rows) {
+  const TestSplit& test = p.defaults.test;
+  int64_t count = test.kind == TestSplit::Kind::Count      ? test.count
+                  : test.kind == TestSplit::Kind::Fraction ? nnjit::testRowsForFraction(test.fraction, rows)
+                                                           : 0;
+  if (test.kind == TestSplit::Kind::File) return -1;
+  if (count >= rows)
+    return errorIn(ErrorKind::InvalidArgument, p.name,
+                   fmt::format("test takes {} rows, but the data has only {}; no rows would be left to train on",
+                               count, rows));
+  return count;
+}
+
+} // namespace
+
+int64_t Table::rows() const { return impl_->data.rows; }
+std::vector<std::string> Table::inputNames() const { return impl_->names; }
+
+Batch Table::batch() const {
+  Batch b(impl_->data.rows);
+  for (size_t i = 0; i < impl_->names.size(); ++i) b.set(impl_->names[i], std::span<const double>(impl_->data.columns[i]));
+  return b;
+}
+
+Table Table::firstRows(int64_t count, std::optional<uint64_t> shuffleSeed) const {
+  nnjit::TrainPlan plan;
+  plan.shuffleSeed = shuffleSeed;
+  nnjit::splitRows(plan, impl_->data.rows, 0);
+  count = std::clamp<int64_t>(count, 0, impl_->data.rows);
+  nnjit::Dataset out;
+  out.rows = count;
+  for (const std::vector<double>& column : impl_->data.columns) {
+    int64_t width = impl_->data.rows ? static_cast<int64_t>(column.size()) / impl_->data.rows : 0;
+    std::vector<double> values;
+    for (int64_t r = 0; r < count; ++r) {
+      auto from = column.begin() + plan.trainRows[r] * width;
+      values.insert(values.end(), from, from + width);
+    }
+    out.columns.push_back(std::move(values));
+  }
+  return Access::table(std::move(out), impl_->names);
+}
+
+Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype) {
+  std::vector<nnjit::InputColumns> layout = nnjit::csvLayout(Access::of(model).model);
+  return tableOf(nnjit::loadCsv(path, path, layout, internalDType(dtype)), namesOf(layout));
+}
+
+Expected<Table> loadPredictCsv(const Model& model, const std::string& path) {
+  const nnjit::CompiledModel& cm = *Access::of(model).cm;
+  std::vector<nnjit::InputColumns> full = nnjit::csvLayout(cm.model), subset;
+  for (size_t i = 0; i < full.size(); ++i)
+    if (i < cm.outputReadsInput.size() && cm.outputReadsInput[i]) subset.push_back(full[i]);
+  Result<nnjit::Dataset> data = nnjit::loadCsvEither(path, path, full, subset, cm.dtype);
+  bool isFull = data && data->columns.size() == full.size();
+  return tableOf(std::move(data), namesOf(isFull ? full : subset));
+}
+
+Expected<TrainData> TrainData::split(const ParsedModel& model, std::optional<Table> data, DType dtype) {
+  const ParsedModel::Impl& p = Access::of(model);
+  auto impl = std::make_shared<Impl>();
+  impl->defaults = p.defaults;
+  impl->shuffleSeed = p.defaults.shuffleSeed;
+  if (!data) return TrainData(std::move(impl));
+  int64_t rows = data->rows();
+  Expected<int64_t> test = testCount(p, rows);
+  if (!test) return test.error();
+  if (*test < 0) {
+    Expected<Table> file = loadCsv(model, p.defaults.test.path, dtype);
+    if (!file) return file.error();
+    impl->testFile = std::move(*file);
+    impl->testRows.resize(static_cast<size_t>(impl->testFile->rows()));
+    std::iota(impl->testRows.begin(), impl->testRows.end(), int64_t(0));
+  }
+  nnjit::TrainPlan plan;
+  plan.shuffleSeed = impl->shuffleSeed;
+  nnjit::splitRows(plan, rows, *test);
+  impl->trainRows = std::move(plan.trainRows);
+  if (*test >= 0) impl->testRows = std::move(plan.testRows);
+  impl->data = std::move(data);
+  return TrainData(std::move(impl));
+}
+
+int64_t TrainData::trainRows() const { return static_cast<int64_t>(impl_->trainRows.size()); }
+int64_t TrainData::testRows() const { return static_cast<int64_t>(impl_->testRows.size()); }
+
+} // namespace nnjit::api

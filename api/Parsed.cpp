@@ -1,0 +1,94 @@
+// Parsed: the front end alone behind the public API — what a model declares before it is compiled.
+#include "Internal.h"
+
+#include "FileIO.h"
+#include "Graph.h"
+
+namespace nnjit::api {
+
+std::string besideModel(const std::string& modelPath, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  size_t slash = modelPath.rfind('/');
+  return slash == std::string::npos ? path : modelPath.substr(0, slash + 1) + path;
+}
+
+TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelPath) {
+  TrainDefaults d;
+  if (!model.train) return d;
+  const nnjit::TrainSpec& spec = *model.train;
+  d.epochs = spec.epochs;
+  d.batchSize = spec.batch;
+  d.shuffleSeed = spec.shuffleSeed;
+  d.test.kind = static_cast<TestSplit::Kind>(spec.test.kind);
+  d.test.count = spec.test.count;
+  d.test.fraction = spec.test.fraction;
+  d.test.path = spec.test.kind == nnjit::TestSplit::Kind::File ? besideModel(modelPath, spec.test.path) : "";
+  return d;
+}
+
+bool isOpName(const std::string& name) { return nnjit::opNamed(name).has_value(); }
+
+Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
+  Result<std::string> source = readFile(path, path);
+  if (!source) return Error(ErrorKind::Io, publicDiagnostics(source.errors()));
+  nnjit::DiagnosticEngine diags(path, *source);
+  auto impl = std::make_shared<Impl>();
+  std::optional<nnjit::Model> model = parseModel(*source, path, diags, &impl->times);
+  if (!model || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
+  impl->model = std::move(*model);
+  impl->name = path;
+  impl->dataPath = besideModel(path, impl->model.dataPath);
+  impl->defaults = nnjit::api::trainDefaults(impl->model, path);
+  impl->warnings = publicDiagnostics(diags.diagnostics());
+  return ParsedModel(std::move(impl));
+}
+
+const std::string& ParsedModel::name() const { return impl_->name; }
+const std::vector<Diagnostic>& ParsedModel::warnings() const { return impl_->warnings; }
+bool ParsedModel::hasInputs() const { return !impl_->model.inputs.empty(); }
+bool ParsedModel::hasLoss() const { return impl_->model.loss != kNoNode; }
+bool ParsedModel::hasOptimizer() const { return impl_->model.optimizer.has_value(); }
+bool ParsedModel::hasTrain() const { return impl_->model.train.has_value(); }
+bool ParsedModel::hasOutput() const { return impl_->model.output.has_value(); }
+const std::string& ParsedModel::dataPath() const { return impl_->dataPath; }
+const TrainDefaults& ParsedModel::trainDefaults() const { return impl_->defaults; }
+
+Expected<std::string> ParsedModel::dot(bool withGradients) const {
+  nnjit::DiagnosticEngine diags(impl_->name, "");
+  std::string dot = modelDot(impl_->model, withGradients, diags);
+  if (diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
+  return dot;
+}
+
+namespace {
+
+Diagnostic warningAt(const std::string& file, nnjit::SourceLoc loc, std::string message) {
+  Diagnostic d;
+  d.severity = Severity::Warning;
+  d.file = file;
+  d.line = loc.line;
+  d.column = loc.col;
+  d.message = std::move(message);
+  return d;
+}
+
+} // namespace
+
+std::vector<Diagnostic> Model::unusedWarnings() const {
+  const nnjit::CompiledModel& cm = *impl_->cm;
+  const nnjit::Model& m = cm.model;
+  std::vector<NodeId> used;
+  if (m.loss != kNoNode) used.push_back(m.loss);
+  for (const NamedValue& v : m.metrics) used.push_back(v.node);
+  if (m.output) used.push_back(m.output->node);
+  std::vector<bool> live = reachableFrom(m.graph, used);
+  std::vector<Diagnostic> warnings;
+  for (size_t i = 0; i < m.params.size(); ++i)
+    if (i < cm.lossReadsParam.size() && !cm.lossReadsParam[i])
+      warnings.push_back(warningAt(impl_->name, m.params[i].loc, "param '" + m.params[i].name + "' does not affect the loss"));
+  for (const InputInfo& in : m.inputs)
+    if (!live[in.node]) warnings.push_back(warningAt(impl_->name, in.loc, "input '" + in.name + "' is never used"));
+  return warnings;
+}
+
+} // namespace nnjit::api

@@ -1,0 +1,133 @@
+// Training: whole runs and whole tables on a Session — Trainer's epoch loop, evaluate and predict.
+#include "Internal.h"
+
+#include <numeric>
+
+namespace nnjit::api {
+namespace {
+
+Error notSupported(const Model::Impl& m, const std::string& what) {
+  return errorIn(ErrorKind::NotSupported, m.name, "the model has no " + what);
+}
+
+std::vector<Metric> named(const Model::Impl& m, const std::vector<double>& values) {
+  std::vector<Metric> out;
+  for (size_t i = 0; i < values.size() && i < m.metrics.size(); ++i) out.push_back({m.metrics[i], values[i]});
+  return out;
+}
+
+/// A table read for another model would feed the wrong columns.
+Status checkLayout(const Model::Impl& m, const Table::Impl& t) {
+  bool same = t.names.size() == m.inputs.size();
+  for (size_t i = 0; same && i < t.names.size(); ++i) same = t.names[i] == m.inputs[i].name;
+  if (same) return {};
+  return errorIn(ErrorKind::InvalidArgument, m.name, "the table was not read for this model's inputs");
+}
+
+EpochReport reportOf(const Model::Impl& m, const nnjit::EpochStats& s) {
+  EpochReport r;
+  r.epoch = s.epoch;
+  r.loss = s.loss;
+  r.metrics = named(m, s.metrics);
+  if (s.hasTest) r.test = Evaluation{s.testLoss, named(m, s.testMetrics)};
+  r.ms = s.ms;
+  return r;
+}
+
+TrainProgress progressOf(const nnjit::Progress& p) {
+  return {p.epoch, p.lastEpoch, p.batch, p.batches, p.loss, p.rowsDone, p.rowsTotal, p.seconds};
+}
+
+} // namespace
+
+Expected<TrainRun> Session::train(const TrainData& data, const TrainOptions& options, const TrainCallbacks& callbacks) {
+  if (!impl_) return Error(ErrorKind::InvalidArgument, "this Session was moved from");
+  Impl& s = *impl_;
+  const TrainData::Impl& d = Access::of(data);
+  if (!s.m.canTrain) return notSupported(s.m, "loss and optimizer to train with");
+  if (!d.data && !s.m.inputs.empty()) return errorIn(ErrorKind::InvalidArgument, s.m.name, "the model has inputs but no data");
+  if (d.data)
+    if (Status ok = checkLayout(s.m, Access::of(*d.data)); !ok) return ok.error();
+  nnjit::TrainPlan plan;
+  plan.epochs = options.epochs.value_or(d.defaults.epochs);
+  plan.batch = options.batchSize.value_or(d.defaults.batchSize);
+  plan.shuffleSeed = d.shuffleSeed;
+  plan.data = d.data ? &Access::of(*d.data).data : nullptr;
+  plan.trainRows = d.trainRows;
+  plan.testData = d.testFile ? &Access::of(*d.testFile).data : plan.data;
+  plan.testRows = d.testRows;
+  nnjit::TrainCallbacks hooks;
+  hooks.onEpoch = [&](const nnjit::EpochStats& e) {
+    if (callbacks.onEpoch) callbacks.onEpoch(reportOf(s.m, e));
+  };
+  if (callbacks.onBatch) hooks.onBatch = [&](const nnjit::Progress& p) { callbacks.onBatch(progressOf(p)); };
+  nnjit::TrainOutcome outcome = nnjit::train(s.session, plan, hooks);
+  TrainRun run;
+  run.epochs = outcome.epochsRun;
+  run.lastLoss = outcome.lastLoss;
+  run.trainMs = outcome.trainMs;
+  if (outcome.diverged) run.diverged = Divergence{outcome.badEpoch, outcome.badBatch, outcome.badLoss};
+  return run;
+}
+
+Expected<Evaluation> Session::evaluate(const Table* data) {
+  if (!impl_) return Error(ErrorKind::InvalidArgument, "this Session was moved from");
+  Impl& s = *impl_;
+  if (!s.m.cm->evaluate) return notSupported(s.m, "loss or metric to evaluate");
+  if (!data && !s.m.inputs.empty()) return errorIn(ErrorKind::InvalidArgument, s.m.name, "the model has inputs but no data");
+  if (data)
+    if (Status ok = checkLayout(s.m, Access::of(*data)); !ok) return ok.error();
+  std::vector<int64_t> rows(data ? static_cast<size_t>(data->rows()) : 0);
+  std::iota(rows.begin(), rows.end(), int64_t(0));
+  nnjit::Evaluation e = nnjit::evaluate(s.session, data ? &Access::of(*data).data : nullptr, rows);
+  return Evaluation{e.loss, named(s.m, e.metrics)};
+}
+
+Expected<Tensor> Session::predict(const Table& data) {
+  if (!impl_) return Error(ErrorKind::InvalidArgument, "this Session was moved from");
+  Impl& s = *impl_;
+  const nnjit::CompiledModel& cm = *s.m.cm;
+  if (!cm.predict || !s.m.output) return notSupported(s.m, "'output NAME' to predict");
+  const Table::Impl& t = Access::of(data);
+  // The table holds every input, or only those the output reads.
+  std::vector<int> columnOf(s.m.inputs.size(), -1);
+  for (size_t i = 0; i < s.m.inputs.size(); ++i) {
+    auto at = std::find(t.names.begin(), t.names.end(), s.m.inputs[i].name);
+    if (at != t.names.end()) columnOf[i] = static_cast<int>(at - t.names.begin());
+    else if (s.m.inputs[i].readByOutput)
+      return errorIn(ErrorKind::InvalidArgument, s.m.name, "the table has no values for input '" + s.m.inputs[i].name + "'");
+  }
+  int64_t rows = t.data.rows;
+  std::vector<int64_t> order(static_cast<size_t>(rows));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  s.session.reserveRows(std::max<int64_t>(rows, 1));
+  s.session.feed(t.data, order, 0, order.size(), columnOf);
+  s.session.run(cm.predict, rows);
+  Tensor out;
+  out.shape = s.m.output->shape;
+  for (int64_t& d : out.shape) d = d == kBatch ? rows : d;
+  out.values = s.session.read(cm.outputSlot, s.m.output->elements(rows));
+  if (s.m.output->elements(rows) == 0) out.values.clear();
+  return out;
+}
+
+Expected<Gradients> Session::gradients(const Batch& batch) {
+  if (!impl_) return Error(ErrorKind::InvalidArgument, "this Session was moved from");
+  Impl& s = *impl_;
+  const nnjit::CompiledModel& cm = *s.m.cm;
+  if (!cm.gradients) return notSupported(s.m, "gradients entry point (compile with EntryPoints::gradients)");
+  if (Status ok = bindInputs(s.m, batch, std::vector<bool>(s.m.inputs.size(), true), s.columns); !ok) return ok.error();
+  int64_t rows = runRows(s.m, batch);
+  s.session.reserveRows(rows);
+  feedInputs(s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
+  s.session.run(cm.gradients, rows);
+  Gradients g;
+  g.loss = s.session.scalar(cm.lossSlot);
+  for (size_t i = 0; i < s.m.params.size(); ++i) {
+    Tensor t{s.m.params[i].shape, s.session.read(cm.gradientSlots[i])};
+    g.params.push_back(std::move(t));
+  }
+  return g;
+}
+
+} // namespace nnjit::api

@@ -1,0 +1,105 @@
+// Data.h: CSV tables bound to a model and whole training runs over them (included by nnjit.h).
+//
+// A `Table` owns the values of a CSV file laid out by a model's inputs, as the
+// contract's data-binding rules say; `Table::batch()` views it as a `Batch`.
+// `TrainData` is a table split into training and test rows by the model's
+// `train(test = ...)`; `Session::train` runs epochs over it.
+#pragma once
+
+#include <nnjit/nnjit.h>
+
+#include <functional>
+
+namespace nnjit::api {
+
+/// CSV data for a model: one column group per input it was read for. Cheap to copy.
+class NNJIT_API Table {
+public:
+  int64_t rows() const;
+  /// The inputs it holds values for, in column order.
+  std::vector<std::string> inputNames() const;
+  /// A view binding every input the table holds; valid while the table lives.
+  Batch batch() const;
+  /// The first `count` rows of the order a train/test split takes rows in
+  /// (shuffled once with `shuffleSeed`, when given), copied into a new table.
+  Table firstRows(int64_t count, std::optional<uint64_t> shuffleSeed) const;
+
+  struct Impl;  ///< internal
+
+private:
+  friend struct Access;
+  explicit Table(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+/// Reads `path` with a column group per input of `model`. `dtype` decides
+/// which values count as finite (1e39 overflows f32). Errors name the line and field.
+NNJIT_API Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype);
+
+/// For predicting: a CSV with every input of `model`, or only those its output
+/// reads, told apart by the first row's column count.
+NNJIT_API Expected<Table> loadPredictCsv(const Model& model, const std::string& path);
+
+/// Training and test rows, as the model's `train(test = ...)` splits them.
+class NNJIT_API TrainData {
+public:
+  /// Splits `data` (none for a model without inputs). A test file is read
+  /// here with `dtype`'s finiteness rule. Too many test rows is an InvalidArgument error.
+  static Expected<TrainData> split(const ParsedModel& model, std::optional<Table> data, DType dtype);
+
+  int64_t trainRows() const;
+  int64_t testRows() const;
+
+  struct Impl;  ///< internal
+
+private:
+  friend struct Access;
+  explicit TrainData(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  std::shared_ptr<const Impl> impl_;
+};
+
+/// Overrides of the model's `train(...)` for one `Session::train` run.
+struct TrainOptions {
+  std::optional<int64_t> epochs;     ///< none: the model's epochs
+  std::optional<int64_t> batchSize;  ///< none: the model's batch size (0: all rows)
+};
+
+/// After each epoch of `Session::train`.
+struct EpochReport {
+  int64_t epoch = 0;  ///< 1-based, continuing across a loaded checkpoint
+  double loss = 0;
+  std::vector<Metric> metrics;     ///< every metric, in declaration order
+  std::optional<Evaluation> test;  ///< when the model holds rows out to test on
+  double ms = 0;
+};
+
+/// Where a running training is, for a progress display (after each batch).
+struct TrainProgress {
+  int64_t epoch = 0, lastEpoch = 0;     ///< 1-based
+  int64_t batch = 0, batches = 0;       ///< 1-based, in this epoch
+  double loss = 0;                      ///< running mean over this epoch's batches
+  int64_t rowsDone = 0, rowsTotal = 0;  ///< over the whole run
+  double seconds = 0;                   ///< since training started
+};
+
+/// Both optional; called on the training thread.
+struct TrainCallbacks {
+  std::function<void(const EpochReport&)> onEpoch;
+  std::function<void(const TrainProgress&)> onBatch;
+};
+
+/// Where a run stopped because the loss was not finite.
+struct Divergence {
+  int64_t epoch = 0, batch = 0;  ///< 1-based
+  double loss = 0;
+};
+
+/// What `Session::train` did.
+struct TrainRun {
+  int64_t epochs = 0;  ///< epochs completed by this run
+  double lastLoss = 0;
+  double trainMs = 0;
+  std::optional<Divergence> diverged;
+};
+
+} // namespace nnjit::api

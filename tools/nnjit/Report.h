@@ -1,0 +1,36 @@
+// Report: what training and evaluation print — a readable text log or JSON lines.
+#pragma once
+
+#include "Commands.h"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdio>
+#include <string>
+
+namespace nnjit::cli {
+
+/// `v` as the dtype holds it, written in the fewest digits that read back
+/// to the same value (2.6f prints as 2.6, not 2.5999999046325684).
+std::string formatNumber(double v, api::DType dtype);
+
+class Reporter {
+public:
+  Reporter(LogFormat format, api::DType dtype, int64_t lastEpoch, std::FILE* out = stdout)
+      : format_(format), dtype_(dtype), lastEpoch_(lastEpoch), out_(out) {}
+
+  void epoch(const api::EpochReport& r);
+  void done(const api::TrainRun& run, double compileMs);
+  void evaluation(const api::Evaluation& e);
+
+private:
+  std::string number(double v) const { return formatNumber(v, dtype_); }
+  nlohmann::ordered_json json(double v) const;
+
+  LogFormat format_;
+  api::DType dtype_;
+  int64_t lastEpoch_;
+  std::FILE* out_;
+};
+
+} // namespace nnjit::cli
