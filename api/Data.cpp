@@ -66,9 +66,11 @@ Table Table::firstRows(int64_t count, std::optional<uint64_t> shuffleSeed) const
   return Access::table(std::move(out), impl_->names);
 }
 
-Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype) {
+Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype,
+                        const std::string& displayName) {
   std::vector<nnjit::InputColumns> layout = nnjit::csvLayout(Access::of(model).model);
-  return tableOf(nnjit::loadCsv(path, path, layout, internalDType(dtype)), namesOf(layout));
+  const std::string& name = displayName.empty() ? path : displayName;
+  return tableOf(nnjit::loadCsv(path, name, layout, internalDType(dtype)), namesOf(layout));
 }
 
 Expected<Table> loadPredictCsv(const Model& model, const std::string& path) {
@@ -91,7 +93,7 @@ Expected<TrainData> TrainData::split(const ParsedModel& model, std::optional<Tab
   Expected<int64_t> test = testCount(p, rows);
   if (!test) return test.error();
   if (*test < 0) {
-    Expected<Table> file = loadCsv(model, p.defaults.test.path, dtype);
+    Expected<Table> file = loadCsv(model, p.defaults.test.path, dtype, p.defaults.test.name);
     if (!file) return file.error();
     impl->testFile = std::move(*file);
     impl->testRows.resize(static_cast<size_t>(impl->testFile->rows()));

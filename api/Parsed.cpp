@@ -23,6 +23,7 @@ TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelP
   d.test.count = spec.test.count;
   d.test.fraction = spec.test.fraction;
   d.test.path = spec.test.kind == nnjit::TestSplit::Kind::File ? besideModel(modelPath, spec.test.path) : "";
+  d.test.name = spec.test.path;
   return d;
 }
 
@@ -51,6 +52,7 @@ bool ParsedModel::hasOptimizer() const { return impl_->model.optimizer.has_value
 bool ParsedModel::hasTrain() const { return impl_->model.train.has_value(); }
 bool ParsedModel::hasOutput() const { return impl_->model.output.has_value(); }
 const std::string& ParsedModel::dataPath() const { return impl_->dataPath; }
+const std::string& ParsedModel::dataName() const { return impl_->model.dataPath; }
 const TrainDefaults& ParsedModel::trainDefaults() const { return impl_->defaults; }
 
 Expected<std::string> ParsedModel::dot(bool withGradients) const {

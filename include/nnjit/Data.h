@@ -33,8 +33,10 @@ private:
 };
 
 /// Reads `path` with a column group per input of `model`. `dtype` decides
-/// which values count as finite (1e39 overflows f32). Errors name the line and field.
-NNJIT_API Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype);
+/// which values count as finite (1e39 overflows f32). Errors name the line and
+/// field, and the file as `displayName` (default: `path`).
+NNJIT_API Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype,
+                                  const std::string& displayName = "");
 
 /// For predicting: a CSV with every input of `model`, or only those its output
 /// reads, told apart by the first row's column count.

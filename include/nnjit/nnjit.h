@@ -95,6 +95,7 @@ struct TestSplit {
   int64_t count = 0;    ///< Kind::Count: the last `count` rows (after the one-time shuffle)
   double fraction = 0;  ///< Kind::Fraction: that share of the rows, rounded to nearest
   std::string path;     ///< Kind::File: a separate CSV, relative to the current directory
+  std::string name;     ///< Kind::File: the path as the `.nn` file writes it (names it in diagnostics)
 };
 
 /// The model's own `train(...)` settings, the defaults of `Session::trainEpoch`.
@@ -138,6 +139,8 @@ public:
   /// The `data "FILE"` path, made relative to the current directory (it is
   /// written relative to the `.nn` file); empty when there is none.
   const std::string& dataPath() const;
+  /// The `data "FILE"` path as the `.nn` file writes it: how diagnostics name it.
+  const std::string& dataName() const;
   /// `train(...)`, with a test file's path resolved like `dataPath()`.
   const TrainDefaults& trainDefaults() const;
   /// The forward graph, or with `withGradients` also its gradient graph, as Graphviz dot.

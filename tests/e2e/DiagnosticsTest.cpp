@@ -384,3 +384,24 @@ TEST_CASE("diagnostics: concat cannot join along batch", "[e2e][diagnostics]") {
   CHECK(o.status == 1);
   CHECK(startsWith(o.err, "m.nn:3:"));
 }
+
+TEST_CASE("diagnostics: a CSV named in the .nn file is named as written there", "[e2e][diagnostics]") {
+  Scratch s;
+  std::filesystem::create_directory(s.path("models"));
+  s.write("models/m.nn", "data \"d.csv\"\ninput x[batch, 1]\nparam w = 1\nloss = mean(x * w)\n"
+                         "optimizer sgd(lr = 0.1)\ntrain(epochs = 1, test = \"t.csv\")\n");
+  s.write("models/d.csv", "1\nabc\n");
+  s.write("models/t.csv", "1\n");
+  Output o = s.nnjit({"train", "models/m.nn"});
+  CHECK(o.status == 1);
+  CHECK(startsWith(o.err, "d.csv:2: error: column 1"));
+  s.write("models/d.csv", "1\n2\n");
+  s.write("models/t.csv", "x\n");
+  o = s.nnjit({"train", "models/m.nn"});
+  CHECK(o.status == 1);
+  CHECK(startsWith(o.err, "t.csv: error:"));
+  s.write("other.csv", "oops\n1,2\n");
+  o = s.nnjit({"train", "models/m.nn", "--data", "other.csv"});
+  CHECK(o.status == 1);
+  CHECK(startsWith(o.err, "other.csv:2: error: expected 1 column"));
+}

@@ -71,7 +71,8 @@ std::optional<api::Table> loadData(const Options& o, const api::ParsedModel& m, 
     failed = true;
     return std::nullopt;
   }
-  api::Expected<api::Table> data = api::loadCsv(m, path, o.dtype);
+  // Diagnostics name the file as the user wrote it: on the command line, or in the .nn file.
+  api::Expected<api::Table> data = api::loadCsv(m, path, o.dtype, o.data.empty() ? m.dataName() : o.data);
   if (!data) {
     report(data.error());
     failed = true;
