@@ -45,7 +45,8 @@ int runTrain(const Options& o) {
   api::Expected<api::TrainData> split = api::TrainData::split(*parsed, data, o.dtype);
   if (!split) return report(split.error());
 
-  std::optional<api::Model> model = compileFor(*parsed, o, {.trainStep = true, .evaluate = true}, o.lr);
+  // The eval entry point is only for test rows: without them it would be compile time for nothing.
+  std::optional<api::Model> model = compileFor(*parsed, o, {.trainStep = true, .evaluate = split->testRows() > 0}, o.lr);
   if (!model) return kModelError;
   if (o.timeReport) printTimes(model->compileTimes());
 
