@@ -116,7 +116,9 @@ void Session::feed(const Dataset& data, const std::vector<int64_t>& rows, size_t
     if (columnOf[i] < 0) continue;
     const std::vector<double>& col = data.columns[columnOf[i]];
     int64_t width = model().inputs[i].width();
-    Buffer& buf = buffers_[cm_.inputSlots[i]];
+    int slot = cm_.inputSlots[i];
+    unbindInput(slot);  // the rows go to the session's own buffer, so read them from there
+    Buffer& buf = buffers_[slot];
     for (size_t r = 0; r < count; ++r) {
       int64_t src = rows[begin + r] * width, dst = static_cast<int64_t>(r) * width;
       for (int64_t j = 0; j < width; ++j) buf.set(dst + j, col[src + j]);

@@ -7,6 +7,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 using namespace nnjit::api;
@@ -239,4 +241,28 @@ TEST_CASE("a diverging step is an error value") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().kind() == ErrorKind::Diverged);
   CHECK(r.error().message().find("loss") != std::string::npos);
+}
+
+TEST_CASE("api: a whole-table call after an in-place batch reads the table, not the old batch", "[api]") {
+  // trainStep reads a float batch in place; evaluate(Table) must not keep reading that memory.
+  std::string dir = std::filesystem::temp_directory_path() / ("nnjit-api-rebind-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/m.nn") << "data \"d.csv\"\ninput x[batch, 1]\nparam w = 2\nloss = mean(x * w)\n"
+                                   "optimizer sgd(lr = 0)\ntrain(epochs = 1)\n";
+  std::ofstream(dir + "/d.csv") << "10\n20\n";
+  auto parsed = nnjit::api::ParsedModel::fromFile(dir + "/m.nn");
+  REQUIRE(parsed);
+  auto table = nnjit::api::loadCsv(*parsed, dir + "/d.csv", nnjit::api::DType::F32);
+  REQUIRE(table);
+  auto model = nnjit::api::Model::fromFile(dir + "/m.nn");
+  REQUIRE(model);
+  nnjit::api::Session session(*model);
+  std::vector<float> ones{1, 1};
+  auto step = session.trainStep(nnjit::api::Batch(2).set("x", ones));
+  REQUIRE(step);
+  CHECK(step->loss == Approx(2));
+  auto e = session.evaluate(&*table);
+  REQUIRE(e);
+  CHECK(e->loss == Approx(30));  // mean(10, 20) * 2
+  std::filesystem::remove_all(dir);
 }
