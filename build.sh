@@ -39,17 +39,22 @@ case "${1:-}" in
     ;;
   test)
     install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+    log=$(mktemp)
+    trap 'rm -f "$log"' EXIT
     build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
-    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)"
+    ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" | tee -a "$log"
     # The whole suite again under AddressSanitizer + UBSan (benchmarks are not tests).
     build "$BUILD_DIR-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNJIT_SANITIZE=ON -DNNJIT_BENCH=OFF
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j "$(nproc)"
+      ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j "$(nproc)" | tee -a "$log"
     # libFuzzer needs clang: a third build of the libraries, then each fuzzer briefly.
     [ -f "$BUILD_DIR-fuzz/build.ninja" ] || CC=clang-19 CXX=clang++-19 cmake -S . -B "$BUILD_DIR-fuzz" -G Ninja \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNJIT_FUZZ=ON -DBUILD_TESTING=OFF -DNNJIT_BENCH=OFF >/dev/null
     cmake --build "$BUILD_DIR-fuzz" --target FuzzFrontEnd FuzzCsv FuzzSafetensors
     tests/fuzz/run.sh "${NNJIT_FUZZ_SECONDS:-60}" "$BUILD_DIR-fuzz"
+    # One closing line for both ctest runs (a failure has already stopped the script).
+    sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\1 \2/p' "$log" |
+      awk '{ failed += $1; total += $2 } END { printf "tests: %d passed, %d failed\n", total - failed, failed }'
     ;;
   *)
     echo "usage: ./build.sh iris | test" >&2
