@@ -134,5 +134,9 @@ int main(int argc, char** argv) {
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "nnjit: error: out of memory\n");
     return kModelError;
+  } catch (const std::exception& e) {
+    // Never a trace: anything unexpected is still one line and an error status.
+    fmt::print(stderr, "nnjit: error: internal error: {}\n", e.what());
+    return kModelError;
   }
 }
