@@ -3,25 +3,6 @@
 
 namespace nnjit {
 
-bool isCheap(const Graph& g, NodeId n, const std::vector<bool>& materialized,
-             const std::function<bool(NodeId)>& inSlot) {
-  const Node& node = g.node(n);
-  if (materialized[n] || inSlot(n)) return true;
-  auto inputsCheap = [&] {
-    for (NodeId in : node.inputs)
-      if (!isCheap(g, in, materialized, inSlot)) return false;
-    return true;
-  };
-  switch (opKind(node.op)) {
-  case OpKind::Leaf: return true;
-  case OpKind::Layout: return node.op != Op::Concat && inputsCheap();
-  case OpKind::Elementwise: return node.shape.isScalar() && inputsCheap();
-  case OpKind::Reduction:
-  case OpKind::Contraction: return false;
-  }
-  return false;
-}
-
 namespace {
 
 /// Whether consumer `c` may recompute its unmaterialized input `in` inline
@@ -42,17 +23,47 @@ bool mayInline(const Graph& g, NodeId c, NodeId in) {
 
 } // namespace
 
+namespace {
+
+void collectReadsFrom(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
+                      std::vector<bool>& seen, std::vector<NodeId>& out) {
+  for (NodeId in : g.node(n).inputs) {
+    if (seen[in]) continue;
+    seen[in] = true;
+    if (mat[in] || inSlot(in)) out.push_back(in);
+    else collectReadsFrom(g, in, mat, inSlot, seen, out);
+  }
+}
+
+/// Whether `n` costs only index arithmetic (or one scalar op) to recompute
+/// where it is used, given which of its inputs already count as cheap. Shared
+/// values must be views: a scalar op read twice would be emitted twice, and
+/// a chain of them (`a1 = a0 + a0`, `a2 = a1 + a1`, ...) would grow
+/// exponentially.
+bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, bool shared) {
+  const Node& node = g.node(n);
+  auto inputsCheap = [&] {
+    for (NodeId in : node.inputs)
+      if (!cheap[in]) return false;
+    return true;
+  };
+  switch (opKind(node.op)) {
+  case OpKind::Leaf: return true;
+  case OpKind::Layout: return node.op != Op::Concat && inputsCheap();
+  case OpKind::Elementwise: return !shared && node.shape.isScalar() && inputsCheap();
+  case OpKind::Reduction:
+  case OpKind::Contraction: return false;
+  }
+  return false;
+}
+
+} // namespace
+
 void collectReads(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
                   std::vector<NodeId>& out) {
-  for (NodeId in : g.node(n).inputs) {
-    if (mat[in] || inSlot(in)) {
-      bool seen = false;
-      for (NodeId r : out) seen |= r == in;
-      if (!seen) out.push_back(in);
-    } else {
-      collectReads(g, in, mat, inSlot, out);
-    }
-  }
+  std::vector<bool> seen(g.size(), false);
+  for (NodeId r : out) seen[r] = true;
+  collectReadsFrom(g, n, mat, inSlot, seen, out);
 }
 
 Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std::function<bool(NodeId)>& inSlot) {
@@ -63,16 +74,20 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
   std::vector<bool>& mat = s.materialized;
   for (NodeId r : needed)
     if (opKind(g.op(r)) != OpKind::Leaf) mat[r] = true;
+  // One sweep in topological order; `cheap` only ever turns true (a node
+  // that becomes materialized is cheap to read), so a stale false merely
+  // materializes a little more.
+  std::vector<bool> cheap(g.size(), false);
   for (NodeId n = 0; n < g.size(); ++n) {
-    if (!live[n] || opKind(g.op(n)) == OpKind::Leaf) continue;
+    if (!live[n]) continue;
     OpKind kind = opKind(g.op(n));
     if (kind == OpKind::Reduction || kind == OpKind::Contraction) mat[n] = true;
     for (NodeId in : g.node(n).inputs)
-      if (!isCheap(g, in, mat, inSlot) && !mayInline(g, n, in)) mat[in] = true;
+      if (!cheap[in] && !mayInline(g, n, in)) mat[in] = cheap[in] = true;
+    // A value read by several loops is computed once, unless it is a view.
+    if (uses[n] > 1 && !inSlot(n) && !cheapGiven(g, n, cheap, true)) mat[n] = true;
+    cheap[n] = mat[n] || inSlot(n) || cheapGiven(g, n, cheap, uses[n] > 1);
   }
-  // A value read by several loops is computed once, unless it is cheap.
-  for (NodeId n = 0; n < g.size(); ++n)
-    if (live[n] && uses[n] > 1 && !isCheap(g, n, mat, inSlot)) mat[n] = true;
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n] || !mat[n] || opKind(g.op(n)) == OpKind::Leaf) continue;
     s.kernels.push_back(n);

@@ -24,9 +24,4 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
 void collectReads(const Graph& g, NodeId n, const std::vector<bool>& materialized,
                   const std::function<bool(NodeId)>& inSlot, std::vector<NodeId>& out);
 
-/// True for nodes that are always recomputed where used (no buffer needed):
-/// constants, slot leaves, and index moves or scalar math over such.
-bool isCheap(const Graph& g, NodeId n, const std::vector<bool>& materialized,
-             const std::function<bool(NodeId)>& inSlot);
-
 } // namespace nnjit

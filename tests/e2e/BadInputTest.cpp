@@ -2,6 +2,8 @@
 // no crash, no hang (Run.cpp kills nnjit after a minute), and no file touched.
 #include "Helpers.h"
 
+#include <fmt/format.h>
+
 using namespace nnjit::e2e;
 
 namespace {
@@ -27,6 +29,12 @@ std::string header(uint64_t n, const std::string& json) {
 
 std::vector<BadCase> corpus() {
   std::string deep = "param w = 1\nloss = " + std::string(10000, '(') + "w" + std::string(10000, ')') + "\n";
+  // Each value reads the previous one twice: inlining shared values would make
+  // the compile exponential (it hung before Fusion materialized them).
+  std::string chain = "param w = 1\na0 = w + 1\nb0 = epoch + 1\n";
+  for (int i = 1; i < 40; ++i)
+    chain += fmt::format("a{0} = a{1} * 0.5 + a{1} * 0.5\nb{0} = b{1} * 0.5 + b{1} * 0.5\n", i, i - 1);
+  chain += "loss = square(a39)\noptimizer sgd(lr = 0.1 * b39 / b39)\ntrain(epochs = 2)\n";
   std::string garbage;
   for (int i = 0; i < 512; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
   std::string lyingOffsets = header(0, "") ;
@@ -50,6 +58,7 @@ std::vector<BadCase> corpus() {
       {"model with CRLF line ends", {{"m.nn", "param w = 5\r\nloss = square(w + 1)\r\noptimizer sgd(lr = 0.2)\r\ntrain(epochs = 2)\r\n"}},
        {"train", "m.nn"}, 0, ""},
       {"10,000-level nesting", {{"m.nn", deep}}, {"train", "m.nn"}, 1, "nested more than"},
+      {"40 levels of values each read twice", {{"m.nn", chain}}, {"train", "m.nn"}, 0, ""},
       {"absurd dim", {{"m.nn", "param w[100000000000, 5] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "too large"},
       {"absurd total size", {{"m.nn", "param w[100000, 100000] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1,
        "more than"},
