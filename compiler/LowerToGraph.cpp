@@ -365,13 +365,19 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
     return kNoNode;
   }
   std::map<std::string, NodeId> scope;
-  for (size_t i = 0; i < call.args.size(); ++i) scope[fn.fnParams[i]] = lowerExpr(*call.args[i]);
+  std::vector<NodeId> args;
+  for (size_t i = 0; i < call.args.size(); ++i) args.push_back(scope[fn.fnParams[i]] = lowerExpr(*call.args[i]));
+  // The same function of the same values is the same graph: lowering its body
+  // again would only rebuild it (and fn calling fn twice would be exponential).
+  auto memo = inlined_.find({&fn, args});
+  if (memo != inlined_.end()) return memo->second;
   fnScopes_.push_back(std::move(scope));
   ++inlineDepth_;
   size_t errorsBefore = diags_.diagnostics().size();
   NodeId out = lowerExpr(*fn.expr);
   --inlineDepth_;
   fnScopes_.pop_back();
+  if (out != kNoNode) inlined_[{&fn, args}] = out;
   if (diags_.diagnostics().size() > errorsBefore)
     diags_.add([&] {
       Diagnostic d;
