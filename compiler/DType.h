@@ -8,6 +8,5 @@ namespace nnjit {
 enum class DType { F32, F64 };
 
 inline size_t dtypeSize(DType t) { return t == DType::F32 ? 4 : 8; }
-inline const char* dtypeName(DType t) { return t == DType::F32 ? "f32" : "f64"; }
 
 } // namespace nnjit

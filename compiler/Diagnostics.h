@@ -42,7 +42,6 @@ public:
 
   bool hasErrors() const;
   const std::vector<Diagnostic>& diagnostics() const { return diags_; }
-  std::vector<Diagnostic> take() { return std::move(diags_); }
   const std::string& file() const { return file_; }
   const std::string& source() const { return source_; }
 

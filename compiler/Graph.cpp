@@ -46,12 +46,6 @@ NodeId Graph::add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs, S
   return id;
 }
 
-NodeId Graph::findLeaf(Op op, const std::string& name) const {
-  for (NodeId i = 0; i < size(); ++i)
-    if (nodes_[i].op == op && nodes_[i].attrs.name == name) return i;
-  return kNoNode;
-}
-
 std::vector<bool> reachableFrom(const Graph& g, const std::vector<NodeId>& roots) {
   std::vector<bool> live(g.size(), false);
   for (NodeId r : roots) live[r] = true;

@@ -58,9 +58,6 @@ public:
   Op op(NodeId id) const { return nodes_[id].op; }
   NodeId size() const { return static_cast<NodeId>(nodes_.size()); }
 
-  /// Leaves of one kind by name (params, inputs, state), or kNoNode.
-  NodeId findLeaf(Op op, const std::string& name) const;
-
 private:
   struct Key {
     Op op;
