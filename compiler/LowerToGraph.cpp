@@ -377,7 +377,8 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
   NodeId out = lowerExpr(*fn.expr);
   --inlineDepth_;
   fnScopes_.pop_back();
-  if (out != kNoNode) inlined_[{&fn, args}] = out;
+  // Failures are remembered too: their errors are reported once, not once per call.
+  inlined_[{&fn, args}] = out;
   if (diags_.diagnostics().size() > errorsBefore)
     diags_.add([&] {
       Diagnostic d;

@@ -39,6 +39,10 @@ std::vector<BadCase> corpus() {
   std::string fnChain = "param w = 1\nfn f0(x) = x * 0.5\n";
   for (int i = 1; i < 40; ++i) fnChain += fmt::format("fn f{0}(x) = f{1}(x) * 0.5 + f{1}(x) * 0.5\n", i, i - 1);
   fnChain += "loss = square(f39(w))\noptimizer sgd(lr = 0.1)\ntrain(epochs = 2)\n";
+  // The same chain with a broken link: every call below it fails, and failing
+  // calls were not remembered (found by FuzzFrontEnd).
+  std::string brokenChain = fnChain;
+  brokenChain.replace(brokenChain.find("fn f4("), 3, "");
   std::string garbage;
   for (int i = 0; i < 512; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
   std::string lyingOffsets = header(0, "") ;
@@ -64,6 +68,8 @@ std::vector<BadCase> corpus() {
       {"10,000-level nesting", {{"m.nn", deep}}, {"train", "m.nn"}, 1, "nested more than"},
       {"40 levels of values each read twice", {{"m.nn", chain}}, {"train", "m.nn"}, 0, ""},
       {"40 levels of functions each called twice", {{"m.nn", fnChain}}, {"train", "m.nn"}, 0, ""},
+      {"40 levels of functions over a broken one", {{"m.nn", brokenChain}}, {"train", "m.nn"}, 1,
+       "m.nn:6:3: error: expected '=' after 'f4'"},
       {"absurd dim", {{"m.nn", "param w[100000000000, 5] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "too large"},
       {"absurd total size", {{"m.nn", "param w[100000, 100000] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1,
        "more than"},
