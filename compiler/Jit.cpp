@@ -35,12 +35,12 @@ namespace {
 /// 8 iterations arrive unrolled from CodeGen, so LLVM's unroller, the largest
 /// share of O2's time, is left out.
 const char* const kLeanPipeline =
-    "always-inline,function(sroa,early-cse,instcombine,simplifycfg,loop-mssa(loop-rotate,licm),gvn,indvars,"
-    "instcombine,simplifycfg)";
+    "always-inline,function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,"
+    "loop-mssa(loop-rotate,licm),gvn,indvars,instcombine<no-verify-fixpoint>,simplifycfg)";
 /// The same plus the loop vectorizer, worth its compile time only on larger models.
 const char* const kVectorizingPipeline =
-    "always-inline,function(sroa,early-cse,instcombine,simplifycfg,loop-mssa(loop-rotate,licm),gvn,indvars,"
-    "loop-vectorize,instcombine,simplifycfg)";
+    "always-inline,function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,"
+    "loop-mssa(loop-rotate,licm),gvn,indvars,loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg)";
 
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

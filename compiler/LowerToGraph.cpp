@@ -360,6 +360,12 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
                                 fn.fnParams.size() == 1 ? "" : "s", call.args.size()));
     return kNoNode;
   }
+  // Statements grow the graph linearly; only inlining can grow it
+  // exponentially (f(x) = g(x) + g(2 * x), nested), so the limit is here.
+  if (b_.graph().size() > kMaxGraphNodes) {
+    error(call.loc, fmt::format("inlining '{}' makes the model larger than {} graph nodes", fn.name, kMaxGraphNodes));
+    return kNoNode;
+  }
   if (inlineDepth_ >= 64) {
     error(call.loc, fmt::format("calls to '{}' nest too deeply (is it recursive?)", fn.name));
     return kNoNode;

@@ -13,6 +13,10 @@ namespace nnjit {
 /// even when there were errors (with kNoNode where a value failed).
 Model lowerToGraph(const Module& module, const std::string& file, DiagnosticEngine& diags);
 
+/// A model whose graph would exceed this is refused (inlining can grow it
+/// exponentially); real models have a few thousand nodes.
+constexpr int32_t kMaxGraphNodes = 200000;
+
 /// True for every builtin function name (they cannot be used as value names).
 bool isBuiltinName(const std::string& name);
 

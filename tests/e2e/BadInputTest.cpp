@@ -43,6 +43,15 @@ std::vector<BadCase> corpus() {
   // calls were not remembered (found by FuzzFrontEnd).
   std::string brokenChain = fnChain;
   brokenChain.replace(brokenChain.find("fn f4("), 3, "");
+  // Calls with different values cannot be shared: the graph itself doubles per level.
+  std::string doubling = "param w = 1\nfn f0(x) = x * 0.5\n";
+  for (int i = 1; i < 40; ++i) doubling += fmt::format("fn f{0}(x) = f{1}(x * 0.5) + f{1}(x * 0.25)\n", i, i - 1);
+  doubling += "loss = square(f39(w))\noptimizer sgd(lr = 0.1)\ntrain(epochs = 2)\n";
+  // Found while testing the above: LLVM's textual `instcombine` verifies a
+  // fixpoint and aborted the process on this model (lean pipeline, f32).
+  std::string halving = "param w = 1\nfn f0(x) = x * 0.5\n";
+  for (int i = 1; i < 40; ++i) halving += fmt::format("fn f{0}(x) = f{1}(x) + f{1}(x * 0.5)\n", i, i - 1);
+  halving += "loss = square(f39(w))\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n";
   std::string garbage;
   for (int i = 0; i < 512; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
   std::string lyingOffsets = header(0, "") ;
@@ -68,6 +77,9 @@ std::vector<BadCase> corpus() {
       {"10,000-level nesting", {{"m.nn", deep}}, {"train", "m.nn"}, 1, "nested more than"},
       {"40 levels of values each read twice", {{"m.nn", chain}}, {"train", "m.nn"}, 0, ""},
       {"40 levels of functions each called twice", {{"m.nn", fnChain}}, {"train", "m.nn"}, 0, ""},
+      {"a model LLVM's instcombine needs several rounds for", {{"m.nn", halving}}, {"train", "m.nn"}, 0, ""},
+      {"a graph that doubles with each fn level", {{"m.nn", doubling}}, {"train", "m.nn"}, 1,
+       "graph nodes"},
       {"40 levels of functions over a broken one", {{"m.nn", brokenChain}}, {"train", "m.nn"}, 1,
        "m.nn:6:3: error: expected '=' after 'f4'"},
       {"absurd dim", {{"m.nn", "param w[100000000000, 5] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "too large"},
