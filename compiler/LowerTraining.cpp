@@ -105,7 +105,7 @@ void Lowerer::declareTrain(const Stmt& s) {
       } else if (*v > 0 && *v < 1) {
         spec.test.kind = TestSplit::Kind::Fraction;
         spec.test.fraction = *v;
-      } else if (*v != std::floor(*v)) {
+      } else if (*v != std::floor(*v) || *v > 1e15) {
         error(t->loc, fmt::format("test must be a whole row count or a fraction between 0 and 1, not {}", *v));
         ok = false;
       } else if (*v > 0) {

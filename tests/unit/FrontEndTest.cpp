@@ -158,3 +158,9 @@ TEST_CASE("lowering: fn parameters and inputs are checked", "[lower][diagnostics
   CHECK(errors("input x[4]\n").find("t.nn:1:9: error: an input's first dim must be 'batch'") != std::string::npos);
   CHECK(errors("input x[4, batch]\n").find("'batch' may only be the first dim") != std::string::npos);
 }
+
+TEST_CASE("lowering: train(test = N) too large for any data is a diagnostic", "[lower][diagnostics]") {
+  // Found by FuzzFrontEnd: the count was converted to an integer it does not fit.
+  CHECK(errors("train(epochs = 1, test = 1e300)\n").find("test must be a whole row count") != std::string::npos);
+  CHECK(errors("train(epochs = 1, test = 1e400)\n").find("too large") != std::string::npos);
+}
