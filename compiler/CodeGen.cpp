@@ -1,13 +1,15 @@
 // CodeGen: the scheduled graph to LLVM IR — one loop nest per kernel, one function per entry point.
 #include "CodeGen.h"
 
+#include "InternalError.h"
+#include "MatMulKernel.h"
+
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
-#include <cassert>
 #include <cmath>
 #include <functional>
 
@@ -98,8 +100,7 @@ private:
     case Op::Constant: return fp(node.attrs.value);
     case Op::BatchSize: return ir_.CreateSIToFP(batch_, elem_);
     case Op::Input: case Op::Param: case Op::State: case Op::Epoch: case Op::Step:
-      assert(false && "slot leaves are loaded, never computed");
-      return fp(0);
+      internalError("a slot leaf computed instead of loaded");
     case Op::Neg: return ir_.CreateFNeg(arg(0));
     case Op::Exp: return call(llvm::Intrinsic::exp, {arg(0)});
     case Op::Log: return call(llvm::Intrinsic::log, {arg(0)});
@@ -163,8 +164,7 @@ private:
       return boolToFp(ir_.CreateFCmpOEQ(label, ir_.CreateSIToFP(idx.back(), elem_)));
     }
     case Op::Sum: case Op::Max: case Op::ArgMax: case Op::MatMul:
-      assert(false && "reductions and contractions are always materialized");
-      return fp(0);
+      internalError("a reduction or contraction computed inline");
     }
     return fp(0);
   }
@@ -295,22 +295,43 @@ private:
     });
   }
 
+  /// A matmul operand as the micro-kernel reads it: a buffer and strides.
+  struct View {
+    llvm::Value* base;
+    llvm::Value* rowStride;
+    llvm::Value* colStride;
+  };
+
+  /// Fusion leaves only strided views of buffers as operands (see isMatMulView).
+  View matmulView(NodeId x) {
+    const Shape& s = g_.shape(x);
+    if (x != self_ && ptrs_.count(x)) return {ptrs_.at(x), extent(s.dims[1]), i64(1)};
+    const Node& node = g_.node(x);
+    if (node.op == Op::Reshape && ptrs_.count(node.inputs[0])) return {ptrs_.at(node.inputs[0]), extent(s.dims[1]), i64(1)};
+    if (node.op == Op::Transpose) {
+      View v = matmulView(node.inputs[0]);
+      return {v.base, v.colStride, v.rowStride};
+    }
+    internalError("a matmul operand that is not a strided view of a buffer");
+  }
+
   void matmulKernel(NodeId n) {
     const Node& node = g_.node(n);
-    NodeId a = node.inputs[0], b = node.inputs[1];
-    const Shape& sa = g_.shape(a);
+    View a = matmulView(node.inputs[0]), b = matmulView(node.inputs[1]);
+    if (!llvm::isa<llvm::ConstantInt>(b.colStride) || !llvm::cast<llvm::ConstantInt>(b.colStride)->isOne())
+      internalError("a matmul whose right operand's rows are not contiguous");
     const Shape& sc = node.shape;
-    // i-p-j order: the innermost loop walks a row of C and of B contiguously.
-    loop(extent(sc.dims[0]), [&](llvm::Value* i) {
-      loop(extent(sc.dims[1]), [&](llvm::Value* j) { store(n, {i, j}, fp(0)); });
-      loop(extent(sa.dims[1]), [&](llvm::Value* p) {
-        llvm::Value* aip = value(a, {i, p});
-        loop(extent(sc.dims[1]), [&](llvm::Value* j) {
-          llvm::Value* at = address(n, {i, j});
-          ir_.CreateStore(ir_.CreateFAdd(ir_.CreateLoad(elem_, at), ir_.CreateFMul(aip, value(b, {p, j}))), at);
-        });
-      });
-    });
+    MatMulOperands ops;
+    ops.a = a.base;
+    ops.aRowStride = a.rowStride;
+    ops.aColStride = a.colStride;
+    ops.b = b.base;
+    ops.bRowStride = b.rowStride;
+    ops.c = ptrs_.at(n);
+    ops.m = extent(sc.dims[0]);
+    ops.k = extent(g_.shape(node.inputs[0]).dims[1]);
+    ops.n = extent(sc.dims[1]);
+    emitMatMul(ir_, elem_, in_.target, ops);
   }
 
   enum class KernelKind { Compute, Copy };
@@ -324,6 +345,7 @@ private:
                                      llvm::Function::InternalLinkage, name, *module_);
     f->addFnAttr(llvm::Attribute::AlwaysInline);
     f->addFnAttr(llvm::Attribute::NoUnwind);
+    setVectorWidth(f);
     for (size_t i = 0; i < numBuffers; ++i) {
       f->addParamAttr(i, llvm::Attribute::NoAlias);
       f->addParamAttr(i, llvm::Attribute::NoCapture);
@@ -350,11 +372,20 @@ private:
     return f;
   }
 
+  /// Lets the backend keep the kernels' explicit vectors whole: some CPUs with
+  /// AVX-512 are tuned to prefer 256-bit code, which would split them in two.
+  void setVectorWidth(llvm::Function* f) {
+    std::string bits = std::to_string(in_.target.bits);
+    f->addFnAttr("min-legal-vector-width", bits);
+    f->addFnAttr("prefer-vector-width", bits);
+  }
+
   // ---- entry points ------------------------------------------------------------
   void emitFunction(const FunctionCode& fc) {
     auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_}, false),
                                      llvm::Function::ExternalLinkage, fc.name, *module_);
     f->addFnAttr(llvm::Attribute::NoUnwind);
+    setVectorWidth(f);
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     llvm::Value* buffers = f->getArg(0);
     llvm::Value* batch = f->getArg(1);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "DType.h"
+#include "MatMulKernel.h"
 #include "passes/MemoryPlan.h"
 
 #include <map>
@@ -30,6 +31,7 @@ struct CodeGenInput {
   std::map<NodeId, int> leafSlot;   // Input, Param, State, Epoch and Step leaves
   int arenaSlot = 0;
   std::vector<FunctionCode> functions;
+  VectorTarget target;  // what the kernels' explicit vectors are sized for
 };
 
 /// Emits every function of `in` into a fresh module of `ctx`.

@@ -206,6 +206,7 @@ private:
     CodeGenInput in;
     in.graph = &g;
     in.dtype = opt_.dtype;
+    in.target = hostVectorTarget();
     for (NodeId n = 0; n < g.size(); ++n)
       if (opKind(g.op(n)) == OpKind::Leaf && g.op(n) != Op::Constant && g.op(n) != Op::BatchSize)
         in.leafSlot[n] = slotOfLeaf(g, n);

@@ -57,6 +57,31 @@ bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, bool s
   return false;
 }
 
+/// Whether the matmul micro-kernel can read `n` as a strided view of a
+/// buffer: the buffer itself, a reshape of it (contiguous rows) or, when
+/// `transposed` is allowed, the transpose of either.
+bool isMatMulView(const Graph& g, NodeId n, bool transposed, const std::vector<bool>& mat,
+                  const std::function<bool(NodeId)>& inSlot) {
+  auto buffer = [&](NodeId x) { return mat[x] || inSlot(x); };
+  if (buffer(n)) return true;
+  const Node& node = g.node(n);
+  if (node.op == Op::Reshape) return buffer(node.inputs[0]);
+  if (node.op == Op::Transpose && transposed) return isMatMulView(g, node.inputs[0], false, mat, inSlot);
+  return false;
+}
+
+/// A's elements are broadcast one at a time, so any strides do; B is read a
+/// vector at a time along its rows, which must be contiguous.
+void materializeMatMulOperands(const Graph& g, const std::vector<bool>& live, std::vector<bool>& mat,
+                               const std::function<bool(NodeId)>& inSlot) {
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (!live[n] || g.op(n) != Op::MatMul) continue;
+    const Node& node = g.node(n);
+    if (!isMatMulView(g, node.inputs[0], true, mat, inSlot)) mat[node.inputs[0]] = true;
+    if (!isMatMulView(g, node.inputs[1], false, mat, inSlot)) mat[node.inputs[1]] = true;
+  }
+}
+
 } // namespace
 
 void collectReads(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
@@ -88,6 +113,7 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
     if (uses[n] > 1 && !inSlot(n) && !cheapGiven(g, n, cheap, true)) mat[n] = true;
     cheap[n] = mat[n] || inSlot(n) || cheapGiven(g, n, cheap, uses[n] > 1);
   }
+  materializeMatMulOperands(g, live, mat, inSlot);
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n] || !mat[n] || opKind(g.op(n)) == OpKind::Leaf) continue;
     s.kernels.push_back(n);

@@ -1,0 +1,194 @@
+// MatMulKernel: C = A @ B as a register-blocked FMA micro-kernel in LLVM IR.
+//
+// The BLIS scheme, specialized to what we know at compile time: a tile of C,
+// `rows` x `vectors` registers, stays in vector registers for the whole k
+// loop; each step broadcasts one element of A per row and loads one vector
+// of B per column block, issuing rows x vectors FMAs. Panels of B (all of k
+// by one tile's width) are the outer loop, so a panel stays in L2 while every
+// row tile of A streams past it. Tails are masked vectors (columns) and
+// one-row tiles (rows), never scalar code.
+#include "MatMulKernel.h"
+
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <algorithm>
+#include <functional>
+
+namespace nnjit {
+
+VectorTarget hostVectorTarget() {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  auto has = [&](const char* f) { return features.lookup(f); };
+  if (has("avx512f")) return {512, 32};
+  if (has("avx")) return {256, 16};
+  return {128, 16};
+}
+
+namespace {
+
+/// The most rows a tile takes: more would cost a broadcast load per FMA
+/// without adding reuse of B.
+constexpr int kMaxTileRows = 8;
+
+class MatMulEmitter {
+public:
+  MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops)
+      : ir_(ir), elem_(elem), ops_(ops), i64_(ir.getInt64Ty()) {
+    lanes_ = target.bits / static_cast<int>(elem->getPrimitiveSizeInBits());
+    vec_ = llvm::FixedVectorType::get(elem, lanes_);
+    // rows x vectors accumulators, one register per B vector and one for the
+    // broadcast: 6 x 4 of 32 registers (AVX-512), 6 x 2 of 16 (AVX2), as BLIS.
+    int maxVectors = target.registers >= 32 ? 4 : 2;
+    int vectorsNeeded = maxVectors;
+    if (auto* n = llvm::dyn_cast<llvm::ConstantInt>(ops.n))
+      vectorsNeeded = static_cast<int>((n->getSExtValue() + lanes_ - 1) / lanes_);
+    vectors_ = std::clamp(vectorsNeeded, 1, maxVectors);
+    rows_ = std::min(kMaxTileRows, (target.registers - 1 - vectors_) / vectors_);
+  }
+
+  void emit() {
+    llvm::Value* panel = i64(int64_t(vectors_) * lanes_);
+    llvm::Value* fullPanels = roundDown(ops_.n, panel);
+    stepLoop(i64(0), fullPanels, panel, [&](llvm::Value* j) { panelRows(j, vectors_, nullptr); });
+    // The last, narrower panel: as many vectors as its width needs, masked.
+    llvm::Value* rest = ir_.CreateSub(ops_.n, fullPanels);
+    int tailVectors = vectors_;
+    if (auto* r = llvm::dyn_cast<llvm::ConstantInt>(rest)) tailVectors = static_cast<int>((r->getSExtValue() + lanes_ - 1) / lanes_);
+    if (tailVectors > 0) stepLoop(fullPanels, ops_.n, panel, [&](llvm::Value* j) { panelRows(j, tailVectors, rest); });
+  }
+
+private:
+  llvm::Value* i64(int64_t v) { return llvm::ConstantInt::get(i64_, v); }
+  llvm::Value* mul(llvm::Value* a, llvm::Value* b) { return ir_.CreateMul(a, b, "", true, true); }
+  llvm::Value* add(llvm::Value* a, llvm::Value* b) { return ir_.CreateAdd(a, b, "", true, true); }
+  llvm::Value* roundDown(llvm::Value* x, llvm::Value* step) { return mul(ir_.CreateUDiv(x, step), step); }
+  llvm::Value* at(llvm::Value* base, llvm::Value* offset) { return ir_.CreateGEP(elem_, base, offset); }
+
+  /// for (iv = from; iv < to; iv += step) body(iv), as straight-line code when
+  /// the trip count is a known 0 or 1.
+  void stepLoop(llvm::Value* from, llvm::Value* to, llvm::Value* step, const std::function<void(llvm::Value*)>& body) {
+    auto* f = llvm::dyn_cast<llvm::ConstantInt>(from);
+    auto* t = llvm::dyn_cast<llvm::ConstantInt>(to);
+    auto* s = llvm::cast<llvm::ConstantInt>(step);
+    if (f && t) {
+      int64_t trips = (t->getSExtValue() - f->getSExtValue() + s->getSExtValue() - 1) / s->getSExtValue();
+      if (trips <= 0) return;
+      if (trips == 1) return body(from);
+    }
+    llvm::Function* fn = ir_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = ir_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ir_.getContext(), "mm.loop", fn);
+    auto* bodyBlock = llvm::BasicBlock::Create(ir_.getContext(), "mm.body", fn);
+    auto* exit = llvm::BasicBlock::Create(ir_.getContext(), "mm.exit", fn);
+    ir_.CreateBr(header);
+    ir_.SetInsertPoint(header);
+    llvm::PHINode* iv = ir_.CreatePHI(i64_, 2, "iv");
+    iv->addIncoming(from, pre);
+    ir_.CreateCondBr(ir_.CreateICmpSLT(iv, to), bodyBlock, exit);
+    ir_.SetInsertPoint(bodyBlock);
+    body(iv);
+    iv->addIncoming(add(iv, step), ir_.GetInsertBlock());
+    ir_.CreateBr(header);
+    ir_.SetInsertPoint(exit);
+  }
+
+  /// Every row of C over the panel of columns [j, j + vectors * lanes); `width`
+  /// (null for a full panel) is how many of those columns exist.
+  void panelRows(llvm::Value* j, int vectors, llvm::Value* width) {
+    std::vector<llvm::Value*> masks(vectors, nullptr);
+    if (width)
+      for (int v = 0; v < vectors; ++v) masks[v] = laneMask(width, v);
+    llvm::Value* tileRows = i64(rows_);
+    llvm::Value* fullRows = roundDown(ops_.m, tileRows);
+    stepLoop(i64(0), fullRows, tileRows, [&](llvm::Value* i) { tile(i, j, rows_, masks); });
+    stepLoop(fullRows, ops_.m, i64(1), [&](llvm::Value* i) { tile(i, j, 1, masks); });
+  }
+
+  /// Lanes of vector `v` that fall inside a panel `width` columns wide; null
+  /// when all of them do.
+  llvm::Value* laneMask(llvm::Value* width, int v) {
+    if (auto* w = llvm::dyn_cast<llvm::ConstantInt>(width); w && w->getSExtValue() >= int64_t(v + 1) * lanes_)
+      return nullptr;
+    std::vector<llvm::Constant*> lane;
+    for (int l = 0; l < lanes_; ++l) lane.push_back(llvm::ConstantInt::get(i64_, int64_t(v) * lanes_ + l));
+    llvm::Value* limit = ir_.CreateVectorSplat(lanes_, width);
+    return ir_.CreateICmpSLT(llvm::ConstantVector::get(lane), limit);
+  }
+
+  llvm::Value* loadB(llvm::Value* ptr, llvm::Value* mask) {
+    if (!mask) return ir_.CreateAlignedLoad(vec_, ptr, llvm::Align(elemBytes()));
+    return ir_.CreateMaskedLoad(vec_, ptr, llvm::Align(elemBytes()), mask, llvm::Constant::getNullValue(vec_));
+  }
+
+  void storeC(llvm::Value* v, llvm::Value* ptr, llvm::Value* mask) {
+    if (!mask) ir_.CreateAlignedStore(v, ptr, llvm::Align(elemBytes()));
+    else ir_.CreateMaskedStore(v, ptr, llvm::Align(elemBytes()), mask);
+  }
+
+  uint64_t elemBytes() const { return elem_->getPrimitiveSizeInBits() / 8; }
+
+  /// C[i .. i+rows, panel at j] = A[i .. i+rows, :] @ B[:, panel at j], the
+  /// accumulators carried through the k loop as phis (registers).
+  void tile(llvm::Value* i, llvm::Value* j, int rows, const std::vector<llvm::Value*>& masks) {
+    int vectors = static_cast<int>(masks.size());
+    std::vector<llvm::Value*> aRow(rows);
+    for (int r = 0; r < rows; ++r) aRow[r] = at(ops_.a, mul(add(i, i64(r)), ops_.aRowStride));
+    llvm::Value* bPanel = at(ops_.b, j);
+
+    llvm::Function* fn = ir_.GetInsertBlock()->getParent();
+    llvm::BasicBlock* pre = ir_.GetInsertBlock();
+    auto* header = llvm::BasicBlock::Create(ir_.getContext(), "mm.k", fn);
+    auto* body = llvm::BasicBlock::Create(ir_.getContext(), "mm.fma", fn);
+    auto* exit = llvm::BasicBlock::Create(ir_.getContext(), "mm.tile", fn);
+    ir_.CreateBr(header);
+    ir_.SetInsertPoint(header);
+    llvm::PHINode* p = ir_.CreatePHI(i64_, 2, "p");
+    p->addIncoming(i64(0), pre);
+    std::vector<llvm::PHINode*> acc(rows * vectors);
+    for (auto& a : acc) {
+      a = ir_.CreatePHI(vec_, 2, "acc");
+      a->addIncoming(llvm::Constant::getNullValue(vec_), pre);
+    }
+    ir_.CreateCondBr(ir_.CreateICmpSLT(p, ops_.k), body, exit);
+
+    ir_.SetInsertPoint(body);
+    llvm::Value* bRow = at(bPanel, mul(p, ops_.bRowStride));
+    std::vector<llvm::Value*> bv(vectors);
+    for (int v = 0; v < vectors; ++v) bv[v] = loadB(at(bRow, i64(int64_t(v) * lanes_)), masks[v]);
+    llvm::Value* aOffset = mul(p, ops_.aColStride);
+    for (int r = 0; r < rows; ++r) {
+      llvm::Value* a = ir_.CreateAlignedLoad(elem_, at(aRow[r], aOffset), llvm::Align(elemBytes()));
+      llvm::Value* splat = ir_.CreateVectorSplat(lanes_, a);
+      for (int v = 0; v < vectors; ++v) {
+        llvm::PHINode* c = acc[r * vectors + v];
+        c->addIncoming(ir_.CreateIntrinsic(llvm::Intrinsic::fma, {vec_}, {splat, bv[v], c}), body);
+      }
+    }
+    p->addIncoming(add(p, i64(1)), body);
+    ir_.CreateBr(header);
+
+    ir_.SetInsertPoint(exit);
+    for (int r = 0; r < rows; ++r) {
+      llvm::Value* cRow = at(ops_.c, add(mul(add(i, i64(r)), ops_.n), j));
+      for (int v = 0; v < vectors; ++v) storeC(acc[r * vectors + v], at(cRow, i64(int64_t(v) * lanes_)), masks[v]);
+    }
+  }
+
+  llvm::IRBuilder<>& ir_;
+  llvm::Type* elem_;
+  const MatMulOperands& ops_;
+  llvm::Type* i64_;
+  int lanes_ = 1;
+  llvm::FixedVectorType* vec_ = nullptr;
+  int vectors_ = 1;  // vectors across a full tile
+  int rows_ = 1;     // rows of a full tile
+};
+
+} // namespace
+
+void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops) {
+  MatMulEmitter(ir, elem, target, ops).emit();
+}
+
+} // namespace nnjit

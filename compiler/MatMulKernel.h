@@ -1,0 +1,37 @@
+// MatMulKernel: C = A @ B as a register-blocked FMA micro-kernel in LLVM IR.
+#pragma once
+
+#include <llvm/IR/IRBuilder.h>
+
+namespace nnjit {
+
+/// How wide the generated code may go on this CPU.
+struct VectorTarget {
+  int bits = 256;      // widest vector register the CPU runs well: 128, 256 or 512
+  int registers = 16;  // vector registers the allocator can use (32 with AVX-512)
+};
+
+/// The vector target of the host CPU (its features, as LLVM detects them).
+VectorTarget hostVectorTarget();
+
+/// The operands of one product, as strided views of memory. Strides and
+/// extents are in elements and may be run-time values (the batch dim).
+/// B's rows and C's rows are contiguous.
+struct MatMulOperands {
+  llvm::Value* a = nullptr;
+  llvm::Value* aRowStride = nullptr;
+  llvm::Value* aColStride = nullptr;
+  llvm::Value* b = nullptr;
+  llvm::Value* bRowStride = nullptr;
+  llvm::Value* c = nullptr;  // row stride n
+  llvm::Value* m = nullptr;
+  llvm::Value* k = nullptr;
+  llvm::Value* n = nullptr;
+};
+
+/// Emits, at `ir`'s insertion point, loops that overwrite C with A @ B.
+/// Each element of C sums its k products in order p = 0, 1, ..., so the
+/// result does not depend on how rows or columns are blocked.
+void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops);
+
+} // namespace nnjit
