@@ -2,7 +2,9 @@
 #include "CodeGen.h"
 
 #include "InternalError.h"
+#include "IRLoops.h"
 #include "MatMulKernel.h"
+#include "VectorMath.h"
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
@@ -12,13 +14,22 @@
 
 #include <cmath>
 #include <functional>
+#include <set>
 
 namespace nnjit {
 namespace {
 
-using Index = std::vector<llvm::Value*>;
+/// Where one element (or one vector of elements) of a value is. In a vector
+/// kernel the lanes of a value run along dim `lane` of its own shape, one
+/// element apart; lane -1 means every lane reads the same element.
+struct Index {
+  std::vector<llvm::Value*> at;
+  int lane = -1;
+};
 
-/// Loops with at most this many iterations (a static count) become straight-line code.
+/// Loops with at most this many iterations (a static count) become
+/// straight-line code, and a kernel whose innermost dim is that short stays
+/// scalar: a vector would be mostly empty lanes.
 constexpr int64_t kUnrollLimit = 8;
 
 class CodeGen {
@@ -27,7 +38,8 @@ public:
       : ctx_(ctx), in_(in), g_(*in.graph), ir_(ctx),
         module_(std::make_unique<llvm::Module>("nnjit", ctx)),
         elem_(in.dtype == DType::F32 ? llvm::Type::getFloatTy(ctx) : llvm::Type::getDoubleTy(ctx)),
-        i64_(llvm::Type::getInt64Ty(ctx)), ptr_(llvm::PointerType::get(ctx, 0)) {}
+        i64_(llvm::Type::getInt64Ty(ctx)), ptr_(llvm::PointerType::get(ctx, 0)),
+        vectorLanes_(in.target.bits / (in.dtype == DType::F32 ? 32 : 64)) {}
 
   std::unique_ptr<llvm::Module> run() {
     for (const FunctionCode& f : in_.functions) emitFunction(f);
@@ -35,19 +47,29 @@ public:
   }
 
 private:
-  // ---- scalars and indices -------------------------------------------------
+  // ---- scalars, vectors and indices ------------------------------------------
   llvm::Value* i64(int64_t v) { return llvm::ConstantInt::get(i64_, v); }
-  llvm::Value* fp(double v) { return llvm::ConstantFP::get(elem_, v); }
+  llvm::Type* valueType() { return lanes_ == 1 ? elem_ : llvm::FixedVectorType::get(elem_, lanes_); }
+  llvm::Value* fp(double v) { return llvm::ConstantFP::get(valueType(), v); }
+  llvm::Value* uniform(llvm::Value* scalar) { return lanes_ == 1 ? scalar : ir_.CreateVectorSplat(lanes_, scalar); }
   llvm::Value* extent(int64_t d) { return d == kBatch ? batch_ : i64(d); }
+  llvm::Align align() const { return llvm::Align(elem_->getPrimitiveSizeInBits() / 8); }
 
-  llvm::Value* linear(const Shape& s, const Index& idx) {
+  llvm::Value* linear(const Shape& s, const std::vector<llvm::Value*>& idx) {
     llvm::Value* off = i64(0);
     for (int d = 0; d < s.rank(); ++d) off = ir_.CreateAdd(ir_.CreateMul(off, extent(s.dims[d]), "", true, true), idx[d], "", true, true);
     return off;
   }
 
-  Index delinearize(llvm::Value* off, const Shape& s) {
-    Index idx(s.rank());
+  /// Elements between neighbouring lanes that run along dim `lane` of `s`.
+  static int64_t laneStride(const Shape& s, int lane) {
+    int64_t stride = 1;
+    for (int d = lane + 1; d < s.rank(); ++d) stride *= s.dims[d];
+    return stride;
+  }
+
+  std::vector<llvm::Value*> delinearize(llvm::Value* off, const Shape& s) {
+    std::vector<llvm::Value*> idx(s.rank());
     for (int d = s.rank() - 1; d >= 0; --d) {
       llvm::Value* e = extent(s.dims[d]);
       idx[d] = d == 0 ? off : ir_.CreateURem(off, e);
@@ -57,68 +79,95 @@ private:
   }
 
   /// The input index that output index `idx` reads under NumPy broadcasting.
-  static Index broadcastIndex(const Shape& from, const Shape& to, const Index& idx, llvm::Value* zero) {
-    Index out(from.rank());
+  Index broadcastIndex(const Shape& from, const Shape& to, const Index& idx) {
+    Index out;
+    out.at.resize(from.rank());
     int lead = to.rank() - from.rank();
-    for (int i = 0; i < from.rank(); ++i)
-      out[i] = from.dims[i] == 1 && to.dims[i + lead] != 1 ? zero : idx[i + lead];
+    for (int i = 0; i < from.rank(); ++i) {
+      bool spread = from.dims[i] == 1 && to.dims[i + lead] != 1;
+      out.at[i] = spread ? i64(0) : idx.at[i + lead];
+      if (idx.lane == i + lead && !spread) out.lane = i;
+    }
     return out;
   }
 
-  llvm::Value* call(llvm::Intrinsic::ID id, llvm::ArrayRef<llvm::Value*> args) {
-    return ir_.CreateIntrinsic(id, {elem_}, args);
-  }
-
-  llvm::Value* libm(const char* f32Name, const char* f64Name, llvm::Value* x) {
-    const char* name = in_.dtype == DType::F32 ? f32Name : f64Name;
-    llvm::FunctionCallee fn = module_->getOrInsertFunction(name, llvm::FunctionType::get(elem_, {elem_}, false));
-    if (auto* f = llvm::dyn_cast<llvm::Function>(fn.getCallee())) {
-      f->setDoesNotThrow();
-      f->setOnlyAccessesInaccessibleMemory(); // errno only: lets LLVM hoist and vectorize
-      f->setWillReturn();
+  /// Index `d` of every lane, as numbers of the element type.
+  llvm::Value* indexAsNumber(const Index& idx, int d) {
+    llvm::Value* base = uniform(idx.at[d]);
+    if (idx.lane == d) {
+      std::vector<llvm::Constant*> step;
+      for (int l = 0; l < lanes_; ++l) step.push_back(llvm::ConstantInt::get(i64_, l));
+      base = ir_.CreateAdd(base, llvm::ConstantVector::get(step));
     }
-    return ir_.CreateCall(fn, {x});
+    return ir_.CreateSIToFP(base, valueType());
   }
 
-  llvm::Value* boolToFp(llvm::Value* b) { return ir_.CreateUIToFP(b, elem_); }
+  llvm::Value* call(llvm::Intrinsic::ID id, llvm::ArrayRef<llvm::Value*> args) {
+    return ir_.CreateIntrinsic(id, {args[0]->getType()}, args);
+  }
+  llvm::Value* math(MathFn fn, llvm::ArrayRef<llvm::Value*> args) { return emitMath(ir_, *module_, fn, args); }
+  llvm::Value* boolToFp(llvm::Value* b) { return ir_.CreateUIToFP(b, valueType()); }
+
+  // ---- memory ------------------------------------------------------------------
+  /// Reads at `offset` from `base`: one element for every lane (stride 0), a
+  /// vector (stride 1, masked in a tail) or a gather.
+  llvm::Value* loadAt(llvm::Value* base, llvm::Value* offset, int64_t stride) {
+    llvm::Value* ptr = ir_.CreateGEP(elem_, base, offset);
+    if (lanes_ == 1 || stride == 0) return uniform(ir_.CreateAlignedLoad(elem_, ptr, align()));
+    auto* vt = llvm::cast<llvm::FixedVectorType>(valueType());
+    llvm::Value* none = llvm::Constant::getNullValue(vt);
+    if (stride == 1 && mask_) return ir_.CreateMaskedLoad(vt, ptr, align(), mask_, none);
+    if (stride == 1) return ir_.CreateAlignedLoad(vt, ptr, align());
+    std::vector<llvm::Constant*> lanes;
+    for (int l = 0; l < lanes_; ++l) lanes.push_back(llvm::ConstantInt::get(i64_, l * stride));
+    llvm::Value* ptrs = ir_.CreateGEP(elem_, ptr, llvm::ConstantVector::get(lanes));
+    return ir_.CreateMaskedGather(vt, ptrs, align(), mask_, none);
+  }
+
+  llvm::Value* load(NodeId n, const Index& idx) {
+    const Shape& s = g_.shape(n);
+    return loadAt(ptrs_.at(n), linear(s, idx.at), idx.lane < 0 ? 0 : laneStride(s, idx.lane));
+  }
+
+  /// Writes a value whose lanes run along the innermost dim of `s`.
+  void storeAt(llvm::Value* base, const Shape& s, const Index& idx, llvm::Value* v) {
+    llvm::Value* ptr = ir_.CreateGEP(elem_, base, linear(s, idx.at));
+    if (mask_) ir_.CreateMaskedStore(v, ptr, align(), mask_);
+    else ir_.CreateAlignedStore(v, ptr, align());
+  }
 
   // ---- values ----------------------------------------------------------------
-  llvm::Value* address(NodeId n, const Index& idx) {
-    return ir_.CreateGEP(elem_, ptrs_.at(n), linear(g_.shape(n), idx));
-  }
+  bool isBuffer(NodeId n) const { return n != self_ && ptrs_.count(n); }
 
-  llvm::Value* value(NodeId n, const Index& idx) {
-    if (n != self_ && ptrs_.count(n)) return ir_.CreateLoad(elem_, address(n, idx));
-    return compute(n, idx);
-  }
+  llvm::Value* value(NodeId n, const Index& idx) { return isBuffer(n) ? load(n, idx) : compute(n, idx); }
 
   llvm::Value* compute(NodeId n, const Index& idx) {
     const Node& node = g_.node(n);
     const Shape& s = node.shape;
-    auto arg = [&](size_t i) { return value(node.inputs[i], broadcastIndex(g_.shape(node.inputs[i]), s, idx, i64(0))); };
+    auto arg = [&](size_t i) { return value(node.inputs[i], broadcastIndex(g_.shape(node.inputs[i]), s, idx)); };
     switch (node.op) {
     case Op::Constant: return fp(node.attrs.value);
-    case Op::BatchSize: return ir_.CreateSIToFP(batch_, elem_);
+    case Op::BatchSize: return uniform(ir_.CreateSIToFP(batch_, elem_));
     case Op::Input: case Op::Param: case Op::State: case Op::Epoch: case Op::Step:
       internalError("a slot leaf computed instead of loaded");
     case Op::Neg: return ir_.CreateFNeg(arg(0));
-    case Op::Exp: return call(llvm::Intrinsic::exp, {arg(0)});
-    case Op::Log: return call(llvm::Intrinsic::log, {arg(0)});
+    case Op::Exp: return math(MathFn::Exp, {arg(0)});
+    case Op::Log: return math(MathFn::Log, {arg(0)});
     case Op::Sqrt: return call(llvm::Intrinsic::sqrt, {arg(0)});
     case Op::Abs: return call(llvm::Intrinsic::fabs, {arg(0)});
     case Op::Square: { llvm::Value* x = arg(0); return ir_.CreateFMul(x, x); }
-    case Op::Tanh: return libm("tanhf", "tanh", arg(0));
+    case Op::Tanh: return math(MathFn::Tanh, {arg(0)});
     case Op::Sigmoid:
-      return ir_.CreateFDiv(fp(1), ir_.CreateFAdd(fp(1), call(llvm::Intrinsic::exp, {ir_.CreateFNeg(arg(0))})));
+      return ir_.CreateFDiv(fp(1), ir_.CreateFAdd(fp(1), math(MathFn::Exp, {ir_.CreateFNeg(arg(0))})));
     case Op::Relu: { llvm::Value* x = arg(0); return ir_.CreateSelect(ir_.CreateFCmpOLT(x, fp(0)), fp(0), x); }
     case Op::Softplus: {
       // max(x, 0) + log1p(exp(-|x|)): never overflows, exact for large |x|.
       llvm::Value* x = arg(0);
-      llvm::Value* tail = libm("log1pf", "log1p", call(llvm::Intrinsic::exp, {ir_.CreateFNeg(call(llvm::Intrinsic::fabs, {x}))}));
+      llvm::Value* tail = math(MathFn::Log1p, {math(MathFn::Exp, {ir_.CreateFNeg(call(llvm::Intrinsic::fabs, {x}))})});
       return ir_.CreateFAdd(ir_.CreateSelect(ir_.CreateFCmpOGT(x, fp(0)), x, fp(0)), tail);
     }
-    case Op::Sin: return call(llvm::Intrinsic::sin, {arg(0)});
-    case Op::Cos: return call(llvm::Intrinsic::cos, {arg(0)});
+    case Op::Sin: return math(MathFn::Sin, {arg(0)});
+    case Op::Cos: return math(MathFn::Cos, {arg(0)});
     case Op::Sign: {
       llvm::Value* x = arg(0);
       return ir_.CreateFSub(boolToFp(ir_.CreateFCmpOGT(x, fp(0))), boolToFp(ir_.CreateFCmpOLT(x, fp(0))));
@@ -132,7 +181,7 @@ private:
     case Op::Sub: return ir_.CreateFSub(arg(0), arg(1));
     case Op::Mul: return ir_.CreateFMul(arg(0), arg(1));
     case Op::Div: return ir_.CreateFDiv(arg(0), arg(1));
-    case Op::Pow: return call(llvm::Intrinsic::pow, {arg(0), arg(1)});
+    case Op::Pow: return math(MathFn::Pow, {arg(0), arg(1)});
     case Op::Maximum: return call(llvm::Intrinsic::maximum, {arg(0), arg(1)});
     case Op::Minimum: return call(llvm::Intrinsic::minimum, {arg(0), arg(1)});
     case Op::Greater: return boolToFp(ir_.CreateFCmpOGT(arg(0), arg(1)));
@@ -142,31 +191,39 @@ private:
     case Op::Broadcast: return arg(0);
     case Op::Transpose: {
       Index t = idx;
-      std::swap(t[s.rank() - 1], t[s.rank() - 2]);
+      int r = s.rank();
+      std::swap(t.at[r - 1], t.at[r - 2]);
+      if (t.lane >= r - 2) t.lane = (r - 2) + (r - 1) - t.lane;
       return value(node.inputs[0], t);
     }
-    case Op::Reshape: {
-      NodeId x = node.inputs[0];
-      llvm::Value* off = linear(s, idx);
-      if (ptrs_.count(x)) return ir_.CreateLoad(elem_, ir_.CreateGEP(elem_, ptrs_.at(x), off));
-      return value(x, delinearize(off, g_.shape(x)));
-    }
+    case Op::Reshape: return reshape(node, idx);
     case Op::Concat: return concat(node, idx);
     case Op::Slice: {
       Index t = idx;
       int64_t axis = node.attrs.ints[0];
-      t[axis] = ir_.CreateAdd(t[axis], i64(node.attrs.ints[1]));
+      t.at[axis] = ir_.CreateAdd(t.at[axis], i64(node.attrs.ints[1]));
       return value(node.inputs[0], t);
     }
     case Op::OneHot: {
-      Index rows(idx.begin(), idx.end() - 1);
+      Index rows = idx;
+      rows.at.pop_back();
+      if (rows.lane == s.rank() - 1) rows.lane = -1;
       llvm::Value* label = value(node.inputs[0], rows);
-      return boolToFp(ir_.CreateFCmpOEQ(label, ir_.CreateSIToFP(idx.back(), elem_)));
+      return boolToFp(ir_.CreateFCmpOEQ(label, indexAsNumber(idx, s.rank() - 1)));
     }
     case Op::Sum: case Op::Max: case Op::ArgMax: case Op::MatMul:
       internalError("a reduction or contraction computed inline");
     }
-    return fp(0);
+    internalError("an op without a codegen rule");
+  }
+
+  /// Same elements, row-major: a buffer is read at the flat offset; anything
+  /// else (scalar kernels only, see vectorizable) at the delinearized index.
+  llvm::Value* reshape(const Node& node, const Index& idx) {
+    NodeId x = node.inputs[0];
+    llvm::Value* off = linear(node.shape, idx.at);
+    if (isBuffer(x)) return loadAt(ptrs_.at(x), off, idx.lane < 0 ? 0 : laneStride(node.shape, idx.lane));
+    return value(x, Index{delinearize(off, g_.shape(x)), -1});
   }
 
   /// Both sides are read at clamped indices (always in bounds), then one is picked:
@@ -174,45 +231,84 @@ private:
   llvm::Value* concat(const Node& node, const Index& idx) {
     int64_t axis = node.attrs.ints[0];
     int64_t split = g_.shape(node.inputs[0]).dims[axis];
-    llvm::Value* i = idx[axis];
+    llvm::Value* i = idx.at[axis];
     llvm::Value* inFirst = ir_.CreateICmpSLT(i, i64(split));
     Index a = idx, b = idx;
-    a[axis] = ir_.CreateSelect(inFirst, i, i64(split - 1));
-    b[axis] = ir_.CreateSelect(inFirst, i64(0), ir_.CreateSub(i, i64(split)));
+    a.at[axis] = ir_.CreateSelect(inFirst, i, i64(split - 1));
+    b.at[axis] = ir_.CreateSelect(inFirst, i64(0), ir_.CreateSub(i, i64(split)));
     return ir_.CreateSelect(inFirst, value(node.inputs[0], a), value(node.inputs[1], b));
+  }
+
+  /// Whether the values `root` computes inline can all be emitted lane-wise:
+  /// a concat along the lanes or a reshape of a computed value cannot.
+  bool vectorizable(NodeId root) {
+    std::vector<NodeId> stack{root};
+    std::set<NodeId> seen;
+    while (!stack.empty()) {
+      NodeId n = stack.back();
+      stack.pop_back();
+      if (isBuffer(n) || !seen.insert(n).second) continue;
+      const Node& node = g_.node(n);
+      if (node.op == Op::Concat || node.op == Op::ArgMax) return false;
+      if (node.op == Op::Reshape && !isBuffer(node.inputs[0])) return false;
+      for (NodeId in : node.inputs) stack.push_back(in);
+    }
+    return true;
   }
 
   // ---- loops -------------------------------------------------------------------
   void loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body) {
-    // Short fixed trip counts are unrolled here, where it is cheap, instead of
-    // by LLVM's unroller, which is the largest share of compile time.
-    if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(n); c && c->getSExtValue() <= kUnrollLimit) {
-      for (int64_t i = 0; i < c->getSExtValue(); ++i) body(i64(i));
-      return;
-    }
-    llvm::Function* f = ir_.GetInsertBlock()->getParent();
-    llvm::BasicBlock* pre = ir_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ctx_, "loop", f);
-    auto* bodyBlock = llvm::BasicBlock::Create(ctx_, "body", f);
-    auto* exit = llvm::BasicBlock::Create(ctx_, "exit", f);
-    ir_.CreateBr(header);
-    ir_.SetInsertPoint(header);
-    llvm::PHINode* i = ir_.CreatePHI(i64_, 2, "i");
-    i->addIncoming(i64(0), pre);
-    ir_.CreateCondBr(ir_.CreateICmpSLT(i, n), bodyBlock, exit);
-    ir_.SetInsertPoint(bodyBlock);
-    body(i);
-    i->addIncoming(ir_.CreateAdd(i, i64(1), "", true, true), ir_.GetInsertBlock());
-    ir_.CreateBr(header);
-    ir_.SetInsertPoint(exit);
+    emitLoop(ir_, i64(0), n, 1, body, kUnrollLimit);
   }
 
-  void loopNest(const Shape& s, const std::function<void(const Index&)>& body, Index prefix = {}) {
-    if (static_cast<int>(prefix.size()) == s.rank()) return body(prefix);
-    loop(extent(s.dims[prefix.size()]), [&](llvm::Value* i) {
+  void loopNest(const Shape& s, int dims, const std::function<void(const Index&)>& body, Index prefix = {}) {
+    if (static_cast<int>(prefix.at.size()) == dims) return body(prefix);
+    loop(extent(s.dims[prefix.at.size()]), [&](llvm::Value* i) {
       Index next = prefix;
-      next.push_back(i);
-      loopNest(s, body, next);
+      next.at.push_back(i);
+      loopNest(s, dims, body, next);
+    });
+  }
+
+  /// Lanes of the vector at `from` that lie before `end`.
+  llvm::Value* tailMask(llvm::Value* from, llvm::Value* end) {
+    std::vector<llvm::Constant*> lane;
+    for (int l = 0; l < lanes_; ++l) lane.push_back(llvm::ConstantInt::get(i64_, l));
+    llvm::Value* at = ir_.CreateAdd(ir_.CreateVectorSplat(lanes_, from), llvm::ConstantVector::get(lane));
+    return ir_.CreateICmpSLT(at, ir_.CreateVectorSplat(lanes_, end));
+  }
+
+  /// body(j) for j = 0, lanes, 2 lanes, ... < n, with `lanes_` set and the
+  /// last, partial vector masked.
+  void vectorLoop(llvm::Value* n, const std::function<void(llvm::Value*)>& body) {
+    lanes_ = vectorLanes_;
+    llvm::Value* full = ir_.CreateMul(ir_.CreateUDiv(n, i64(lanes_)), i64(lanes_));
+    emitLoop(ir_, i64(0), full, lanes_, body);
+    emitLoop(ir_, full, n, lanes_, [&](llvm::Value* j) {
+      mask_ = tailMask(j, n);
+      body(j);
+      mask_ = nullptr;
+    });
+    lanes_ = 1;
+  }
+
+  /// Whether a kernel over `s` gains from vectors along its innermost dim.
+  bool worthVectors(const Shape& s) const {
+    return vectorLanes_ > 1 && s.rank() > 0 && (s.dims.back() == kBatch || s.dims.back() > kUnrollLimit);
+  }
+
+  /// body(idx) for every element of `s`, a vector of them at a time along the
+  /// innermost dim when `vectors` is set.
+  void forEach(const Shape& s, bool vectors, const std::function<void(const Index&)>& body) {
+    if (!vectors) return loopNest(s, s.rank(), body);
+    int last = s.rank() - 1;
+    loopNest(s, last, [&](const Index& outer) {
+      vectorLoop(extent(s.dims[last]), [&](llvm::Value* j) {
+        Index idx = outer;
+        idx.at.push_back(j);
+        idx.lane = last;
+        body(idx);
+      });
     });
   }
 
@@ -223,24 +319,30 @@ private:
   }
 
   // ---- kernels -----------------------------------------------------------------
-  void store(NodeId n, const Index& idx, llvm::Value* v) { ir_.CreateStore(v, address(n, idx)); }
-
   void elementwiseKernel(NodeId n) {
-    loopNest(g_.shape(n), [&](const Index& idx) { store(n, idx, compute(n, idx)); });
+    const Shape& s = g_.shape(n);
+    forEach(s, worthVectors(s) && vectorizable(n), [&](const Index& idx) { storeAt(ptrs_.at(n), s, idx, compute(n, idx)); });
   }
 
   void copyKernel(NodeId n, llvm::Value* dst) {
-    loopNest(g_.shape(n), [&](const Index& idx) {
-      ir_.CreateStore(value(n, idx), ir_.CreateGEP(elem_, dst, linear(g_.shape(n), idx)));
-    });
+    const Shape& s = g_.shape(n);
+    forEach(s, worthVectors(s) && vectorizable(n), [&](const Index& idx) { storeAt(dst, s, idx, value(n, idx)); });
   }
 
   llvm::Value* combine(Op op, llvm::Value* acc, llvm::Value* v) {
     if (op == Op::Max) return call(llvm::Intrinsic::maximum, {acc, v});
-    // Reassociation lets LLVM vectorize the sum; the order is still fixed per compile.
+    // Reassociation lets LLVM vectorize a scalar sum; the order is still fixed per compile.
     auto* add = llvm::cast<llvm::Instruction>(ir_.CreateFAdd(acc, v));
     add->setHasAllowReassoc(true);
     return add;
+  }
+
+  /// One lane-wise sum or max of a vector accumulator, in a fixed tree order.
+  llvm::Value* horizontal(Op op, llvm::Value* acc) {
+    if (op == Op::Max) return ir_.CreateFPMaximumReduce(acc);
+    auto* sum = llvm::cast<llvm::Instruction>(ir_.CreateFAddReduce(llvm::ConstantFP::get(elem_, -0.0), acc));
+    sum->setHasAllowReassoc(true);
+    return sum;
   }
 
   void reductionKernel(NodeId n) {
@@ -255,43 +357,66 @@ private:
     auto merge = [&](const Index& outIdx, const Index& redIdx) {
       Index full;
       size_t o = 0, r = 0;
-      for (int d = 0; d < in.rank(); ++d) full.push_back(reduced[d] ? redIdx[r++] : outIdx[o++]);
+      for (int d = 0; d < in.rank(); ++d) {
+        if (reduced[d] && redIdx.lane == static_cast<int>(r)) full.lane = d;
+        if (!reduced[d] && outIdx.lane == static_cast<int>(o)) full.lane = d;
+        full.at.push_back(reduced[d] ? redIdx.at[r++] : outIdx.at[o++]);
+      }
       return full;
     };
     double identity = node.op == Op::Sum ? 0.0 : -INFINITY;
+    bool vectors = node.op != Op::ArgMax && worthVectors(in) && vectorizable(x);
     if (node.op == Op::ArgMax || reduced.back()) {
       // The reduced axes are innermost: accumulate in a register per output.
-      loopNest(node.shape, [&](const Index& outIdx) {
+      loopNest(node.shape, node.shape.rank(), [&](const Index& outIdx) {
+        if (vectors) {
+          llvm::AllocaInst* acc = local(llvm::FixedVectorType::get(elem_, vectorLanes_), "acc");
+          lanes_ = vectorLanes_;
+          ir_.CreateStore(fp(identity), acc);
+          forEach(reducedShape, true, [&](const Index& redIdx) {
+            llvm::Value* v = value(x, merge(outIdx, redIdx));
+            if (mask_) v = ir_.CreateSelect(mask_, v, fp(identity));
+            ir_.CreateStore(combine(node.op, ir_.CreateLoad(valueType(), acc), v), acc);
+          });
+          lanes_ = vectorLanes_;
+          llvm::Value* total = horizontal(node.op, ir_.CreateLoad(valueType(), acc));
+          lanes_ = 1;
+          storeAt(ptrs_.at(n), node.shape, outIdx, total);
+          return;
+        }
         llvm::AllocaInst* acc = local(elem_, "acc");
         llvm::AllocaInst* best = local(i64_, "best");
         ir_.CreateStore(fp(identity), acc);
         ir_.CreateStore(i64(0), best);
-        loopNest(reducedShape, [&](const Index& redIdx) {
+        loopNest(reducedShape, reducedShape.rank(), [&](const Index& redIdx) {
           llvm::Value* v = value(x, merge(outIdx, redIdx));
           llvm::Value* cur = ir_.CreateLoad(elem_, acc);
           if (node.op == Op::ArgMax) {
             llvm::Value* better = ir_.CreateFCmpOGT(v, cur);  // the first maximum wins ties
             ir_.CreateStore(ir_.CreateSelect(better, v, cur), acc);
-            ir_.CreateStore(ir_.CreateSelect(better, linear(reducedShape, redIdx), ir_.CreateLoad(i64_, best)), best);
+            ir_.CreateStore(ir_.CreateSelect(better, linear(reducedShape, redIdx.at), ir_.CreateLoad(i64_, best)), best);
           } else {
             ir_.CreateStore(combine(node.op, cur, v), acc);
           }
         });
         llvm::Value* result = node.op == Op::ArgMax ? ir_.CreateSIToFP(ir_.CreateLoad(i64_, best), elem_)
                                                     : ir_.CreateLoad(elem_, acc);
-        store(n, outIdx, result);
+        storeAt(ptrs_.at(n), node.shape, outIdx, result);
       });
       return;
     }
     // An outer axis is reduced: sweep the input in memory order, accumulating
-    // into the output, so the inner loop is contiguous and vectorizes.
-    loopNest(node.shape, [&](const Index& outIdx) { store(n, outIdx, fp(identity)); });
-    loopNest(in, [&](const Index& full) {
+    // into the output, so the inner loop is contiguous (and a vector).
+    forEach(node.shape, vectors, [&](const Index& outIdx) { storeAt(ptrs_.at(n), node.shape, outIdx, fp(identity)); });
+    forEach(in, vectors, [&](const Index& full) {
       Index outIdx;
-      for (int d = 0; d < in.rank(); ++d)
-        if (!reduced[d]) outIdx.push_back(full[d]);
-      llvm::Value* at = address(n, outIdx);
-      ir_.CreateStore(combine(node.op, ir_.CreateLoad(elem_, at), value(x, full)), at);
+      for (int d = 0; d < in.rank(); ++d) {
+        if (reduced[d]) continue;
+        if (full.lane == d) outIdx.lane = static_cast<int>(outIdx.at.size());
+        outIdx.at.push_back(full.at[d]);
+      }
+      llvm::Value* cur = load(n, outIdx);
+      storeAt(ptrs_.at(n), node.shape, outIdx, combine(node.op, cur, value(x, full)));
     });
   }
 
@@ -442,6 +567,9 @@ private:
   std::map<NodeId, llvm::Value*> ptrs_;
   NodeId self_ = kNoNode;
   llvm::Value* batch_ = nullptr;
+  const int vectorLanes_;        // elements in one of the target's vectors
+  int lanes_ = 1;                // lanes of the values being emitted: 1 or vectorLanes_
+  llvm::Value* mask_ = nullptr;  // in a vector tail: the lanes that exist
 };
 
 } // namespace

@@ -22,8 +22,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kVectorizeThreshold = 1024;
-
 double msSince(Clock::time_point& t0) {
   auto now = Clock::now();
   double ms = std::chrono::duration<double, std::milli>(now - t0).count();
@@ -179,19 +177,11 @@ private:
     return fc;
   }
 
-  /// The vectorizer multiplies compile time; it pays off once the params
-  /// (and so the matmuls) are large enough that training dominates.
-  bool worthVectorizing() const {
-    int64_t elements = 0;
-    for (const ParamInfo& p : cm_.model.params) elements += p.shape.staticElements();
-    return elements >= kVectorizeThreshold;
-  }
-
   /// For `show --ir` / `--asm`: the optimized module is printed, so it is
   /// always compiled afresh rather than taken from the object cache.
   Status compileShown(std::unique_ptr<llvm::Module>& module, std::unique_ptr<llvm::LLVMContext> ctx,
                       Clock::time_point& t0) {
-    cm_.jit->optimize(*module, worthVectorizing());
+    cm_.jit->optimize(*module);
     cm_.times.optimizeMs = msSince(t0);
     if (opt_.keepIR) {
       llvm::raw_string_ostream irOut(cm_.ir);
@@ -234,7 +224,7 @@ private:
     }
     cm_.jit = std::move(*jit);
     Status added = opt_.keepIR || opt_.keepAsm ? compileShown(module, std::move(ctx), t0)
-                                               : cm_.jit->compile(*module, worthVectorizing());
+                                               : cm_.jit->compile(*module);
     if (added && !opt_.keepIR && !opt_.keepAsm) {
       cm_.times.optimizeMs = cm_.jit->optimizeMs * !cm_.jit->cacheHit;
       cm_.times.cacheHit = cm_.jit->cacheHit;

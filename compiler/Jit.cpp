@@ -3,7 +3,6 @@
 
 #include "ObjectCache.h"
 
-#include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
@@ -31,16 +30,12 @@ namespace {
 
 /// The passes that matter for generated loop nests, not the whole O2 list:
 /// inline the kernels, promote accumulators to registers, hoist invariants
-/// (adam's bias corrections, a broadcast bias) and clean up. Kernels of up to
-/// 8 iterations arrive unrolled from CodeGen, so LLVM's unroller, the largest
-/// share of O2's time, is left out.
+/// (adam's bias corrections, a broadcast bias) and clean up. CodeGen emits
+/// the vectors itself and unrolls kernels of up to 8 iterations, so LLVM's
+/// vectorizer and unroller, most of O2's time, are left out.
 const char* const kLeanPipeline =
     "always-inline,function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,"
     "loop-mssa(loop-rotate,licm),gvn,indvars,instcombine<no-verify-fixpoint>,simplifycfg)";
-/// The same plus the loop vectorizer, worth its compile time only on larger models.
-const char* const kVectorizingPipeline =
-    "always-inline,function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,"
-    "loop-mssa(loop-rotate,licm),gvn,indvars,loop-vectorize,instcombine<no-verify-fixpoint>,simplifycfg)";
 
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -61,7 +56,7 @@ void initializeNativeTarget() {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
     llvm::InitializeNativeTargetAsmParser();
-    // glibc's vector math library: exp, log, sin... in SIMD form for the vectorizer.
+    // glibc's vector math library: the SIMD exp, log, sin... that vector kernels call.
     llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
   });
 }
@@ -87,7 +82,7 @@ Result<std::unique_ptr<Jit>> Jit::create() {
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 
-void Jit::optimize(llvm::Module& module, bool vectorize) {
+void Jit::optimize(llvm::Module& module) {
   auto t0 = std::chrono::steady_clock::now();
   module.setDataLayout(impl_->tm->createDataLayout());
   module.setTargetTriple(impl_->tm->getTargetTriple().str());
@@ -96,16 +91,13 @@ void Jit::optimize(llvm::Module& module, bool vectorize) {
   llvm::CGSCCAnalysisManager cgam;
   llvm::ModuleAnalysisManager mam;
   llvm::PassBuilder pb(impl_->tm.get());
-  llvm::TargetLibraryInfoImpl tlii(llvm::Triple(module.getTargetTriple()));
-  tlii.addVectorizableFunctionsFromVecLib(llvm::TargetLibraryInfoImpl::LIBMVEC_X86, llvm::Triple(module.getTargetTriple()));
-  fam.registerPass([&] { return llvm::TargetLibraryAnalysis(tlii); });
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
   pb.registerFunctionAnalyses(fam);
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
   llvm::ModulePassManager mpm;
-  llvm::cantFail(pb.parsePassPipeline(mpm, vectorize ? kVectorizingPipeline : kLeanPipeline));
+  llvm::cantFail(pb.parsePassPipeline(mpm, kLeanPipeline));
   mpm.run(module, mam);
   optimizeMs = msSince(t0);
 }
@@ -127,15 +119,15 @@ Status Jit::add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVM
   return Ok{};
 }
 
-Status Jit::compile(llvm::Module& module, bool vectorize) {
+Status Jit::compile(llvm::Module& module) {
   auto t0 = std::chrono::steady_clock::now();
   module.setDataLayout(impl_->tm->createDataLayout());
   module.setTargetTriple(impl_->tm->getTargetTriple().str());
-  ObjectCache cache(module, *impl_->tm, vectorize);
+  ObjectCache cache(module, *impl_->tm, false);
   std::optional<std::string> object = cache.load();
   cacheHit = object.has_value();
   if (!object) {
-    optimize(module, vectorize);
+    optimize(module);
     t0 = std::chrono::steady_clock::now();
     llvm::SmallString<16384> bytes;
     llvm::raw_svector_ostream os(bytes);

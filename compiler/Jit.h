@@ -25,9 +25,8 @@ public:
 
   static Result<std::unique_ptr<Jit>> create();
 
-  /// Runs the optimization pipeline on `module` (in place); `vectorize` adds
-  /// the loop vectorizer.
-  void optimize(llvm::Module& module, bool vectorize);
+  /// Runs the optimization pipeline on `module` (in place).
+  void optimize(llvm::Module& module);
   /// Native assembly of `module` for the host CPU.
   std::string assembly(llvm::Module& module);
   /// Hands the module to the JIT; its functions can then be looked up.
@@ -35,7 +34,7 @@ public:
   /// Optimizes and compiles `module` to native code, or takes that code from
   /// the object cache when this IR was compiled before on this CPU; then
   /// hands it to the JIT. Sets `cacheHit`.
-  Status compile(llvm::Module& module, bool vectorize);
+  Status compile(llvm::Module& module);
   bool cacheHit = false;
   EntryFn lookup(const std::string& name);
 

@@ -9,6 +9,8 @@
 // one-row tiles (rows), never scalar code.
 #include "MatMulKernel.h"
 
+#include "IRLoops.h"
+
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/TargetParser/Host.h>
 
@@ -65,32 +67,8 @@ private:
   llvm::Value* roundDown(llvm::Value* x, llvm::Value* step) { return mul(ir_.CreateUDiv(x, step), step); }
   llvm::Value* at(llvm::Value* base, llvm::Value* offset) { return ir_.CreateGEP(elem_, base, offset); }
 
-  /// for (iv = from; iv < to; iv += step) body(iv), as straight-line code when
-  /// the trip count is a known 0 or 1.
   void stepLoop(llvm::Value* from, llvm::Value* to, llvm::Value* step, const std::function<void(llvm::Value*)>& body) {
-    auto* f = llvm::dyn_cast<llvm::ConstantInt>(from);
-    auto* t = llvm::dyn_cast<llvm::ConstantInt>(to);
-    auto* s = llvm::cast<llvm::ConstantInt>(step);
-    if (f && t) {
-      int64_t trips = (t->getSExtValue() - f->getSExtValue() + s->getSExtValue() - 1) / s->getSExtValue();
-      if (trips <= 0) return;
-      if (trips == 1) return body(from);
-    }
-    llvm::Function* fn = ir_.GetInsertBlock()->getParent();
-    llvm::BasicBlock* pre = ir_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ir_.getContext(), "mm.loop", fn);
-    auto* bodyBlock = llvm::BasicBlock::Create(ir_.getContext(), "mm.body", fn);
-    auto* exit = llvm::BasicBlock::Create(ir_.getContext(), "mm.exit", fn);
-    ir_.CreateBr(header);
-    ir_.SetInsertPoint(header);
-    llvm::PHINode* iv = ir_.CreatePHI(i64_, 2, "iv");
-    iv->addIncoming(from, pre);
-    ir_.CreateCondBr(ir_.CreateICmpSLT(iv, to), bodyBlock, exit);
-    ir_.SetInsertPoint(bodyBlock);
-    body(iv);
-    iv->addIncoming(add(iv, step), ir_.GetInsertBlock());
-    ir_.CreateBr(header);
-    ir_.SetInsertPoint(exit);
+    emitLoop(ir_, from, to, llvm::cast<llvm::ConstantInt>(step)->getSExtValue(), body);
   }
 
   /// Every row of C over the panel of columns [j, j + vectors * lanes); `width`
@@ -128,13 +106,15 @@ private:
 
   uint64_t elemBytes() const { return elem_->getPrimitiveSizeInBits() / 8; }
 
-  /// C[i .. i+rows, panel at j] = A[i .. i+rows, :] @ B[:, panel at j], the
-  /// accumulators carried through the k loop as phis (registers).
+  /// C[i .. i+rows, panel at j] = A[i .. i+rows, :] @ B[:, panel at j]. The
+  /// accumulators and one pointer per row of A and one into B are carried
+  /// through the k loop as phis: registers, with no address arithmetic for
+  /// LLVM's loop strength reduction to untangle (a large share of its time).
   void tile(llvm::Value* i, llvm::Value* j, int rows, const std::vector<llvm::Value*>& masks) {
     int vectors = static_cast<int>(masks.size());
-    std::vector<llvm::Value*> aRow(rows);
-    for (int r = 0; r < rows; ++r) aRow[r] = at(ops_.a, mul(add(i, i64(r)), ops_.aRowStride));
-    llvm::Value* bPanel = at(ops_.b, j);
+    std::vector<llvm::Value*> aStart(rows);
+    for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, mul(add(i, i64(r)), ops_.aRowStride));
+    llvm::Value* bStart = at(ops_.b, j);
 
     llvm::Function* fn = ir_.GetInsertBlock()->getParent();
     llvm::BasicBlock* pre = ir_.GetInsertBlock();
@@ -145,6 +125,14 @@ private:
     ir_.SetInsertPoint(header);
     llvm::PHINode* p = ir_.CreatePHI(i64_, 2, "p");
     p->addIncoming(i64(0), pre);
+    auto pointerPhi = [&](llvm::Value* start) {
+      llvm::PHINode* phi = ir_.CreatePHI(start->getType(), 2, "ptr");
+      phi->addIncoming(start, pre);
+      return phi;
+    };
+    std::vector<llvm::PHINode*> aPtr(rows);
+    for (int r = 0; r < rows; ++r) aPtr[r] = pointerPhi(aStart[r]);
+    llvm::PHINode* bPtr = pointerPhi(bStart);
     std::vector<llvm::PHINode*> acc(rows * vectors);
     for (auto& a : acc) {
       a = ir_.CreatePHI(vec_, 2, "acc");
@@ -153,18 +141,18 @@ private:
     ir_.CreateCondBr(ir_.CreateICmpSLT(p, ops_.k), body, exit);
 
     ir_.SetInsertPoint(body);
-    llvm::Value* bRow = at(bPanel, mul(p, ops_.bRowStride));
     std::vector<llvm::Value*> bv(vectors);
-    for (int v = 0; v < vectors; ++v) bv[v] = loadB(at(bRow, i64(int64_t(v) * lanes_)), masks[v]);
-    llvm::Value* aOffset = mul(p, ops_.aColStride);
+    for (int v = 0; v < vectors; ++v) bv[v] = loadB(at(bPtr, i64(int64_t(v) * lanes_)), masks[v]);
     for (int r = 0; r < rows; ++r) {
-      llvm::Value* a = ir_.CreateAlignedLoad(elem_, at(aRow[r], aOffset), llvm::Align(elemBytes()));
+      llvm::Value* a = ir_.CreateAlignedLoad(elem_, aPtr[r], llvm::Align(elemBytes()));
       llvm::Value* splat = ir_.CreateVectorSplat(lanes_, a);
       for (int v = 0; v < vectors; ++v) {
         llvm::PHINode* c = acc[r * vectors + v];
         c->addIncoming(ir_.CreateIntrinsic(llvm::Intrinsic::fma, {vec_}, {splat, bv[v], c}), body);
       }
+      aPtr[r]->addIncoming(at(aPtr[r], ops_.aColStride), body);
     }
+    bPtr->addIncoming(at(bPtr, ops_.bRowStride), body);
     p->addIncoming(add(p, i64(1)), body);
     ir_.CreateBr(header);
 

@@ -907,3 +907,56 @@ TEST_CASE("forward: many rows of a wide input", "[forward]") {
   checkBatch(decls, "sum(x, axis = -1)", b.data, reduce(x, Red::Sum, -1));
   checkBatch(decls, "argmax(x @ M)", b.data, reduce(matmul(x, M), Red::ArgMax, -1));
 }
+
+TEST_CASE("forward: vector transcendentals match libm over wide ranges", "[forward][vector-math]") {
+  // 203 elements: vector kernels with a masked tail; values spread over each
+  // function's whole useful range, extremes included.
+  const int n = 203;
+  auto spread = [&](double lo, double hi) {
+    T t{{n}, {}};
+    for (int i = 0; i < n; ++i) t.v.push_back(static_cast<float>(lo + (hi - lo) * i / (n - 1)));
+    return t;
+  };
+  struct Case {
+    const char* expr;
+    T x;
+    std::function<double(double)> f;
+    double atol;  // for results near zero (sin and cos), else 0
+  };
+  const std::vector<Case> cases = {
+      {"exp(x)", spread(-103, 88), [](double v) { return std::exp(v); }, 0},
+      {"exp(x)", spread(-700, 700), [](double v) { return std::exp(v); }, 0},  // 0 and inf in f32
+      {"log(x)", spread(1e-30, 1e30), [](double v) { return std::log(v); }, 0},
+      {"log(x)", spread(1e-6, 4), [](double v) { return std::log(v); }, 0},
+      {"log(x)", spread(-1, 1), [](double v) { return std::log(v); }, 0},  // NaN, -inf at 0
+      {"tanh(x)", spread(-30, 30), [](double v) { return std::tanh(v); }, 0},
+      {"sigmoid(x)", spread(-100, 100), [](double v) { return 1 / (1 + std::exp(-v)); }, 0},
+      {"softplus(x)", spread(-100, 100), [](double v) { return std::max(v, 0.0) + std::log1p(std::exp(-std::fabs(v))); }, 0},
+      {"sin(x)", spread(-100, 100), [](double v) { return std::sin(v); }, 1e-6},
+      {"cos(x)", spread(-100, 100), [](double v) { return std::cos(v); }, 1e-6},
+      {"pow(x, 2.5)", spread(0, 1000), [](double v) { return std::pow(v, 2.5); }, 0},
+      {"pow(x, -0.5)", spread(1e-3, 50), [](double v) { return std::pow(v, -0.5); }, 0},
+  };
+  for (const Case& c : cases) {
+    std::string src = fmt::format("param x[{}] = {}\ny = {}\noutput y\n", n, literal(c.x), c.expr);
+    for (DType dt : {DType::F32, DType::F64}) {
+      Got got = predict(src, dt);
+      INFO(c.expr << " over [" << c.x.v.front() << ", " << c.x.v.back() << "] ("
+                  << (dt == DType::F32 ? "f32" : "f64") << ")\n" << got.errors);
+      REQUIRE(got.ok);
+      // libm in double, rounded to the dtype: what a correctly rounded result is.
+      double rtol = dt == DType::F32 ? 4e-6 : 1e-13;
+      std::string bad;
+      for (int i = 0; i < n; ++i) {
+        double want = c.f(c.x.v[i]);
+        if (dt == DType::F32) want = static_cast<float>(want);
+        double x = got.v[i];
+        bool good = (std::isnan(want) && std::isnan(x)) || (std::isinf(want) && want == x) ||
+                    std::fabs(x - want) <= rtol * std::fabs(want) + c.atol + (dt == DType::F32 ? 1e-38 : 1e-300);
+        if (!good) bad += fmt::format("  x = {:.9g}: expected {:.17g}, got {:.17g}\n", c.x.v[i], want, x);
+      }
+      INFO(bad);
+      CHECK(bad.empty());
+    }
+  }
+}
