@@ -468,7 +468,13 @@ private:
     params.push_back(i64_);
     auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), params, false),
                                      llvm::Function::InternalLinkage, name, *module_);
-    f->addFnAttr(llvm::Attribute::AlwaysInline);
+    if (in_.profileKernels) {
+      // Kept apart and visible, so that a profiler can name each kernel.
+      f->setLinkage(llvm::Function::ExternalLinkage);
+      f->addFnAttr(llvm::Attribute::NoInline);
+    } else {
+      f->addFnAttr(llvm::Attribute::AlwaysInline);
+    }
     f->addFnAttr(llvm::Attribute::NoUnwind);
     setVectorWidth(f);
     for (size_t i = 0; i < numBuffers; ++i) {

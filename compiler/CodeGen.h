@@ -32,6 +32,7 @@ struct CodeGenInput {
   int arenaSlot = 0;
   std::vector<FunctionCode> functions;
   VectorTarget target;  // what the kernels' explicit vectors are sized for
+  bool profileKernels = false;  // kernels stay separate, named functions
 };
 
 /// Emits every function of `in` into a fresh module of `ctx`.

@@ -179,16 +179,15 @@ private:
 
   /// For `show --ir` / `--asm`: the optimized module is printed, so it is
   /// always compiled afresh rather than taken from the object cache.
-  Status compileShown(std::unique_ptr<llvm::Module>& module, std::unique_ptr<llvm::LLVMContext> ctx,
-                      Clock::time_point& t0) {
-    cm_.jit->optimize(*module);
+  Status compileShown(llvm::Module& module, Clock::time_point& t0) {
+    cm_.jit->optimize(module);
     cm_.times.optimizeMs = msSince(t0);
     if (opt_.keepIR) {
       llvm::raw_string_ostream irOut(cm_.ir);
-      module->print(irOut, nullptr);
+      module.print(irOut, nullptr);
     }
-    if (opt_.keepAsm) cm_.assembly = cm_.jit->assembly(*module);
-    return cm_.jit->add(std::move(module), std::move(ctx));
+    if (opt_.keepAsm) cm_.assembly = cm_.jit->assembly(module);
+    return cm_.jit->add(module);
   }
 
   bool generate(Clock::time_point& t0) {
@@ -197,6 +196,7 @@ private:
     in.graph = &g;
     in.dtype = opt_.dtype;
     in.target = hostVectorTarget();
+    in.profileKernels = Jit::perfMapRequested();
     for (NodeId n = 0; n < g.size(); ++n)
       if (opKind(g.op(n)) == OpKind::Leaf && g.op(n) != Op::Constant && g.op(n) != Op::BatchSize)
         in.leafSlot[n] = slotOfLeaf(g, n);
@@ -223,7 +223,7 @@ private:
       return false;
     }
     cm_.jit = std::move(*jit);
-    Status added = opt_.keepIR || opt_.keepAsm ? compileShown(module, std::move(ctx), t0)
+    Status added = opt_.keepIR || opt_.keepAsm ? compileShown(*module, t0)
                                                : cm_.jit->compile(*module);
     if (added && !opt_.keepIR && !opt_.keepAsm) {
       cm_.times.optimizeMs = cm_.jit->optimizeMs * !cm_.jit->cacheHit;

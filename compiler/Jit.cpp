@@ -6,17 +6,21 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
-#include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 #include <mutex>
 
 namespace nnjit {
@@ -46,6 +50,23 @@ std::string errorText(llvm::Error e) {
   llvm::raw_string_ostream os(s);
   os << e;
   return s;
+}
+
+/// Builds the backend's pass list with loop strength reduction turned off:
+/// it was a third of native code generation time, and the kernels do not
+/// need it (the matmul carries its pointers as phis; other loops index with
+/// x86's scaled addressing). LLVM offers no per-target switch, only its
+/// `-disable-lsr` option, so that is set just while the list is built.
+bool addCodeGenPasses(llvm::TargetMachine& tm, llvm::legacy::PassManager& pm, llvm::raw_pwrite_stream& out,
+                      llvm::CodeGenFileType type) {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto* disableLsr = static_cast<llvm::cl::opt<bool>*>(llvm::cl::getRegisteredOptions().lookup("disable-lsr"));
+  bool before = disableLsr ? disableLsr->getValue() : false;
+  if (disableLsr) disableLsr->setValue(true);
+  bool failed = tm.addPassesToEmitFile(pm, out, nullptr, type);
+  if (disableLsr) disableLsr->setValue(before);
+  return !failed;
 }
 
 } // namespace
@@ -106,17 +127,35 @@ std::string Jit::assembly(llvm::Module& module) {
   llvm::SmallString<4096> out;
   llvm::raw_svector_ostream os(out);
   llvm::legacy::PassManager pm;
-  if (impl_->tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::AssemblyFile)) return "";
+  if (!addCodeGenPasses(*impl_->tm, pm, os, llvm::CodeGenFileType::AssemblyFile)) return "";
   pm.run(module);
   return std::string(out.str());
 }
 
-Status Jit::add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> ctx) {
-  auto t0 = std::chrono::steady_clock::now();
-  llvm::orc::ThreadSafeModule tsm(std::move(module), std::move(ctx));
-  if (auto err = impl_->jit->addIRModule(std::move(tsm))) return fileError("", "JIT: " + errorText(std::move(err)));
-  codegenMs = msSince(t0);
+Result<std::string> Jit::emitObject(llvm::Module& module) {
+  llvm::SmallString<16384> bytes;
+  llvm::raw_svector_ostream os(bytes);
+  llvm::legacy::PassManager pm;
+  if (!addCodeGenPasses(*impl_->tm, pm, os, llvm::CodeGenFileType::ObjectFile))
+    return fileError("", "JIT: this CPU cannot emit object files");
+  pm.run(module);
+  return std::string(bytes.str());
+}
+
+Status Jit::link(const std::string& object, const llvm::Module& module) {
+  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, "nnjit-model.o");
+  if (auto err = impl_->jit->addObjectFile(std::move(buffer))) return fileError("", "JIT: " + errorText(std::move(err)));
+  if (perfMapRequested()) writePerfMap(module);
   return Ok{};
+}
+
+Status Jit::add(llvm::Module& module) {
+  auto t0 = std::chrono::steady_clock::now();
+  Result<std::string> object = emitObject(module);
+  if (!object) return object.errors().front();
+  Status linked = link(*object, module);
+  codegenMs = msSince(t0);
+  return linked;
 }
 
 Status Jit::compile(llvm::Module& module) {
@@ -129,19 +168,38 @@ Status Jit::compile(llvm::Module& module) {
   if (!object) {
     optimize(module);
     t0 = std::chrono::steady_clock::now();
-    llvm::SmallString<16384> bytes;
-    llvm::raw_svector_ostream os(bytes);
-    llvm::legacy::PassManager pm;
-    if (impl_->tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile))
-      return fileError("", "JIT: this CPU cannot emit object files");
-    pm.run(module);
-    object = std::string(bytes.str());
+    Result<std::string> emitted = emitObject(module);
+    if (!emitted) return emitted.errors().front();
+    object = std::move(*emitted);
     cache.store(*object);
   }
-  auto buffer = llvm::MemoryBuffer::getMemBufferCopy(*object, "nnjit-model.o");
-  if (auto err = impl_->jit->addObjectFile(std::move(buffer))) return fileError("", "JIT: " + errorText(std::move(err)));
+  Status linked = link(*object, module);
   codegenMs = msSince(t0);
-  return Ok{};
+  return linked;
+}
+
+bool Jit::perfMapRequested() {
+  const char* v = std::getenv("NNJIT_PERF_MAP");
+  return v && std::string(v) == "1";
+}
+
+/// perf's JIT symbol file: one `ADDRESS SIZE NAME` line per function, the
+/// size taken as the distance to the next one.
+void Jit::writePerfMap(const llvm::Module& module) {
+  std::vector<std::pair<uint64_t, std::string>> symbols;
+  for (const llvm::Function& f : module)
+    if (!f.isDeclaration() && f.hasExternalLinkage())
+      if (auto sym = impl_->jit->lookup(f.getName())) symbols.emplace_back(sym->getValue(), f.getName().str());
+      else llvm::consumeError(sym.takeError());
+  std::sort(symbols.begin(), symbols.end());
+  std::FILE* map = std::fopen(("/tmp/perf-" + std::to_string(getpid()) + ".map").c_str(), "a");
+  if (!map) return;
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    uint64_t size = i + 1 < symbols.size() ? symbols[i + 1].first - symbols[i].first : 4096;
+    std::fprintf(map, "%llx %llx %s\n", static_cast<unsigned long long>(symbols[i].first),
+                 static_cast<unsigned long long>(size), symbols[i].second.c_str());
+  }
+  std::fclose(map);
 }
 
 EntryFn Jit::lookup(const std::string& name) {

@@ -29,8 +29,9 @@ public:
   void optimize(llvm::Module& module);
   /// Native assembly of `module` for the host CPU.
   std::string assembly(llvm::Module& module);
-  /// Hands the module to the JIT; its functions can then be looked up.
-  Status add(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> ctx);
+  /// Compiles the (optimized) module to native code, as `compile` does but
+  /// never through the object cache; its functions can then be looked up.
+  Status add(llvm::Module& module);
   /// Optimizes and compiles `module` to native code, or takes that code from
   /// the object cache when this IR was compiled before on this CPU; then
   /// hands it to the JIT. Sets `cacheHit`.
@@ -38,10 +39,17 @@ public:
   bool cacheHit = false;
   EntryFn lookup(const std::string& name);
 
+  /// With NNJIT_PERF_MAP=1, kernels are compiled as separate functions and
+  /// /tmp/perf-PID.map names them, so that `perf report` can tell them apart.
+  static bool perfMapRequested();
+
   /// Time spent in each stage of the last `optimize` and `add`, for --time-report.
   double optimizeMs = 0, codegenMs = 0;
 
 private:
+  Result<std::string> emitObject(llvm::Module& module);
+  Status link(const std::string& object, const llvm::Module& module);
+  void writePerfMap(const llvm::Module& module);
   struct Impl;
   explicit Jit(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
