@@ -272,10 +272,11 @@ private:
 
   /// Lanes of the vector at `from` that lie before `end`.
   llvm::Value* tailMask(llvm::Value* from, llvm::Value* end) {
+    // 32-bit lanes: one register's worth of compares (dims are below 2^31).
     std::vector<llvm::Constant*> lane;
-    for (int l = 0; l < lanes_; ++l) lane.push_back(llvm::ConstantInt::get(i64_, l));
-    llvm::Value* at = ir_.CreateAdd(ir_.CreateVectorSplat(lanes_, from), llvm::ConstantVector::get(lane));
-    return ir_.CreateICmpSLT(at, ir_.CreateVectorSplat(lanes_, end));
+    for (int l = 0; l < lanes_; ++l) lane.push_back(ir_.getInt32(l));
+    llvm::Value* left = ir_.CreateTrunc(ir_.CreateSub(end, from), ir_.getInt32Ty());
+    return ir_.CreateICmpSLT(llvm::ConstantVector::get(lane), ir_.CreateVectorSplat(lanes_, left));
   }
 
   /// body(j) for j = 0, lanes, 2 lanes, ... < n, with `lanes_` set and the

@@ -35,11 +35,13 @@ namespace {
 /// The passes that matter for generated loop nests, not the whole O2 list:
 /// inline the kernels, promote accumulators to registers, hoist invariants
 /// (adam's bias corrections, a broadcast bias) and clean up. CodeGen emits
-/// the vectors itself and unrolls kernels of up to 8 iterations, so LLVM's
-/// vectorizer and unroller, most of O2's time, are left out.
+/// the vectors itself, unrolls kernels of up to 8 iterations and emits its
+/// loops rotated with one canonical counter, so LLVM's vectorizer, unroller,
+/// loop rotation and induction-variable passes, most of O2's time, are left
+/// out; so is GVN, whose redundant loads early-cse already finds here.
 const char* const kLeanPipeline =
     "always-inline,function(sroa,early-cse,instcombine<no-verify-fixpoint>,simplifycfg,"
-    "loop-mssa(loop-rotate,licm),gvn,indvars,instcombine<no-verify-fixpoint>,simplifycfg)";
+    "loop-mssa(licm),simplifycfg)";
 
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

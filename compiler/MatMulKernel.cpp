@@ -88,9 +88,10 @@ private:
   llvm::Value* laneMask(llvm::Value* width, int v) {
     if (auto* w = llvm::dyn_cast<llvm::ConstantInt>(width); w && w->getSExtValue() >= int64_t(v + 1) * lanes_)
       return nullptr;
+    // 32-bit lanes: one register's worth of compares (dims are below 2^31).
     std::vector<llvm::Constant*> lane;
-    for (int l = 0; l < lanes_; ++l) lane.push_back(llvm::ConstantInt::get(i64_, int64_t(v) * lanes_ + l));
-    llvm::Value* limit = ir_.CreateVectorSplat(lanes_, width);
+    for (int l = 0; l < lanes_; ++l) lane.push_back(ir_.getInt32(v * lanes_ + l));
+    llvm::Value* limit = ir_.CreateVectorSplat(lanes_, ir_.CreateTrunc(width, ir_.getInt32Ty()));
     return ir_.CreateICmpSLT(llvm::ConstantVector::get(lane), limit);
   }
 
@@ -116,50 +117,61 @@ private:
     for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, mul(add(i, i64(r)), ops_.aRowStride));
     llvm::Value* bStart = at(ops_.b, j);
 
+    // A rotated loop: the test is at the bottom, and only a k that is not a
+    // constant (the batch) needs a guard in front.
     llvm::Function* fn = ir_.GetInsertBlock()->getParent();
-    llvm::BasicBlock* pre = ir_.GetInsertBlock();
-    auto* header = llvm::BasicBlock::Create(ir_.getContext(), "mm.k", fn);
+    auto* pre = llvm::BasicBlock::Create(ir_.getContext(), "mm.pre", fn);
     auto* body = llvm::BasicBlock::Create(ir_.getContext(), "mm.fma", fn);
     auto* exit = llvm::BasicBlock::Create(ir_.getContext(), "mm.tile", fn);
-    ir_.CreateBr(header);
-    ir_.SetInsertPoint(header);
-    llvm::PHINode* p = ir_.CreatePHI(i64_, 2, "p");
-    p->addIncoming(i64(0), pre);
-    auto pointerPhi = [&](llvm::Value* start) {
-      llvm::PHINode* phi = ir_.CreatePHI(start->getType(), 2, "ptr");
-      phi->addIncoming(start, pre);
-      return phi;
-    };
-    std::vector<llvm::PHINode*> aPtr(rows);
-    for (int r = 0; r < rows; ++r) aPtr[r] = pointerPhi(aStart[r]);
-    llvm::PHINode* bPtr = pointerPhi(bStart);
-    std::vector<llvm::PHINode*> acc(rows * vectors);
-    for (auto& a : acc) {
-      a = ir_.CreatePHI(vec_, 2, "acc");
-      a->addIncoming(llvm::Constant::getNullValue(vec_), pre);
-    }
-    ir_.CreateCondBr(ir_.CreateICmpSLT(p, ops_.k), body, exit);
+    llvm::BasicBlock* guard = ir_.GetInsertBlock();
+    bool mayBeEmpty = !llvm::isa<llvm::ConstantInt>(ops_.k);
+    if (mayBeEmpty) ir_.CreateCondBr(ir_.CreateICmpSGT(ops_.k, i64(0)), pre, exit);
+    else ir_.CreateBr(pre);
+    ir_.SetInsertPoint(pre);
+    ir_.CreateBr(body);
 
     ir_.SetInsertPoint(body);
+    auto phi = [&](llvm::Type* t, llvm::Value* start) {
+      llvm::PHINode* node = ir_.CreatePHI(t, 2);
+      node->addIncoming(start, pre);
+      return node;
+    };
+    llvm::PHINode* p = phi(i64_, i64(0));
+    std::vector<llvm::PHINode*> aPtr(rows);
+    for (int r = 0; r < rows; ++r) aPtr[r] = phi(aStart[r]->getType(), aStart[r]);
+    llvm::PHINode* bPtr = phi(bStart->getType(), bStart);
+    std::vector<llvm::PHINode*> acc(rows * vectors);
+    for (auto& a : acc) a = phi(vec_, llvm::Constant::getNullValue(vec_));
     std::vector<llvm::Value*> bv(vectors);
     for (int v = 0; v < vectors; ++v) bv[v] = loadB(at(bPtr, i64(int64_t(v) * lanes_)), masks[v]);
+    std::vector<llvm::Value*> next(rows * vectors);
     for (int r = 0; r < rows; ++r) {
       llvm::Value* a = ir_.CreateAlignedLoad(elem_, aPtr[r], llvm::Align(elemBytes()));
       llvm::Value* splat = ir_.CreateVectorSplat(lanes_, a);
       for (int v = 0; v < vectors; ++v) {
-        llvm::PHINode* c = acc[r * vectors + v];
-        c->addIncoming(ir_.CreateIntrinsic(llvm::Intrinsic::fma, {vec_}, {splat, bv[v], c}), body);
+        int t = r * vectors + v;
+        next[t] = ir_.CreateIntrinsic(llvm::Intrinsic::fma, {vec_}, {splat, bv[v], acc[t]});
+        acc[t]->addIncoming(next[t], body);
       }
       aPtr[r]->addIncoming(at(aPtr[r], ops_.aColStride), body);
     }
     bPtr->addIncoming(at(bPtr, ops_.bRowStride), body);
-    p->addIncoming(add(p, i64(1)), body);
-    ir_.CreateBr(header);
+    llvm::Value* p1 = add(p, i64(1));
+    p->addIncoming(p1, body);
+    ir_.CreateCondBr(ir_.CreateICmpSLT(p1, ops_.k), body, exit);
 
     ir_.SetInsertPoint(exit);
+    std::vector<llvm::Value*> sums = next;
+    if (mayBeEmpty)
+      for (auto& sum : sums) {
+        llvm::PHINode* out = ir_.CreatePHI(vec_, 2);
+        out->addIncoming(llvm::Constant::getNullValue(vec_), guard);
+        out->addIncoming(sum, body);
+        sum = out;
+      }
     for (int r = 0; r < rows; ++r) {
       llvm::Value* cRow = at(ops_.c, add(mul(add(i, i64(r)), ops_.n), j));
-      for (int v = 0; v < vectors; ++v) storeC(acc[r * vectors + v], at(cRow, i64(int64_t(v) * lanes_)), masks[v]);
+      for (int v = 0; v < vectors; ++v) storeC(sums[r * vectors + v], at(cRow, i64(int64_t(v) * lanes_)), masks[v]);
     }
   }
 
