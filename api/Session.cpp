@@ -65,6 +65,7 @@ Status Session::setThreads(int threads) {
   if (!impl_) return movedFrom();
   if (threads < 1) return Error(ErrorKind::InvalidArgument, "the thread count must be at least 1, not " + std::to_string(threads));
   impl_->threads = threads;
+  impl_->session.setThreads(threads);
   return {};
 }
 

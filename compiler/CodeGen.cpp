@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <set>
 
 namespace nnjit {
@@ -257,17 +258,21 @@ private:
   }
 
   // ---- loops -------------------------------------------------------------------
-  void loop(llvm::Value* n, const std::function<void(llvm::Value*)>& body) {
-    emitLoop(ir_, i64(0), n, 1, body, kUnrollLimit);
-  }
-
+  /// Loops over the first `dims` dims of `s`; in a split kernel, the
+  /// outermost one covers only the kernel's units.
   void loopNest(const Shape& s, int dims, const std::function<void(const Index&)>& body, Index prefix = {}) {
     if (static_cast<int>(prefix.at.size()) == dims) return body(prefix);
-    loop(extent(s.dims[prefix.at.size()]), [&](llvm::Value* i) {
+    bool outer = prefix.at.empty() && rangeBegin_;
+    llvm::Value* from = outer ? rangeBegin_ : i64(0);
+    llvm::Value* to = outer ? rangeEnd_ : extent(s.dims[prefix.at.size()]);
+    emitLoop(
+        ir_, from, to, 1,
+        [&](llvm::Value* i) {
       Index next = prefix;
       next.at.push_back(i);
       loopNest(s, dims, body, next);
-    });
+        },
+        kUnrollLimit);
   }
 
   /// Lanes of the vector at `from` that lie before `end`.
@@ -441,32 +446,40 @@ private:
     internalError("a matmul operand that is not a strided view of a buffer");
   }
 
+  /// The sizes of matmul `n` (extents read from the current function's batch).
+  MatMulOperands matmulSizes(NodeId n) {
+    const Node& node = g_.node(n);
+    MatMulOperands ops;
+    ops.m = extent(node.shape.dims[0]);
+    ops.k = extent(g_.shape(node.inputs[0]).dims[1]);
+    ops.n = extent(node.shape.dims[1]);
+    return ops;
+  }
+
   void matmulKernel(NodeId n) {
     const Node& node = g_.node(n);
     View a = matmulView(node.inputs[0]), b = matmulView(node.inputs[1]);
     if (!llvm::isa<llvm::ConstantInt>(b.colStride) || !llvm::cast<llvm::ConstantInt>(b.colStride)->isOne())
       internalError("a matmul whose right operand's rows are not contiguous");
-    const Shape& sc = node.shape;
-    MatMulOperands ops;
+    MatMulOperands ops = matmulSizes(n);
     ops.a = a.base;
     ops.aRowStride = a.rowStride;
     ops.aColStride = a.colStride;
     ops.b = b.base;
     ops.bRowStride = b.rowStride;
     ops.c = ptrs_.at(n);
-    ops.m = extent(sc.dims[0]);
-    ops.k = extent(g_.shape(node.inputs[0]).dims[1]);
-    ops.n = extent(sc.dims[1]);
-    emitMatMul(ir_, elem_, in_.target, ops);
+    emitMatMul(ir_, elem_, in_.target, ops, rangeBegin_, rangeEnd_);
   }
 
   enum class KernelKind { Compute, Copy };
 
   /// A kernel is its own function with noalias buffer arguments, so LLVM
-  /// knows the loops do not alias; it is inlined into the entry point.
+  /// knows the loops do not alias; it is inlined into the entry point (or
+  /// into its range function, for a kernel the workers share). Its last
+  /// arguments are the batch and the units [begin, end) to compute.
   llvm::Function* kernelFunction(const std::string& name, size_t numBuffers) {
     std::vector<llvm::Type*> params(numBuffers, ptr_);
-    params.push_back(i64_);
+    params.insert(params.end(), {i64_, i64_, i64_});
     auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), params, false),
                                      llvm::Function::InternalLinkage, name, *module_);
     if (in_.profileKernels) {
@@ -496,10 +509,52 @@ private:
     if (kind == KernelKind::Compute) ptrs_[n] = f->getArg(0);
     for (size_t i = 0; i < reads.size(); ++i) ptrs_[reads[i]] = f->getArg(i + 1);
     batch_ = f->getArg(reads.size() + 1);
+    bool split = splitUnits(n, kind).has_value();
+    rangeBegin_ = split ? f->getArg(reads.size() + 2) : nullptr;
+    rangeEnd_ = split ? f->getArg(reads.size() + 3) : nullptr;
     if (kind == KernelKind::Copy) copyKernel(n, f->getArg(0));
     else if (opKind(g_.op(n)) == OpKind::Reduction) reductionKernel(n);
     else if (opKind(g_.op(n)) == OpKind::Contraction) matmulKernel(n);
     else elementwiseKernel(n);
+    ir_.CreateRetVoid();
+    return f;
+  }
+
+  /// How a kernel splits into independent units for the workers: a matmul
+  /// into its tiles, an elementwise kernel of rank 2 or more into its
+  /// outermost index. Reductions run whole, on one thread, so that every sum
+  /// keeps one order. Evaluated with the current function's batch.
+  struct Units {
+    llvm::Value* count;
+    int64_t cost;
+  };
+  std::optional<Units> splitUnits(NodeId n, KernelKind kind) {
+    OpKind k = opKind(g_.op(n));
+    if (kind == KernelKind::Compute && k == OpKind::Contraction) {
+      MatMulUnits u = matmulUnits(ir_, elem_, in_.target, matmulSizes(n));
+      return Units{u.count, u.cost};
+    }
+    if (kind == KernelKind::Compute && k == OpKind::Reduction) return std::nullopt;
+    const Shape& s = g_.shape(n);
+    if (s.rank() < 2) return std::nullopt;
+    Shape inner(std::vector<int64_t>(s.dims.begin() + 1, s.dims.end()));
+    return Units{extent(s.dims[0]), inner.staticElements()};
+  }
+
+  /// `void NAME.range(ptr args, i64 batch, i64 begin, i64 end)`: the shape of
+  /// function a worker calls, unpacking the buffers from `args`.
+  llvm::Function* rangeFunction(llvm::Function* kernel, size_t numBuffers) {
+    llvm::IRBuilderBase::InsertPointGuard guard(ir_);
+    auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_, i64_, i64_}, false),
+                                     llvm::Function::InternalLinkage, kernel->getName() + ".range", *module_);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    f->addFnAttr(llvm::Attribute::NoInline);
+    setVectorWidth(f);
+    ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+    std::vector<llvm::Value*> args;
+    for (size_t i = 0; i < numBuffers; ++i) args.push_back(ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, f->getArg(0), i64(i))));
+    args.insert(args.end(), {f->getArg(1), f->getArg(2), f->getArg(3)});
+    ir_.CreateCall(kernel, args);
     ir_.CreateRetVoid();
     return f;
   }
@@ -533,17 +588,36 @@ private:
                                     : i64(buf.offset);
       where[node] = ir_.CreateGEP(elem_, arena, off);
     }
-    auto invoke = [&](llvm::Function* kernel, llvm::Value* dst, const std::vector<NodeId>& reads) {
+    llvm::Value* workers = slotPtr(in_.workersSlot);
+    llvm::Value* parallelFor = ir_.CreateLoad(ptr_, workers, "parallel_for");
+    llvm::Value* pool = ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, workers, i64(1)), "pool");
+    llvm::AllocaInst* argArray = nullptr;
+    auto invoke = [&](llvm::Function* kernel, NodeId n, KernelKind kind, llvm::Value* dst, const std::vector<NodeId>& reads) {
       std::vector<llvm::Value*> args{dst};
       for (NodeId r : reads) args.push_back(where.at(r));
-      args.push_back(batch);
-      ir_.CreateCall(kernel, args);
+      batch_ = batch;
+      std::optional<Units> units = splitUnits(n, kind);
+      if (!units) {
+        args.insert(args.end(), {batch, i64(0), i64(0)});
+        ir_.CreateCall(kernel, args);
+        return;
+      }
+      // The buffers go in an array that every worker reads; the workers run
+      // the units and return when all are done.
+      if (!argArray || argArray->getAllocationSize(module_->getDataLayout())->getFixedValue() < args.size() * 8) {
+        llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
+        argArray = entry.CreateAlloca(llvm::ArrayType::get(ptr_, std::max<size_t>(args.size(), 16)), nullptr, "args");
+      }
+      for (size_t i = 0; i < args.size(); ++i) ir_.CreateStore(args[i], ir_.CreateGEP(ptr_, argArray, i64(i)));
+      llvm::Function* range = rangeFunction(kernel, args.size());
+      auto* type = llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, ptr_, ptr_, i64_, i64_, i64_}, false);
+      ir_.CreateCall(type, parallelFor, {pool, range, argArray, batch, units->count, i64(units->cost)});
     };
     const Schedule& s = fc.schedule;
     for (size_t k = 0; k < s.kernels.size(); ++k) {
       NodeId n = s.kernels[k];
       std::string name = fc.name + "." + std::to_string(n) + "." + opInfo(g_.op(n)).name;
-      invoke(emitKernel(name, n, s.reads[k], KernelKind::Compute), where.at(n), s.reads[k]);
+      invoke(emitKernel(name, n, s.reads[k], KernelKind::Compute), n, KernelKind::Compute, where.at(n), s.reads[k]);
     }
     auto copyAll = [&](const std::vector<std::pair<NodeId, int>>& list, const char* what) {
       for (const auto& [node, slot] : list) {
@@ -553,7 +627,7 @@ private:
         else collectReads(g_, node, s.materialized, inSlot, reads);
         std::string name = fc.name + "." + what + "." + std::to_string(slot);
         llvm::Function* kernel = emitKernel(name, node, reads, KernelKind::Copy);
-        invoke(kernel, slotPtr(slot), reads);
+        invoke(kernel, node, KernelKind::Copy, slotPtr(slot), reads);
       }
     };
     copyAll(fc.copies, "out");
@@ -577,6 +651,8 @@ private:
   const int vectorLanes_;        // elements in one of the target's vectors
   int lanes_ = 1;                // lanes of the values being emitted: 1 or vectorLanes_
   llvm::Value* mask_ = nullptr;  // in a vector tail: the lanes that exist
+  llvm::Value* rangeBegin_ = nullptr;  // a split kernel's units [begin, end): its
+  llvm::Value* rangeEnd_ = nullptr;    // outermost index, or a matmul's tiles
 };
 
 } // namespace

@@ -30,6 +30,7 @@ struct CodeGenInput {
   DType dtype = DType::F32;
   std::map<NodeId, int> leafSlot;   // Input, Param, State, Epoch and Step leaves
   int arenaSlot = 0;
+  int workersSlot = 0;  // holds a Workers (Workers.h): the threads kernels split across
   std::vector<FunctionCode> functions;
   VectorTarget target;  // what the kernels' explicit vectors are sized for
   bool profileKernels = false;  // kernels stay separate, named functions

@@ -201,6 +201,7 @@ private:
       if (opKind(g.op(n)) == OpKind::Leaf && g.op(n) != Op::Constant && g.op(n) != Op::BatchSize)
         in.leafSlot[n] = slotOfLeaf(g, n);
     cm_.arenaSlot = in.arenaSlot = addSlot("arena", SlotKind::Arena, {});
+    cm_.workersSlot = in.workersSlot = addSlot("workers", SlotKind::Workers, {});
     for (const FunctionRoots& f : functions_) {
       in.functions.push_back(schedule(f, g, in.leafSlot));
       const MemoryPlan& mp = in.functions.back().memory;

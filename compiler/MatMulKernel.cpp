@@ -33,54 +33,95 @@ namespace {
 /// without adding reuse of B.
 constexpr int kMaxTileRows = 8;
 
+/// The tile shape for a product with `n` columns (when known).
+struct Tiling {
+  int lanes = 1;    // elements per vector
+  int vectors = 1;  // vectors across a full tile
+  int rows = 1;     // rows of a full tile
+  int64_t panel() const { return int64_t(vectors) * lanes; }
+};
+
+Tiling tilingFor(llvm::Type* elem, const VectorTarget& target, llvm::Value* n) {
+  Tiling t;
+  t.lanes = target.bits / static_cast<int>(elem->getPrimitiveSizeInBits());
+  // rows x vectors accumulators, one register per B vector and one for the
+  // broadcast: 6 x 4 of 32 registers (AVX-512), 6 x 2 of 16 (AVX2), as BLIS.
+  int maxVectors = target.registers >= 32 ? 4 : 2;
+  int vectorsNeeded = maxVectors;
+  if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(n)) vectorsNeeded = static_cast<int>((c->getSExtValue() + t.lanes - 1) / t.lanes);
+  t.vectors = std::clamp(vectorsNeeded, 1, maxVectors);
+  t.rows = std::min(kMaxTileRows, (target.registers - 1 - t.vectors) / t.vectors);
+  return t;
+}
+
+llvm::Value* ceilDiv(llvm::IRBuilder<>& ir, llvm::Value* x, int64_t d) {
+  return ir.CreateUDiv(ir.CreateAdd(x, ir.getInt64(d - 1)), ir.getInt64(d));
+}
+
+/// Units are numbered panel by panel, row group by row group within one, so
+/// a contiguous run of units (one thread's share) keeps its panels of B hot.
 class MatMulEmitter {
 public:
   MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops)
-      : ir_(ir), elem_(elem), ops_(ops), i64_(ir.getInt64Ty()) {
-    lanes_ = target.bits / static_cast<int>(elem->getPrimitiveSizeInBits());
+      : ir_(ir), elem_(elem), ops_(ops), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.n)) {
+    lanes_ = tiling_.lanes;
     vec_ = llvm::FixedVectorType::get(elem, lanes_);
-    // rows x vectors accumulators, one register per B vector and one for the
-    // broadcast: 6 x 4 of 32 registers (AVX-512), 6 x 2 of 16 (AVX2), as BLIS.
-    int maxVectors = target.registers >= 32 ? 4 : 2;
-    int vectorsNeeded = maxVectors;
-    if (auto* n = llvm::dyn_cast<llvm::ConstantInt>(ops.n))
-      vectorsNeeded = static_cast<int>((n->getSExtValue() + lanes_ - 1) / lanes_);
-    vectors_ = std::clamp(vectorsNeeded, 1, maxVectors);
-    rows_ = std::min(kMaxTileRows, (target.registers - 1 - vectors_) / vectors_);
   }
 
-  void emit() {
-    llvm::Value* panel = i64(int64_t(vectors_) * lanes_);
-    llvm::Value* fullPanels = roundDown(ops_.n, panel);
-    stepLoop(i64(0), fullPanels, panel, [&](llvm::Value* j) { panelRows(j, vectors_, nullptr); });
+  void emit(llvm::Value* begin, llvm::Value* end) {
+    llvm::Value* groups = ceilDiv(ir_, ops_.m, tiling_.rows);
+    llvm::Value* fullPanels = ir_.CreateUDiv(ops_.n, i64(tiling_.panel()));
+    llvm::Value* rest = ir_.CreateSub(ops_.n, mul(fullPanels, i64(tiling_.panel())));
     // The last, narrower panel: as many vectors as its width needs, masked.
-    llvm::Value* rest = ir_.CreateSub(ops_.n, fullPanels);
-    int tailVectors = vectors_;
+    int tailVectors = tiling_.vectors;
     if (auto* r = llvm::dyn_cast<llvm::ConstantInt>(rest)) tailVectors = static_cast<int>((r->getSExtValue() + lanes_ - 1) / lanes_);
-    if (tailVectors > 0) stepLoop(fullPanels, ops_.n, panel, [&](llvm::Value* j) { panelRows(j, tailVectors, rest); });
+    std::vector<llvm::Value*> fullMasks(tiling_.vectors, nullptr), tailMasks(tailVectors);
+    for (int v = 0; v < tailVectors; ++v) tailMasks[v] = laneMask(rest, v);
+    auto* fullCount = llvm::dyn_cast<llvm::ConstantInt>(fullPanels);
+    emitLoop(ir_, begin, end, 1, [&](llvm::Value* unit) {
+      llvm::Value* panel = ir_.CreateUDiv(unit, groups);
+      llvm::Value* group = ir_.CreateSub(unit, mul(panel, groups));
+      llvm::Value* j = mul(panel, i64(tiling_.panel()));
+      auto full = [&] { groupTiles(group, j, fullMasks); };
+      auto tail = [&] { groupTiles(group, j, tailMasks); };
+      if (tailVectors == 0) full();
+      else if (fullCount && fullCount->isZero()) tail();
+      else ifElse(ir_.CreateICmpULT(panel, fullPanels), full, tail);
+    });
   }
 
 private:
   llvm::Value* i64(int64_t v) { return llvm::ConstantInt::get(i64_, v); }
   llvm::Value* mul(llvm::Value* a, llvm::Value* b) { return ir_.CreateMul(a, b, "", true, true); }
   llvm::Value* add(llvm::Value* a, llvm::Value* b) { return ir_.CreateAdd(a, b, "", true, true); }
-  llvm::Value* roundDown(llvm::Value* x, llvm::Value* step) { return mul(ir_.CreateUDiv(x, step), step); }
   llvm::Value* at(llvm::Value* base, llvm::Value* offset) { return ir_.CreateGEP(elem_, base, offset); }
 
-  void stepLoop(llvm::Value* from, llvm::Value* to, llvm::Value* step, const std::function<void(llvm::Value*)>& body) {
-    emitLoop(ir_, from, to, llvm::cast<llvm::ConstantInt>(step)->getSExtValue(), body);
+  void ifElse(llvm::Value* cond, const std::function<void()>& then, const std::function<void()>& otherwise) {
+    llvm::Function* fn = ir_.GetInsertBlock()->getParent();
+    auto* thenBlock = llvm::BasicBlock::Create(ir_.getContext(), "mm.then", fn);
+    auto* elseBlock = llvm::BasicBlock::Create(ir_.getContext(), "mm.else", fn);
+    auto* merge = llvm::BasicBlock::Create(ir_.getContext(), "mm.merge", fn);
+    ir_.CreateCondBr(cond, thenBlock, elseBlock);
+    ir_.SetInsertPoint(thenBlock);
+    then();
+    ir_.CreateBr(merge);
+    ir_.SetInsertPoint(elseBlock);
+    otherwise();
+    ir_.CreateBr(merge);
+    ir_.SetInsertPoint(merge);
   }
 
-  /// Every row of C over the panel of columns [j, j + vectors * lanes); `width`
-  /// (null for a full panel) is how many of those columns exist.
-  void panelRows(llvm::Value* j, int vectors, llvm::Value* width) {
-    std::vector<llvm::Value*> masks(vectors, nullptr);
-    if (width)
-      for (int v = 0; v < vectors; ++v) masks[v] = laneMask(width, v);
-    llvm::Value* tileRows = i64(rows_);
-    llvm::Value* fullRows = roundDown(ops_.m, tileRows);
-    stepLoop(i64(0), fullRows, tileRows, [&](llvm::Value* i) { tile(i, j, rows_, masks); });
-    stepLoop(fullRows, ops_.m, i64(1), [&](llvm::Value* i) { tile(i, j, 1, masks); });
+  /// The rows of row group `group` over the panel at column j: one full tile,
+  /// or for the last, short group its rows one at a time.
+  void groupTiles(llvm::Value* group, llvm::Value* j, const std::vector<llvm::Value*>& masks) {
+    llvm::Value* i = mul(group, i64(tiling_.rows));
+    llvm::Value* fullGroups = ir_.CreateUDiv(ops_.m, i64(tiling_.rows));
+    auto fullTile = [&] { tile(i, j, tiling_.rows, masks); };
+    auto shortRows = [&] { emitLoop(ir_, i, ops_.m, 1, [&](llvm::Value* r) { tile(r, j, 1, masks); }); };
+    auto* m = llvm::dyn_cast<llvm::ConstantInt>(ops_.m);
+    if (m && m->getSExtValue() % tiling_.rows == 0) fullTile();
+    else if (m && m->getSExtValue() < tiling_.rows) shortRows();
+    else ifElse(ir_.CreateICmpULT(group, fullGroups), fullTile, shortRows);
   }
 
   /// Lanes of vector `v` that fall inside a panel `width` columns wide; null
@@ -179,16 +220,27 @@ private:
   llvm::Type* elem_;
   const MatMulOperands& ops_;
   llvm::Type* i64_;
+  Tiling tiling_;
   int lanes_ = 1;
   llvm::FixedVectorType* vec_ = nullptr;
-  int vectors_ = 1;  // vectors across a full tile
-  int rows_ = 1;     // rows of a full tile
 };
 
 } // namespace
 
-void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops) {
-  MatMulEmitter(ir, elem, target, ops).emit();
+MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops) {
+  Tiling t = tilingFor(elem, target, ops.n);
+  llvm::Value* count = ir.CreateMul(ceilDiv(ir, ops.n, t.panel()), ceilDiv(ir, ops.m, t.rows));
+  auto* k = llvm::dyn_cast<llvm::ConstantInt>(ops.k);
+  return {count, t.rows * t.panel() * (k ? k->getSExtValue() : 64)};
+}
+
+void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
+                llvm::Value* unitBegin, llvm::Value* unitEnd) {
+  if (!unitBegin) {
+    unitBegin = ir.getInt64(0);
+    unitEnd = matmulUnits(ir, elem, target, ops).count;
+  }
+  MatMulEmitter(ir, elem, target, ops).emit(unitBegin, unitEnd);
 }
 
 } // namespace nnjit

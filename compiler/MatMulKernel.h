@@ -29,9 +29,19 @@ struct MatMulOperands {
   llvm::Value* n = nullptr;
 };
 
-/// Emits, at `ir`'s insertion point, loops that overwrite C with A @ B.
-/// Each element of C sums its k products in order p = 0, 1, ..., so the
-/// result does not depend on how rows or columns are blocked.
-void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops);
+/// A product splits into independent units, one tile of C each (a panel of
+/// columns by a group of rows): how many, and the multiply-adds of one.
+struct MatMulUnits {
+  llvm::Value* count;
+  int64_t cost;
+};
+MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops);
+
+/// Emits, at `ir`'s insertion point, loops that overwrite the tiles of C of
+/// units [unitBegin, unitEnd) (all of C when null) with A @ B. Each element
+/// of C sums its k products in order p = 0, 1, ..., so the result does not
+/// depend on how the units are shared out.
+void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
+                llvm::Value* unitBegin = nullptr, llvm::Value* unitEnd = nullptr);
 
 } // namespace nnjit

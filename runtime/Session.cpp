@@ -26,11 +26,27 @@ void Buffer::set(int64_t i, double v) {
   else static_cast<double*>(data())[i] = v;
 }
 
-Session::Session(const CompiledModel& cm) : cm_(cm) {
+Session::Session(const CompiledModel& cm) : cm_(cm), workers_(std::make_unique<Workers>()) {
   buffers_.resize(cm.slots.size());
   pointers_.resize(cm.slots.size(), nullptr);
+  setThreads(1);
   reserveRows(1);
   resetOptimizer();
+}
+
+namespace {
+
+void runOnCaller(void*, KernelRange range, void* const* args, int64_t batch, int64_t count, int64_t) {
+  if (count > 0) range(args, batch, 0, count);
+}
+
+} // namespace
+
+void Session::setThreads(int threads) {
+  if (threads == this->threads() && workers_->parallelFor) return;
+  pool_ = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
+  *workers_ = pool_ ? pool_->abi() : Workers{runOnCaller, nullptr};
+  if (cm_.workersSlot >= 0) pointers_[cm_.workersSlot] = workers_.get();
 }
 
 int64_t Session::slotElements(int slot, int64_t rows) const {
@@ -41,6 +57,7 @@ int64_t Session::slotElements(int slot, int64_t rows) const {
 void Session::reserveRows(int64_t rows) {
   if (rows <= capacity_) return;
   for (size_t s = 0; s < cm_.slots.size(); ++s) {
+    if (static_cast<int>(s) == cm_.workersSlot) continue;
     bool grows = static_cast<int>(s) == cm_.arenaSlot || cm_.slots[s].shape.hasBatch();
     if (capacity_ >= 0 && !grows) continue;
     buffers_[s] = Buffer(cm_.dtype, slotElements(static_cast<int>(s), rows));

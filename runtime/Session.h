@@ -3,6 +3,7 @@
 
 #include "Compiler.h"
 #include "CsvDataset.h"
+#include "ThreadPool.h"
 
 #include <cstdlib>
 #include <memory>
@@ -42,6 +43,12 @@ public:
   /// Calls a generated entry point on a batch of `rows` rows.
   void run(EntryFn fn, int64_t rows);
 
+  /// The threads the generated code runs on (1: the calling thread only).
+  /// Any count gives the same bits: kernels split only into pieces that
+  /// write disjoint outputs, never into partial sums.
+  void setThreads(int threads);
+  int threads() const { return pool_ ? pool_->threads() : 1; }
+
   double scalar(int slot) const { return buffers_[slot].get(0); }
   void setScalar(int slot, double v) { buffers_[slot].set(0, v); }
   /// The first `count` elements of a slot (all of a fixed-size slot when 0).
@@ -72,6 +79,8 @@ private:
   int64_t slotElements(int slot, int64_t rows) const;
 
   const CompiledModel& cm_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Workers> workers_;  // on the heap: its address is in pointers_
   std::vector<Buffer> buffers_;
   std::vector<void*> pointers_;
   int64_t capacity_ = -1;

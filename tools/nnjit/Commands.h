@@ -22,13 +22,16 @@ struct Options {
   std::optional<double> lr;
   uint64_t seed = 0;
   LogFormat log = LogFormat::Text;
-  int threads = 1;
+  int threads = 0;  // 0: one per core
   api::DType dtype = api::DType::F32;
   bool timeReport = false;
   std::string breakGradient;  // check's test hook: an op whose gradient rule is made wrong
   // show
   bool graph = false, grad = false, ir = false, assembly = false;
 };
+
+/// --threads, or one per core when it is not given.
+int threadCount(const Options& o);
 
 int runTrain(const Options& o);
 int runEval(const Options& o);

@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <thread>
+
 namespace nnjit::cli {
 
 /// Like a C compiler's error limit: past this, more errors are counted, not shown.
@@ -79,6 +82,11 @@ std::optional<api::Table> loadData(const Options& o, const api::ParsedModel& m, 
     return std::nullopt;
   }
   return std::move(*data);
+}
+
+int threadCount(const Options& o) {
+  if (o.threads > 0) return o.threads;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 } // namespace nnjit::cli

@@ -27,6 +27,7 @@ std::optional<api::Model> compileFor(const api::ParsedModel& parsed, const Optio
 /// A session holding the checkpoint `--load` names; none (after printing) when it cannot be read.
 std::optional<api::Session> loadSession(const api::Model& model, const Options& o) {
   api::Session session(model, 0);
+  session.setThreads(threadCount(o));
   if (api::Status loaded = session.load(o.load); !loaded) {
     report(loaded.error());
     return std::nullopt;
@@ -51,6 +52,7 @@ int runTrain(const Options& o) {
   if (o.timeReport) printTimes(model->compileTimes());
 
   api::Session session(*model, o.seed);
+  session.setThreads(threadCount(o));
   if (!o.load.empty())
     if (api::Status loaded = session.load(o.load); !loaded) return report(loaded.error());
   int64_t epochs = o.epochs.value_or(parsed->trainDefaults().epochs);

@@ -44,6 +44,11 @@ void addData(CLI::App* cmd, Options& o, bool required) {
   if (required) opt->required();
 }
 
+void addThreads(CLI::App* cmd, Options& o) {
+  cmd->add_option("--threads", o.threads, "threads the compiled code runs on (default: one per core; any count gives the same bits)")
+      ->check(CLI::Range(1, 1024))->type_name("N");
+}
+
 void buildTrain(CLI::App& app, Options& o) {
   CLI::App* cmd = app.add_subcommand("train", "compile the model and train it");
   addModel(cmd, o);
@@ -57,8 +62,7 @@ void buildTrain(CLI::App& app, Options& o) {
   cmd->add_option("--load", o.load, "resume from a checkpoint")->type_name("P.safetensors");
   cmd->add_option("--save", o.save, "save params and optimizer state after training")->type_name("P.safetensors");
   addLog(cmd, o);
-  cmd->add_option("--threads", o.threads, "worker threads (the train step runs on one thread for now)")
-      ->check(CLI::Range(1, 1024))->type_name("N");
+  addThreads(cmd, o);
   addDtype(cmd, o);
   cmd->add_flag("--time-report", o.timeReport, "print the time each compiler stage took to stderr");
 }
@@ -69,12 +73,14 @@ void buildOthers(CLI::App& app, Options& o) {
   eval->add_option("--load", o.load, "the checkpoint to evaluate")->required()->type_name("P.safetensors");
   addData(eval, o, false);
   addLog(eval, o);
+  addThreads(eval, o);
   addDtype(eval, o);
 
   CLI::App* predict = app.add_subcommand("predict", "write the model's output for each data row as CSV");
   addModel(predict, o);
   predict->add_option("--load", o.load, "the trained checkpoint")->required()->type_name("P.safetensors");
   addData(predict, o, true);
+  addThreads(predict, o);
   addDtype(predict, o);
 
   CLI::App* check = app.add_subcommand("check", "check shapes and every param's gradient against finite differences");

@@ -1,0 +1,93 @@
+// ThreadPool: the threads one session runs its kernels on, created once.
+#include "ThreadPool.h"
+
+#include <algorithm>
+
+namespace nnjit {
+namespace {
+
+/// Below this much work (multiply-adds or elements) a kernel runs on the
+/// calling thread: waking another costs a few microseconds.
+constexpr int64_t kMinParallelWork = 1 << 15;
+
+/// How long a worker polls for the next kernel before it sleeps.
+constexpr int kSpins = 1 << 14;
+
+inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+void parallelForEntry(void* pool, KernelRange range, void* const* args, int64_t batch, int64_t count, int64_t cost) {
+  static_cast<ThreadPool*>(pool)->parallelFor(range, args, batch, count, cost);
+}
+
+} // namespace
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+Workers ThreadPool::abi() {
+  Workers w;
+  w.parallelFor = parallelForEntry;
+  w.pool = this;
+  return w;
+}
+
+void ThreadPool::runShare(const Job& job, int index) const {
+  int64_t n = threads();
+  int64_t begin = job.count * index / n, end = job.count * (index + 1) / n;
+  if (begin < end) job.range(job.args, job.batch, begin, end);
+}
+
+void ThreadPool::parallelFor(KernelRange range, void* const* args, int64_t batch, int64_t count, int64_t cost) {
+  if (workers_.empty() || count < 2 || count * std::max<int64_t>(cost, 1) < kMinParallelWork) {
+    if (count > 0) range(args, batch, 0, count);
+    return;
+  }
+  job_ = Job{range, args, batch, count};
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1, std::memory_order_release);
+  if (sleeping_.load(std::memory_order_acquire) > 0) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_.notify_all();
+  }
+  runShare(job_, 0);
+  while (pending_.load(std::memory_order_acquire) > 0) relax();
+}
+
+void ThreadPool::work(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t now = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; now == seen && spin < kSpins && !stop_; ++spin) {
+      relax();
+      now = generation_.load(std::memory_order_acquire);
+    }
+    if (now == seen) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      sleeping_.fetch_add(1, std::memory_order_acq_rel);
+      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
+      sleeping_.fetch_sub(1, std::memory_order_acq_rel);
+      if (stop_) return;
+      now = generation_.load(std::memory_order_acquire);
+    }
+    if (stop_) return;
+    seen = now;
+    runShare(job_, index);
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+} // namespace nnjit

@@ -1,0 +1,49 @@
+// ThreadPool: the threads one session runs its kernels on, created once.
+#pragma once
+
+#include "Workers.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace nnjit {
+
+/// `threads` - 1 worker threads plus the calling thread. A kernel's units are
+/// cut into one contiguous range per thread; workers spin briefly for the
+/// next kernel (a train step hands over many in a row), then sleep.
+class ThreadPool {
+public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  void parallelFor(KernelRange range, void* const* args, int64_t batch, int64_t count, int64_t cost);
+
+  /// The generated code's view of this pool (or of plain serial execution).
+  Workers abi();
+
+private:
+  struct Job {
+    KernelRange range = nullptr;
+    void* const* args = nullptr;
+    int64_t batch = 0, count = 0;
+  };
+  void work(int index);
+  void runShare(const Job& job, int index) const;
+
+  std::vector<std::thread> workers_;
+  Job job_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<int> sleeping_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+};
+
+} // namespace nnjit
