@@ -140,7 +140,10 @@ private:
   // ---- values ----------------------------------------------------------------
   bool isBuffer(NodeId n) const { return n != self_ && ptrs_.count(n); }
 
-  llvm::Value* value(NodeId n, const Index& idx) { return isBuffer(n) ? load(n, idx) : compute(n, idx); }
+  llvm::Value* value(NodeId n, const Index& idx) {
+    if (n == epilogueNode_) return epilogueValue_;
+    return isBuffer(n) ? load(n, idx) : compute(n, idx);
+  }
 
   llvm::Value* compute(NodeId n, const Index& idx) {
     const Node& node = g_.node(n);
@@ -240,21 +243,8 @@ private:
     return ir_.CreateSelect(inFirst, value(node.inputs[0], a), value(node.inputs[1], b));
   }
 
-  /// Whether the values `root` computes inline can all be emitted lane-wise:
-  /// a concat along the lanes or a reshape of a computed value cannot.
   bool vectorizable(NodeId root) {
-    std::vector<NodeId> stack{root};
-    std::set<NodeId> seen;
-    while (!stack.empty()) {
-      NodeId n = stack.back();
-      stack.pop_back();
-      if (isBuffer(n) || !seen.insert(n).second) continue;
-      const Node& node = g_.node(n);
-      if (node.op == Op::Concat || node.op == Op::ArgMax) return false;
-      if (node.op == Op::Reshape && !isBuffer(node.inputs[0])) return false;
-      for (NodeId in : node.inputs) stack.push_back(in);
-    }
-    return true;
+    return isLaneWise(g_, root, [&](NodeId n) { return isBuffer(n) || n == epilogueNode_; });
   }
 
   // ---- loops -------------------------------------------------------------------
@@ -456,19 +446,34 @@ private:
     return ops;
   }
 
-  void matmulKernel(NodeId n) {
-    const Node& node = g_.node(n);
+  /// Computes matmul `c`; with `epilogue` set, elementwise kernel `epilogue`
+  /// instead, from each of c's tiles while it is in registers.
+  void matmulKernel(NodeId c, NodeId epilogue = kNoNode) {
+    const Node& node = g_.node(c);
     View a = matmulView(node.inputs[0]), b = matmulView(node.inputs[1]);
     if (!llvm::isa<llvm::ConstantInt>(b.colStride) || !llvm::cast<llvm::ConstantInt>(b.colStride)->isOne())
       internalError("a matmul whose right operand's rows are not contiguous");
-    MatMulOperands ops = matmulSizes(n);
+    MatMulOperands ops = matmulSizes(c);
     ops.a = a.base;
     ops.aRowStride = a.rowStride;
     ops.aColStride = a.colStride;
     ops.b = b.base;
     ops.bRowStride = b.rowStride;
-    ops.c = ptrs_.at(n);
-    emitMatMul(ir_, elem_, in_.target, ops, rangeBegin_, rangeEnd_);
+    ops.c = ptrs_.at(epilogue == kNoNode ? c : epilogue);
+    TileEpilogue apply;
+    if (epilogue != kNoNode)
+      apply = [&, epilogue, c](llvm::Value* tile, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
+        lanes_ = vectorLanes_;
+        mask_ = mask;
+        epilogueNode_ = c;
+        epilogueValue_ = tile;
+        llvm::Value* v = compute(epilogue, Index{{row, col}, 1});
+        epilogueNode_ = kNoNode;
+        mask_ = nullptr;
+        lanes_ = 1;
+        return v;
+      };
+    emitMatMul(ir_, elem_, in_.target, ops, rangeBegin_, rangeEnd_, apply);
   }
 
   enum class KernelKind { Compute, Copy };
@@ -515,6 +520,7 @@ private:
     if (kind == KernelKind::Copy) copyKernel(n, f->getArg(0));
     else if (opKind(g_.op(n)) == OpKind::Reduction) reductionKernel(n);
     else if (opKind(g_.op(n)) == OpKind::Contraction) matmulKernel(n);
+    else if (NodeId c = schedule_->epilogueOf[n]; c != kNoNode) matmulKernel(c, n);
     else elementwiseKernel(n);
     ir_.CreateRetVoid();
     return f;
@@ -530,8 +536,9 @@ private:
   };
   std::optional<Units> splitUnits(NodeId n, KernelKind kind) {
     OpKind k = opKind(g_.op(n));
-    if (kind == KernelKind::Compute && k == OpKind::Contraction) {
-      MatMulUnits u = matmulUnits(ir_, elem_, in_.target, matmulSizes(n));
+    NodeId matmul = k == OpKind::Contraction ? n : schedule_->epilogueOf[n];
+    if (kind == KernelKind::Compute && matmul != kNoNode) {
+      MatMulUnits u = matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
       return Units{u.count, u.cost};
     }
     if (kind == KernelKind::Compute && k == OpKind::Reduction) return std::nullopt;
@@ -614,6 +621,7 @@ private:
       ir_.CreateCall(type, parallelFor, {pool, range, argArray, batch, units->count, i64(units->cost)});
     };
     const Schedule& s = fc.schedule;
+    schedule_ = &s;
     for (size_t k = 0; k < s.kernels.size(); ++k) {
       NodeId n = s.kernels[k];
       std::string name = fc.name + "." + std::to_string(n) + "." + opInfo(g_.op(n)).name;
@@ -651,6 +659,9 @@ private:
   const int vectorLanes_;        // elements in one of the target's vectors
   int lanes_ = 1;                // lanes of the values being emitted: 1 or vectorLanes_
   llvm::Value* mask_ = nullptr;  // in a vector tail: the lanes that exist
+  const Schedule* schedule_ = nullptr;  // of the function being emitted
+  NodeId epilogueNode_ = kNoNode;       // in an epilogue: the matmul whose tile
+  llvm::Value* epilogueValue_ = nullptr;  // is at hand, and that tile's vector
   llvm::Value* rangeBegin_ = nullptr;  // a split kernel's units [begin, end): its
   llvm::Value* rangeEnd_ = nullptr;    // outermost index, or a matmul's tiles
 };

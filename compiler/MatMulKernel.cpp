@@ -62,8 +62,9 @@ llvm::Value* ceilDiv(llvm::IRBuilder<>& ir, llvm::Value* x, int64_t d) {
 /// a contiguous run of units (one thread's share) keeps its panels of B hot.
 class MatMulEmitter {
 public:
-  MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops)
-      : ir_(ir), elem_(elem), ops_(ops), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.n)) {
+  MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
+                const TileEpilogue& epilogue)
+      : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.n)) {
     lanes_ = tiling_.lanes;
     vec_ = llvm::FixedVectorType::get(elem, lanes_);
   }
@@ -212,13 +213,19 @@ private:
       }
     for (int r = 0; r < rows; ++r) {
       llvm::Value* cRow = at(ops_.c, add(mul(add(i, i64(r)), ops_.n), j));
-      for (int v = 0; v < vectors; ++v) storeC(sums[r * vectors + v], at(cRow, i64(int64_t(v) * lanes_)), masks[v]);
+      for (int v = 0; v < vectors; ++v) {
+        llvm::Value* sum = sums[r * vectors + v];
+        llvm::Value* col = add(j, i64(int64_t(v) * lanes_));
+        if (epilogue_) sum = epilogue_(sum, add(i, i64(r)), col, masks[v]);
+        storeC(sum, at(cRow, i64(int64_t(v) * lanes_)), masks[v]);
+      }
     }
   }
 
   llvm::IRBuilder<>& ir_;
   llvm::Type* elem_;
   const MatMulOperands& ops_;
+  const TileEpilogue& epilogue_;
   llvm::Type* i64_;
   Tiling tiling_;
   int lanes_ = 1;
@@ -235,12 +242,12 @@ MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTar
 }
 
 void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
-                llvm::Value* unitBegin, llvm::Value* unitEnd) {
+                llvm::Value* unitBegin, llvm::Value* unitEnd, const TileEpilogue& epilogue) {
   if (!unitBegin) {
     unitBegin = ir.getInt64(0);
     unitEnd = matmulUnits(ir, elem, target, ops).count;
   }
-  MatMulEmitter(ir, elem, target, ops).emit(unitBegin, unitEnd);
+  MatMulEmitter(ir, elem, target, ops, epilogue).emit(unitBegin, unitEnd);
 }
 
 } // namespace nnjit

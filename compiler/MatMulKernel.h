@@ -3,6 +3,8 @@
 
 #include <llvm/IR/IRBuilder.h>
 
+#include <functional>
+
 namespace nnjit {
 
 /// How wide the generated code may go on this CPU.
@@ -37,11 +39,15 @@ struct MatMulUnits {
 };
 MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops);
 
+/// Applied to each finished vector of C's tile before it is stored: the
+/// vector, its row, its first column and its lane mask (null: all lanes).
+using TileEpilogue = std::function<llvm::Value*(llvm::Value* tile, llvm::Value* row, llvm::Value* col, llvm::Value* mask)>;
+
 /// Emits, at `ir`'s insertion point, loops that overwrite the tiles of C of
 /// units [unitBegin, unitEnd) (all of C when null) with A @ B. Each element
 /// of C sums its k products in order p = 0, 1, ..., so the result does not
 /// depend on how the units are shared out.
 void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
-                llvm::Value* unitBegin = nullptr, llvm::Value* unitEnd = nullptr);
+                llvm::Value* unitBegin = nullptr, llvm::Value* unitEnd = nullptr, const TileEpilogue& epilogue = {});
 
 } // namespace nnjit

@@ -25,7 +25,7 @@ void parallelForEntry(void* pool, KernelRange range, void* const* args, int64_t 
 
 } // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads) : shares_(std::max(threads, 1)) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
 }
 
@@ -51,20 +51,35 @@ void ThreadPool::runShare(const Job& job, int index) const {
   if (begin < end) job.range(job.args, job.batch, begin, end);
 }
 
+bool ThreadPool::claim(int index, uint64_t generation) {
+  uint64_t last = shares_[index].claimed.load(std::memory_order_acquire);
+  return last < generation && shares_[index].claimed.compare_exchange_strong(last, generation);
+}
+
 void ThreadPool::parallelFor(KernelRange range, void* const* args, int64_t batch, int64_t count, int64_t cost) {
   if (workers_.empty() || count < 2 || count * std::max<int64_t>(cost, 1) < kMinParallelWork) {
     if (count > 0) range(args, batch, 0, count);
     return;
   }
   job_ = Job{range, args, batch, count};
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_release);
-  if (sleeping_.load(std::memory_order_acquire) > 0) {
+  uint64_t generation = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
+  if (sleeping_.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
   runShare(job_, 0);
-  while (pending_.load(std::memory_order_acquire) > 0) relax();
+  for (int t = 1; t < threads(); ++t) {
+    if (claim(t, generation)) {
+      runShare(job_, t);
+      continue;
+    }
+    // A worker has it: after a short spin, give the core away rather than
+    // spin through a time slice that worker may need.
+    for (int spin = 0; shares_[t].finished.load(std::memory_order_acquire) != generation; ++spin) {
+      if (spin < kSpins) relax();
+      else std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::work(int index) {
@@ -77,16 +92,19 @@ void ThreadPool::work(int index) {
     }
     if (now == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
-      sleeping_.fetch_add(1, std::memory_order_acq_rel);
-      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
-      sleeping_.fetch_sub(1, std::memory_order_acq_rel);
+      sleeping_.fetch_add(1, std::memory_order_seq_cst);
+      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_seq_cst) != seen; });
+      sleeping_.fetch_sub(1, std::memory_order_seq_cst);
       if (stop_) return;
       now = generation_.load(std::memory_order_acquire);
     }
     if (stop_) return;
     seen = now;
+    // A share the caller has taken over (we woke late) is left alone; the
+    // job's fields are only read once the share is ours.
+    if (!claim(index, now)) continue;
     runShare(job_, index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    shares_[index].finished.store(now, std::memory_order_release);
   }
 }
 

@@ -12,8 +12,10 @@
 namespace nnjit {
 
 /// `threads` - 1 worker threads plus the calling thread. A kernel's units are
-/// cut into one contiguous range per thread; workers spin briefly for the
-/// next kernel (a train step hands over many in a row), then sleep.
+/// cut into one contiguous share per thread; workers spin briefly for the
+/// next kernel (a train step hands over many in a row), then sleep. A share
+/// whose worker has not claimed it by the time the caller is done with its
+/// own (the worker lost its core to another process) the caller runs itself.
 class ThreadPool {
 public:
   explicit ThreadPool(int threads);
@@ -33,13 +35,19 @@ private:
     void* const* args = nullptr;
     int64_t batch = 0, count = 0;
   };
+  /// Who runs share t of a kernel: the kernel's generation once claimed, and
+  /// again once finished.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> claimed{0}, finished{0};
+  };
   void work(int index);
   void runShare(const Job& job, int index) const;
+  bool claim(int index, uint64_t generation);
 
   std::vector<std::thread> workers_;
+  std::vector<Share> shares_;
   Job job_;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
   std::mutex mutex_;

@@ -82,7 +82,52 @@ void materializeMatMulOperands(const Graph& g, const std::vector<bool>& live, st
   }
 }
 
+/// Moves each matmul whose value only one elementwise chain of its own shape
+/// reads into the kernel at the end of that chain: the chain is then applied
+/// to C's tile while it is still in registers, instead of a pass over memory.
+void fuseEpilogues(const Graph& g, const std::vector<bool>& live, const std::vector<int>& uses,
+                   const std::vector<NodeId>& needed, const std::function<bool(NodeId)>& inSlot, Schedule& s) {
+  std::vector<NodeId> consumer(g.size(), kNoNode);
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (live[n])
+      for (NodeId in : g.node(n).inputs) consumer[in] = n;
+  std::vector<bool> isRoot(g.size(), false);
+  for (NodeId r : needed) isRoot[r] = true;
+  for (NodeId c = 0; c < g.size(); ++c) {
+    if (!live[c] || g.op(c) != Op::MatMul || isRoot[c]) continue;
+    NodeId x = c;
+    while (uses[x] == 1 && !isRoot[x]) {
+      NodeId p = consumer[x];
+      if (opKind(g.op(p)) != OpKind::Elementwise || g.shape(p) != g.shape(c) || s.epilogueOf[p] != kNoNode) break;
+      if (s.materialized[p]) {
+        auto isBuffer = [&](NodeId n) { return n == c || s.materialized[n] || inSlot(n); };
+        if (!isLaneWise(g, p, isBuffer)) break;
+        s.materialized[c] = false;
+        s.epilogueOf[p] = c;
+        break;
+      }
+      x = p;
+    }
+  }
+}
+
 } // namespace
+
+bool isLaneWise(const Graph& g, NodeId root, const std::function<bool(NodeId)>& isBuffer) {
+  std::vector<NodeId> stack{root};
+  std::vector<bool> seen(g.size(), false);
+  while (!stack.empty()) {
+    NodeId n = stack.back();
+    stack.pop_back();
+    if ((n != root && isBuffer(n)) || seen[n]) continue;
+    seen[n] = true;
+    const Node& node = g.node(n);
+    if (node.op == Op::Concat || node.op == Op::ArgMax) return false;
+    if (node.op == Op::Reshape && !isBuffer(node.inputs[0])) return false;
+    for (NodeId in : node.inputs) stack.push_back(in);
+  }
+  return true;
+}
 
 void collectReads(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
                   std::vector<NodeId>& out) {
@@ -114,6 +159,8 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
     cheap[n] = mat[n] || inSlot(n) || cheapGiven(g, n, cheap, uses[n] > 1);
   }
   materializeMatMulOperands(g, live, mat, inSlot);
+  s.epilogueOf.assign(g.size(), kNoNode);
+  fuseEpilogues(g, live, uses, needed, inSlot, s);
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n] || !mat[n] || opKind(g.op(n)) == OpKind::Leaf) continue;
     s.kernels.push_back(n);

@@ -13,11 +13,20 @@ struct Schedule {
   std::vector<bool> materialized;          // by NodeId
   std::vector<NodeId> kernels;             // materialized nodes, in execution order
   std::vector<std::vector<NodeId>> reads;  // per kernel: the buffers its loop reads
+  /// By NodeId: for an elementwise kernel computed in a matmul's output tile
+  /// (its epilogue: a bias add, an activation, a gradient's mask), that
+  /// matmul, which then has no buffer or kernel of its own; else kNoNode.
+  std::vector<NodeId> epilogueOf;
 };
 
 /// `needed` are the values the function must produce; `inSlot` tells which
 /// leaves live in caller-owned buffers.
 Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std::function<bool(NodeId)>& inSlot);
+
+/// Whether every value `root` computes inline (down to the nodes `isBuffer`
+/// names) can be emitted a vector of lanes at a time: a concat or an argmax
+/// cannot, nor a reshape of a value that is not in a buffer.
+bool isLaneWise(const Graph& g, NodeId root, const std::function<bool(NodeId)>& isBuffer);
 
 /// Adds to `out` (once each) the buffers that computing `n` inline reads:
 /// materialized nodes and slot leaves below it.

@@ -900,6 +900,10 @@ TEST_CASE("forward: many rows of a wide input", "[forward]") {
   const T& x = b.inputs[0];
   T z = matmul(x, M) + B;
   checkBatch(decls, "x @ M + B", b.data, z);
+  // Epilogues: elementwise chains computed in the matmul's tile (row and
+  // column tails included: 101 rows, 19 columns).
+  checkBatch(decls, "relu(x @ M + B) * 3", b.data, map(z, [](double v) { return std::max(v, 0.0) * 3; }));
+  checkBatch(decls, "tanh(x @ M) - B", b.data, map(matmul(x, M), [](double v) { return std::tanh(v); }) - B, 1e-4);
   checkBatch(decls, "softmax(x @ M + B)", b.data, softmax(z, -1, false));
   checkBatch(decls, "mean(x @ M + B, axis = 0)", b.data, reduce(z, Red::Mean, 0));
   checkBatch(decls, "max(x, axis = 0)", b.data, reduce(x, Red::Max, 0));

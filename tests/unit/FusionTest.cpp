@@ -1,0 +1,52 @@
+// FusionTest: which nodes get a buffer, and which elementwise work rides in a matmul's tile.
+#include "Builder.h"
+#include "passes/Fusion.h"
+
+#include <catch2/catch.hpp>
+
+using namespace nnjit;
+
+namespace {
+
+struct Mlp {
+  Graph g;
+  Builder b{g};
+  NodeId x, w, bias, product, z, y;
+  Mlp() {
+    x = b.make(Op::Input, {}, Attrs{0, {}, "x"}, Shape{kBatch, 37});
+    w = b.make(Op::Param, {}, Attrs{0, {}, "W"}, Shape{37, 19});
+    bias = b.make(Op::Param, {}, Attrs{0, {}, "b"}, Shape{19});
+    product = b.matmul(x, w);
+    z = b.add(product, b.broadcastTo(bias, Shape{kBatch, 19}));
+    y = b.unary(Op::Relu, z);
+  }
+  bool inSlot(NodeId n) const { return n == x || n == w || n == bias; }
+};
+
+} // namespace
+
+TEST_CASE("fusion: relu(x @ W + b) is one kernel, the matmul's tile with the bias and relu applied", "[fusion]") {
+  Mlp m;
+  Schedule s = planFusion(m.g, {m.y}, [&](NodeId n) { return m.inSlot(n); });
+  CHECK(s.epilogueOf[m.y] == m.product);
+  CHECK_FALSE(s.materialized[m.product]);
+  CHECK_FALSE(s.materialized[m.z]);
+  REQUIRE(s.kernels.size() == 1);
+  CHECK(s.kernels[0] == m.y);
+}
+
+TEST_CASE("fusion: a matmul whose value is read twice keeps its buffer", "[fusion]") {
+  Mlp m;
+  NodeId twice = m.b.mul(m.product, m.product);
+  Schedule s = planFusion(m.g, {twice}, [&](NodeId n) { return m.inSlot(n); });
+  CHECK(s.materialized[m.product]);
+  CHECK(s.epilogueOf[twice] == kNoNode);
+}
+
+TEST_CASE("fusion: an epilogue that broadcasts the product, or a product that is a root, is not fused", "[fusion]") {
+  Mlp m;
+  NodeId rowSums = m.b.sum(m.product, {1});
+  Schedule s = planFusion(m.g, {rowSums, m.product}, [&](NodeId n) { return m.inSlot(n); });
+  CHECK(s.materialized[m.product]);
+  for (NodeId e : s.epilogueOf) CHECK(e == kNoNode);
+}
