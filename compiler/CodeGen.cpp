@@ -33,6 +33,9 @@ struct Index {
 /// scalar: a vector would be mostly empty lanes.
 constexpr int64_t kUnrollLimit = 8;
 
+/// Up to this many kernels are inlined into their entry point.
+constexpr size_t kMaxInlinedKernels = 96;
+
 class CodeGen {
 public:
   CodeGen(llvm::LLVMContext& ctx, const CodeGenInput& in)
@@ -491,8 +494,10 @@ private:
       // Kept apart and visible, so that a profiler can name each kernel.
       f->setLinkage(llvm::Function::ExternalLinkage);
       f->addFnAttr(llvm::Attribute::NoInline);
-    } else {
+    } else if (inlineKernels_) {
       f->addFnAttr(llvm::Attribute::AlwaysInline);
+    } else {
+      f->addFnAttr(llvm::Attribute::NoInline);
     }
     f->addFnAttr(llvm::Attribute::NoUnwind);
     setVectorWidth(f);
@@ -622,6 +627,9 @@ private:
     };
     const Schedule& s = fc.schedule;
     schedule_ = &s;
+    // Inlined kernels save a call each, but one function of hundreds of
+    // kernels costs LLVM's backend far more than hundreds of small ones.
+    inlineKernels_ = s.kernels.size() + fc.copies.size() + fc.assigns.size() <= kMaxInlinedKernels;
     for (size_t k = 0; k < s.kernels.size(); ++k) {
       NodeId n = s.kernels[k];
       std::string name = fc.name + "." + std::to_string(n) + "." + opInfo(g_.op(n)).name;
@@ -660,6 +668,7 @@ private:
   int lanes_ = 1;                // lanes of the values being emitted: 1 or vectorLanes_
   llvm::Value* mask_ = nullptr;  // in a vector tail: the lanes that exist
   const Schedule* schedule_ = nullptr;  // of the function being emitted
+  bool inlineKernels_ = true;
   NodeId epilogueNode_ = kNoNode;       // in an epilogue: the matmul whose tile
   llvm::Value* epilogueValue_ = nullptr;  // is at hand, and that tile's vector
   llvm::Value* rangeBegin_ = nullptr;  // a split kernel's units [begin, end): its

@@ -1,6 +1,8 @@
 // Fusion: decides which nodes get a buffer; everything else is fused into its consumer's loop.
 #include "Fusion.h"
 
+#include <algorithm>
+
 namespace nnjit {
 
 namespace {
@@ -25,13 +27,59 @@ bool mayInline(const Graph& g, NodeId c, NodeId in) {
 
 namespace {
 
+/// Depth-first through the inline nodes below `n`, inputs in order, with an
+/// explicit stack: a fused chain can be as long as the model.
 void collectReadsFrom(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
                       std::vector<bool>& seen, std::vector<NodeId>& out) {
-  for (NodeId in : g.node(n).inputs) {
+  std::vector<std::pair<NodeId, size_t>> stack{{n, 0}};
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    const std::vector<NodeId>& inputs = g.node(node).inputs;
+    if (next == inputs.size()) {
+      stack.pop_back();
+      continue;
+    }
+    NodeId in = inputs[next++];
     if (seen[in]) continue;
     seen[in] = true;
     if (mat[in] || inSlot(in)) out.push_back(in);
-    else collectReadsFrom(g, in, mat, inSlot, seen, out);
+    else stack.push_back({in, 0});
+  }
+}
+
+/// Undoes collectReadsFrom's marks below `n` (the same walk).
+void clearSeen(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
+               std::vector<bool>& seen) {
+  std::vector<NodeId> stack{n};
+  while (!stack.empty()) {
+    NodeId node = stack.back();
+    stack.pop_back();
+    for (NodeId in : g.node(node).inputs) {
+      if (!seen[in]) continue;
+      seen[in] = false;
+      if (!mat[in] && !inSlot(in)) stack.push_back(in);
+    }
+  }
+}
+
+/// How many nodes one kernel may compute inline besides its own: more get a
+/// buffer of their own. That bounds the emitter's recursion and the size of
+/// one loop body, which LLVM's instruction scheduling pays for more than
+/// linearly (a 20,000-node chain becomes 156 kernels, not one).
+constexpr int kMaxInlineNodes = 128;
+
+void boundInlineSize(const Graph& g, const std::vector<bool>& live, std::vector<bool>& mat,
+                     const std::function<bool(NodeId)>& inSlot) {
+  std::vector<int> size(g.size(), 0);
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (!live[n] || mat[n] || inSlot(n) || opKind(g.op(n)) == OpKind::Leaf) continue;
+    int total = 1;
+    for (NodeId in : g.node(n).inputs) total += size[in];
+    size[n] = total;
+    if (total > kMaxInlineNodes) {
+      mat[n] = true;
+      size[n] = 0;
+    }
   }
 }
 
@@ -159,13 +207,18 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
     cheap[n] = mat[n] || inSlot(n) || cheapGiven(g, n, cheap, uses[n] > 1);
   }
   materializeMatMulOperands(g, live, mat, inSlot);
+  boundInlineSize(g, live, mat, inSlot);
   s.epilogueOf.assign(g.size(), kNoNode);
   fuseEpilogues(g, live, uses, needed, inSlot, s);
+  // One `seen` for every kernel, cleared through the nodes it marked, so
+  // that listing reads costs what the kernels read, not kernels x nodes.
+  std::vector<bool> seen(g.size(), false);
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n] || !mat[n] || opKind(g.op(n)) == OpKind::Leaf) continue;
     s.kernels.push_back(n);
     s.reads.emplace_back();
-    collectReads(g, n, mat, inSlot, s.reads.back());
+    collectReadsFrom(g, n, mat, inSlot, seen, s.reads.back());
+    clearSeen(g, n, mat, inSlot, seen);
   }
   return s;
 }

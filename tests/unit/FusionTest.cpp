@@ -50,3 +50,18 @@ TEST_CASE("fusion: an epilogue that broadcasts the product, or a product that is
   CHECK(s.materialized[m.product]);
   for (NodeId e : s.epilogueOf) CHECK(e == kNoNode);
 }
+
+TEST_CASE("fusion: a 20,000-node chain is planned without recursion, at most 128 inline nodes per kernel", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  NodeId w = b.make(Op::Param, {}, Attrs{0, {}, "w"}, Shape{});
+  NodeId v = w;
+  for (int i = 0; i < 20000; ++i) v = b.unary(i % 2 ? Op::Exp : Op::Neg, v);
+  Schedule s = planFusion(g, {v}, [&](NodeId n) { return n == w; });
+  // Every kernel reads the previous kernel's buffer (or w): chains are cut.
+  REQUIRE(s.kernels.size() >= 20000 / 128);
+  for (size_t k = 0; k < s.kernels.size(); ++k) {
+    REQUIRE(s.reads[k].size() == 1);
+    CHECK(s.kernels[k] - s.reads[k][0] <= 128 + 1);  // its own node and at most 128 inline
+  }
+}
