@@ -1,6 +1,8 @@
 // Model: compiling a `.nn` source through the compiler and describing what it declares.
 #include "Internal.h"
 
+#include "ObjectCache.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -48,6 +50,19 @@ Expected<nnjit::CompileOptions> compileOptions(const nnjit::Model& model, const 
   return options;
 }
 
+/// compileModel, with the object cache's warning (a folder or entry it would not trust) among the diagnostics.
+std::unique_ptr<nnjit::CompiledModel> compileWithCache(nnjit::Model model, const nnjit::CompileOptions& options,
+                                                       nnjit::DiagnosticEngine& diags) {
+  (void)nnjit::takeObjectCacheWarning();  // one left by a compile outside the API is not this one's
+  std::unique_ptr<nnjit::CompiledModel> cm = compileModel(std::move(model), options, diags);
+  if (std::string warning = nnjit::takeObjectCacheWarning(); !warning.empty()) {
+    nnjit::Diagnostic d = nnjit::fileError("", std::move(warning));
+    d.severity = nnjit::Severity::Warning;
+    diags.add(std::move(d));
+  }
+  return cm;
+}
+
 Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& source, const std::string& name, const CompileSettings& settings) {
   nnjit::DiagnosticEngine diags(name, source);
   std::optional<nnjit::Model> parsed = parseModel(source, name, diags);
@@ -55,7 +70,7 @@ Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& so
   Expected<nnjit::CompileOptions> options = compileOptions(*parsed, settings, {});
   if (!options) return options.error();
   auto impl = std::make_shared<Model::Impl>();
-  impl->cm = compileModel(std::move(*parsed), *options, diags);
+  impl->cm = compileWithCache(std::move(*parsed), *options, diags);
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->name = name;
   impl->dtype = settings.dtype;
@@ -80,7 +95,7 @@ Expected<Model> Model::compile(const ParsedModel& parsed, const CompileSettings&
   // No source text: the CLI shows back-end diagnostics without source lines.
   nnjit::DiagnosticEngine diags(p.name, "");
   auto impl = std::make_shared<Model::Impl>();
-  impl->cm = compileModel(p.model, *options, diags);
+  impl->cm = compileWithCache(p.model, *options, diags);
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->cm->times.parseMs = p.times.parseMs;
   impl->cm->times.lowerMs = p.times.lowerMs;
