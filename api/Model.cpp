@@ -89,6 +89,15 @@ CompileTimes publicTimes(const nnjit::StageTimes& t) {
 nnjit::DType internalDType(DType d) { return d == DType::F64 ? nnjit::DType::F64 : nnjit::DType::F32; }
 
 Expected<Model> Model::compile(const ParsedModel& parsed, const CompileSettings& settings, const BuildOptions& build) {
+  try {
+    return compileParsed(parsed, settings, build);
+  } catch (const std::bad_alloc&) {
+    return errorIn(ErrorKind::OutOfMemory, Access::of(parsed).name, "out of memory while compiling");
+  }
+}
+
+Expected<Model> Model::compileParsed(const ParsedModel& parsed, const CompileSettings& settings,
+                                     const BuildOptions& build) {
   const ParsedModel::Impl& p = Access::of(parsed);
   Expected<nnjit::CompileOptions> options = compileOptions(p.model, settings, build);
   if (!options) return options.error();
@@ -132,18 +141,17 @@ Expected<Model> Model::fromString(std::string_view source, const std::string& na
     Expected<std::shared_ptr<const Impl>> impl = compileSource(std::string(source), name, settings);
     if (!impl) return impl.error();
     return Model(std::move(*impl));
+  } catch (const std::bad_alloc&) {
+    return errorIn(ErrorKind::OutOfMemory, name, "out of memory while compiling");
   } catch (const std::exception& e) {
     return errorIn(ErrorKind::Compile, name, std::string("compilation failed: ") + e.what());
   }
 }
 
 Expected<Model> Model::fromFile(const std::string& path, const CompileSettings& settings) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return errorIn(ErrorKind::Io, path, std::string("cannot read file: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return errorIn(ErrorKind::Io, path, "cannot read file");
-  return fromString(text.str(), path, settings);
+  Result<std::string> source = readModelFile(path);
+  if (!source) return Error(ErrorKind::Io, publicDiagnostics(source.errors()));
+  return fromString(*source, path, settings);
 }
 
 const std::string& Model::name() const { return impl_->name; }

@@ -1,6 +1,7 @@
 // Checkpoint: the safetensors file format — a JSON header, then raw little-endian tensors.
 #include "Checkpoint.h"
 
+#include "AtomicFile.h"
 #include "FileIO.h"
 
 #include <fmt/format.h>
@@ -302,48 +303,13 @@ std::string encode(const std::string& header, const std::vector<NamedTensor>& te
   return out;
 }
 
-/// Writes and syncs all of `bytes`; 0 or the errno of the failure.
-int writeAll(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return errno;
-    if (w == 0) return EIO;
-    done += static_cast<size_t>(w);
-  }
-  return ::fsync(fd) == 0 ? 0 : errno;
-}
-
-/// Makes the rename itself durable; best effort, as some file systems refuse it.
-void syncDirectoryOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 } // namespace
 
 Status writeSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors, DType dtype) {
   Result<std::string> header = encodeHeader(tensors, dtype, path);
   if (!header) return header.errors();
   std::string bytes = encode(*header, tensors, dtype);
-  // A temporary beside `path` so the rename stays on one file system and is atomic.
-  std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fileError(path, fmt::format("cannot write file: {}", std::strerror(errno)));
-  int err = writeAll(fd, bytes);
-  if (::close(fd) != 0 && !err) err = errno;
-  if (!err && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err) {
-    std::remove(tmp.c_str());
-    return fileError(path, fmt::format("cannot write file: {}", std::strerror(err)));
-  }
-  syncDirectoryOf(path);
-  return Ok{};
+  return writeFileAtomically(path, bytes);
 }
 
 } // namespace nnjit
