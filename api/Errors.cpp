@@ -57,8 +57,11 @@ std::string Diagnostic::render() const {
   d.line = line;
   d.col = column;
   d.message = escapeControls(message);
-  d.sourceLine = escapeControls(sourceLine, &d.col);  // the caret follows its byte
-  return nnjit::formatDiagnostic(d);
+  // The location keeps the column as an editor counts it; the caret follows its byte into the escaped line.
+  std::string location = nnjit::formatDiagnostic(d);
+  d.sourceLine = escapeControls(sourceLine, &d.col);
+  std::string full = nnjit::formatDiagnostic(d);
+  return location + full.substr(full.find('\n') + 1);
 }
 
 Error::Error(ErrorKind kind, std::string message) : kind_(kind) {

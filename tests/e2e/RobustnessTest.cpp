@@ -131,6 +131,11 @@ TEST_CASE("robustness: control characters from input are escaped in diagnostics"
   CHECK(nn.err.find('\x1b') == std::string::npos);
   CHECK(nn.err.find('\x07') == std::string::npos);
   CHECK(contains(nn.err, "\\x1b]0;title\\x07"));
+  // The location counts bytes as an editor does; the caret sits under the same byte, escaped.
+  std::vector<std::string> lines = textLines(nn.err);
+  auto semicolon = std::find_if(lines.begin(), lines.end(), [](const std::string& l) { return startsWith(l, "bad.nn:2:11: error:"); });
+  REQUIRE(lines.end() - semicolon >= 3);
+  CHECK(semicolon[2].find('^') == semicolon[1].find(';'));
 }
 
 TEST_CASE("robustness: predict runs a model without inputs, with no --data", "[e2e][robustness]") {
