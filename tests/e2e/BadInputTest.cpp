@@ -79,6 +79,7 @@ std::vector<BadCase> corpus() {
   std::string wide = "data \"d.csv\"\ninput x[batch, 1000000000]\ninput label[batch] : class(3)\n"
                      "param w = 0\nloss = w * sum(x)\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n";
   return {
+      {"model /dev/zero", {}, {"check", "/dev/zero"}, 1, "/dev/zero: error: larger than the 64 MiB a model file may have"},
       {"checkpoint /dev/zero", {{"m.nn", kQuadratic}}, {"train", "m.nn", "--load", "/dev/zero"}, 1,
        "/dev/zero: error: not a safetensors file"},
       {"checkpoint /dev/urandom", {{"m.nn", kQuadratic}}, {"eval", "m.nn", "--load", "/dev/urandom"}, 1,
