@@ -325,7 +325,8 @@ public:
   /// except this one: it still names the model it was made for.
   const Model& model() const;
 
-  /// Redraws the params from `seed` and resets the optimizer and counters.
+  /// Redraws the params from `seed` and resets the optimizer and counters
+  /// (nothing, on a session that every other call would refuse).
   void reset(uint64_t seed);
   uint64_t seed() const;
 
