@@ -28,6 +28,20 @@ Status checkLabels(const Model::Impl& m, const TensorInfo& in, const Batch::Colu
   return {};
 }
 
+/// The buffer bound to `in` holds exactly the values `rows` rows need.
+Status checkSize(const Model::Impl& m, const TensorInfo& in, const Batch::Column& c, int64_t rows) {
+  auto invalid = [&](const std::string& why) { return errorIn(ErrorKind::InvalidArgument, m.name, "input '" + in.name + "' " + why); };
+  std::string layout = (in.batched ? std::to_string(rows) + " rows of " : std::string()) + std::to_string(in.rowElements);
+  int64_t want = in.elements(rows);
+  if (want < 0) return invalid("would need " + layout + " values, more than a buffer can hold");
+  if (c.size < 0) return invalid("has a buffer of negative size " + std::to_string(c.size));
+  if (c.size > 0 && !c.data) return invalid("has a null buffer (it needs " + std::to_string(want) + " values)");
+  if (c.size != want)
+    return invalid("needs " + std::to_string(want) + " values (" + layout + "), but its buffer holds " +
+                   std::to_string(c.size));
+  return {};
+}
+
 } // namespace
 
 Batch& Batch::bind(Column c) {
@@ -68,13 +82,7 @@ Status bindInputs(const Model::Impl& m, const Batch& batch, const std::vector<bo
     }
     if (in.batched && batch.rows() == 0)
       return errorIn(ErrorKind::InvalidArgument, m.name, "the batch has no rows, but input '" + in.name + "' is batched");
-    int64_t want = in.elements(batch.rows());
-    if (columns[i]->size != want || (want > 0 && !columns[i]->data))
-      return errorIn(ErrorKind::InvalidArgument, m.name,
-                     "input '" + in.name + "' needs " + std::to_string(want) + " values (" +
-                         (in.batched ? std::to_string(batch.rows()) + " rows of " : std::string()) +
-                         std::to_string(in.rowElements) + "), but its buffer holds " +
-                         std::to_string(columns[i]->size));
+    if (Status s = checkSize(m, in, *columns[i], batch.rows()); !s) return s;
     if (in.classes > 0)
       if (Status s = checkLabels(m, in, *columns[i]); !s) return s;
   }

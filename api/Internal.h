@@ -8,6 +8,9 @@
 #include "Trainer.h"
 #include "Autodiff.h"
 
+#include <atomic>
+#include <thread>
+
 namespace nnjit::api {
 
 struct Model::Impl {
@@ -48,12 +51,49 @@ struct Session::Impl {
 
   Model model;              // keeps the compiled code alive
   const Model::Impl& m;
-  nnjit::Session session;   // refers to *m.cm
+  std::unique_ptr<nnjit::Session> session;  // refers to *m.cm; null when it could not be allocated
+  std::optional<Error> failure;             // why `session` is null
   uint64_t seed = 0;
   int threads = 1;
   std::vector<double> scratch;
   std::vector<const Batch::Column*> columns;
+  std::atomic<std::thread::id> owner{};  // the thread inside a call, if any
+  int depth = 0;                         // calls nested on that thread (from train's callbacks)
 };
+
+/// Enters one call on a session, for as long as it lives: `error()` says why
+/// the call cannot go on (moved from, not allocated, in use on another thread).
+class SessionEntry {
+public:
+  explicit SessionEntry(Session::Impl* s);
+  ~SessionEntry();
+  SessionEntry(const SessionEntry&) = delete;
+  SessionEntry& operator=(const SessionEntry&) = delete;
+  const std::optional<Error>& error() const { return error_; }
+
+private:
+  Session::Impl* s_ = nullptr;
+  std::optional<Error> error_;
+};
+
+/// An OutOfMemory error naming the model: `what` could not be allocated.
+Error outOfMemory(const Model::Impl& m, const std::string& what);
+
+/// Runs `body(*s)` as one call on a session (see SessionEntry); a failed
+/// allocation inside it is an OutOfMemory error, never an exception.
+template <class F>
+auto sessionCall(Session::Impl* s, F&& body) -> decltype(body(*s)) {
+  SessionEntry entry(s);
+  if (entry.error()) return *entry.error();
+  try {
+    return body(*s);
+  } catch (const std::bad_alloc&) {
+    return outOfMemory(s->m, "the buffers this call needs");
+  }
+}
+
+/// Makes room for batches of `rows` rows, refusing what would not fit in memory.
+Status reserveRows(Session::Impl& s, int64_t rows);
 
 /// Reaches the private handles of the public classes.
 struct Access {
@@ -74,6 +114,9 @@ void describeModel(Model::Impl& m);
 
 /// The public form of the model's `train(...)`, paths resolved beside `modelPath`.
 TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelPath);
+
+/// The text of a `.nn` file, at most 64 MiB (`nnjit train /dev/zero` ends).
+nnjit::Result<std::string> readModelFile(const std::string& path);
 
 /// A path written in the `.nn` file, made relative to the `.nn` file's folder.
 std::string besideModel(const std::string& modelPath, const std::string& path);

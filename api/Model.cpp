@@ -1,6 +1,8 @@
 // Model: compiling a `.nn` source through the compiler and describing what it declares.
 #include "Internal.h"
 
+#include "ObjectCache.h"
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -48,6 +50,19 @@ Expected<nnjit::CompileOptions> compileOptions(const nnjit::Model& model, const 
   return options;
 }
 
+/// compileModel, with the object cache's warning (a folder or entry it would not trust) among the diagnostics.
+std::unique_ptr<nnjit::CompiledModel> compileWithCache(nnjit::Model model, const nnjit::CompileOptions& options,
+                                                       nnjit::DiagnosticEngine& diags) {
+  (void)nnjit::takeObjectCacheWarning();  // one left by a compile outside the API is not this one's
+  std::unique_ptr<nnjit::CompiledModel> cm = compileModel(std::move(model), options, diags);
+  if (std::string warning = nnjit::takeObjectCacheWarning(); !warning.empty()) {
+    nnjit::Diagnostic d = nnjit::fileError("", std::move(warning));
+    d.severity = nnjit::Severity::Warning;
+    diags.add(std::move(d));
+  }
+  return cm;
+}
+
 Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& source, const std::string& name, const CompileSettings& settings) {
   nnjit::DiagnosticEngine diags(name, source);
   std::optional<nnjit::Model> parsed = parseModel(source, name, diags);
@@ -55,7 +70,7 @@ Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& so
   Expected<nnjit::CompileOptions> options = compileOptions(*parsed, settings, {});
   if (!options) return options.error();
   auto impl = std::make_shared<Model::Impl>();
-  impl->cm = compileModel(std::move(*parsed), *options, diags);
+  impl->cm = compileWithCache(std::move(*parsed), *options, diags);
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->name = name;
   impl->dtype = settings.dtype;
@@ -74,13 +89,22 @@ CompileTimes publicTimes(const nnjit::StageTimes& t) {
 nnjit::DType internalDType(DType d) { return d == DType::F64 ? nnjit::DType::F64 : nnjit::DType::F32; }
 
 Expected<Model> Model::compile(const ParsedModel& parsed, const CompileSettings& settings, const BuildOptions& build) {
+  try {
+    return compileParsed(parsed, settings, build);
+  } catch (const std::bad_alloc&) {
+    return errorIn(ErrorKind::OutOfMemory, Access::of(parsed).name, "out of memory while compiling");
+  }
+}
+
+Expected<Model> Model::compileParsed(const ParsedModel& parsed, const CompileSettings& settings,
+                                     const BuildOptions& build) {
   const ParsedModel::Impl& p = Access::of(parsed);
   Expected<nnjit::CompileOptions> options = compileOptions(p.model, settings, build);
   if (!options) return options.error();
   // No source text: the CLI shows back-end diagnostics without source lines.
   nnjit::DiagnosticEngine diags(p.name, "");
   auto impl = std::make_shared<Model::Impl>();
-  impl->cm = compileModel(p.model, *options, diags);
+  impl->cm = compileWithCache(p.model, *options, diags);
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->cm->times.parseMs = p.times.parseMs;
   impl->cm->times.lowerMs = p.times.lowerMs;
@@ -117,18 +141,17 @@ Expected<Model> Model::fromString(std::string_view source, const std::string& na
     Expected<std::shared_ptr<const Impl>> impl = compileSource(std::string(source), name, settings);
     if (!impl) return impl.error();
     return Model(std::move(*impl));
+  } catch (const std::bad_alloc&) {
+    return errorIn(ErrorKind::OutOfMemory, name, "out of memory while compiling");
   } catch (const std::exception& e) {
     return errorIn(ErrorKind::Compile, name, std::string("compilation failed: ") + e.what());
   }
 }
 
 Expected<Model> Model::fromFile(const std::string& path, const CompileSettings& settings) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return errorIn(ErrorKind::Io, path, std::string("cannot read file: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return errorIn(ErrorKind::Io, path, "cannot read file");
-  return fromString(text.str(), path, settings);
+  Result<std::string> source = readModelFile(path);
+  if (!source) return Error(ErrorKind::Io, publicDiagnostics(source.errors()));
+  return fromString(*source, path, settings);
 }
 
 const std::string& Model::name() const { return impl_->name; }

@@ -29,8 +29,15 @@ TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelP
 
 bool isOpName(const std::string& name) { return nnjit::opNamed(name).has_value(); }
 
+Result<std::string> readModelFile(const std::string& path) {
+  ReadLimits limits;
+  limits.maxBytes = 64u << 20;  // list literals of large params are the largest models; see docs/language.md
+  limits.what = "a model file";
+  return readFile(path, path, limits);
+}
+
 Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
-  Result<std::string> source = readFile(path, path);
+  Result<std::string> source = readModelFile(path);
   if (!source) return Error(ErrorKind::Io, publicDiagnostics(source.errors()));
   nnjit::DiagnosticEngine diags(path, *source);
   auto impl = std::make_shared<Impl>();

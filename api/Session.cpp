@@ -1,19 +1,61 @@
 // Session: one training run behind the public API — steps, epochs, eval, predict, params, checkpoints.
 #include "Internal.h"
 
+#include "AtomicFile.h"
+#include "FileIO.h"
 #include "ModelCheckpoint.h"
 #include "Trainer.h"
+
+#include <fmt/format.h>
 
 #include <cmath>
 #include <numeric>
 
 namespace nnjit::api {
 
-Session::Impl::Impl(const Model& m) : model(m), m(*m.impl_), session(*m.impl_->cm) {}
+Session::Impl::Impl(const Model& m) : model(m), m(*m.impl_) {}
+
+SessionEntry::SessionEntry(Session::Impl* s) {
+  if (!s) {
+    error_ = Error(ErrorKind::InvalidArgument, "this Session was moved from");
+    return;
+  }
+  if (s->failure) {
+    error_ = *s->failure;
+    return;
+  }
+  std::thread::id none, me = std::this_thread::get_id();
+  if (!s->owner.compare_exchange_strong(none, me) && none != me) {
+    error_ = errorIn(ErrorKind::InvalidArgument, s->m.name,
+                     "this Session is in a call on another thread; one Session must not be used from two threads at once");
+    return;
+  }
+  s_ = s;
+  ++s_->depth;
+}
+
+SessionEntry::~SessionEntry() {
+  if (s_ && --s_->depth == 0) s_->owner.store(std::thread::id());
+}
+
+Error outOfMemory(const Model::Impl& m, const std::string& what) {
+  return errorIn(ErrorKind::OutOfMemory, m.name, "out of memory: could not allocate " + what);
+}
 
 namespace {
 
-Error movedFrom() { return Error(ErrorKind::InvalidArgument, "this Session was moved from"); }
+/// A session larger than the memory the kernel can give is refused before
+/// allocating (with overcommit the allocation would succeed, and zeroing it
+/// would bring in the OOM killer).
+std::optional<Error> tooLarge(const Model::Impl& m, int64_t rows) {
+  uint64_t need = nnjit::Session::bytesFor(*m.cm, rows), have = nnjit::availableMemory();
+  if (need <= have) return std::nullopt;
+  std::string size = need == UINT64_MAX ? "more than 16 EiB" : nnjit::byteSize(need);
+  return errorIn(ErrorKind::OutOfMemory, m.name,
+                 fmt::format("out of memory: the session's buffers for {} row{} need {}, more than the {} this "
+                             "machine has available",
+                             rows, rows == 1 ? "" : "s", size, nnjit::byteSize(have)));
+}
 
 Error notSupported(const Model::Impl& m, const std::string& what) {
   return errorIn(ErrorKind::NotSupported, m.name, "the model has no " + what);
@@ -45,127 +87,181 @@ Tensor readSlot(const nnjit::Session& s, int slot, std::vector<int64_t> shape, i
 
 } // namespace
 
-Session::Session(const Model& model, uint64_t seed) : impl_(std::make_unique<Impl>(model)) { reset(seed); }
-Session::Session(Session&&) noexcept = default;
-Session& Session::operator=(Session&&) noexcept = default;
+Status reserveRows(Session::Impl& s, int64_t rows) {
+  if (std::optional<Error> big = tooLarge(s.m, rows)) return *big;
+  s.session->reserveRows(rows);  // a failure throws bad_alloc, which sessionCall reports
+  return {};
+}
+
+Session::Session(const Model& model, uint64_t seed) : model_(model), impl_(std::make_unique<Impl>(model)) {
+  if ((impl_->failure = tooLarge(impl_->m, 1))) return;
+  try {
+    impl_->session = std::make_unique<nnjit::Session>(*impl_->m.cm);
+    impl_->seed = seed;
+    impl_->session->initParams(seed);
+  } catch (const std::bad_alloc&) {
+    impl_->session.reset();
+    impl_->failure = outOfMemory(impl_->m, fmt::format("the session's {} of buffers",
+                                                       nnjit::byteSize(nnjit::Session::bytesFor(*impl_->m.cm, 1))));
+  }
+}
+
+Expected<Session> Session::create(const Model& model, uint64_t seed) {
+  Session s(model, seed);
+  if (s.impl_->failure) return *s.impl_->failure;
+  return s;
+}
+
+// A moved-from session keeps a copy of the Model handle, so that model() stays valid.
+Session::Session(Session&& other) noexcept : model_(other.model_), impl_(std::move(other.impl_)) {}
+Session& Session::operator=(Session&& other) noexcept {
+  model_ = other.model_;
+  impl_ = std::move(other.impl_);
+  return *this;
+}
 Session::~Session() = default;
 
-const Model& Session::model() const { return impl_->model; }
+const Model& Session::model() const { return model_; }
 
 void Session::reset(uint64_t seed) {
-  if (!impl_) return;
-  impl_->seed = seed;
-  impl_->session.initParams(seed);
-  impl_->session.resetOptimizer();
+  (void)sessionCall(impl_.get(), [&](Impl& s) -> Status {
+    s.seed = seed;
+    s.session->initParams(seed);
+    s.session->resetOptimizer();
+    return {};
+  });
 }
 
 uint64_t Session::seed() const { return impl_ ? impl_->seed : 0; }
 
 Status Session::setThreads(int threads) {
-  if (!impl_) return movedFrom();
-  if (threads < 1) return Error(ErrorKind::InvalidArgument, "the thread count must be at least 1, not " + std::to_string(threads));
-  impl_->threads = threads;
-  impl_->session.setThreads(threads);
-  return {};
+  return sessionCall(impl_.get(), [&](Impl& s) -> Status {
+    if (threads < 1)
+      return Error(ErrorKind::InvalidArgument, "the thread count must be at least 1, not " + std::to_string(threads));
+    s.threads = threads;
+    s.session->setThreads(threads);
+    return {};
+  });
 }
 
 int Session::threads() const { return impl_ ? impl_->threads : 0; }
-int64_t Session::epochsDone() const { return impl_ ? impl_->session.epochsDone : 0; }
-int64_t Session::steps() const { return impl_ ? impl_->session.steps : 0; }
+int64_t Session::epochsDone() const { return impl_ && impl_->session ? impl_->session->epochsDone : 0; }
+int64_t Session::steps() const { return impl_ && impl_->session ? impl_->session->steps : 0; }
 
-Expected<StepResult> Session::trainStep(const Batch& batch) {
-  if (!impl_) return movedFrom();
-  Impl& s = *impl_;
+namespace {
+
+/// One train step on rows already fed; undone when its loss is not finite.
+Expected<double> step(Session::Impl& s, int64_t rows) {
   const nnjit::CompiledModel& cm = *s.m.cm;
-  if (!s.m.canTrain) return notSupported(s.m, "loss and optimizer to train with");
-  if (Status ok = bindInputs(s.m, batch, std::vector<bool>(s.m.inputs.size(), true), s.columns); !ok) return ok.error();
-  int64_t rows = runRows(s.m, batch);
-  s.session.reserveRows(rows);
-  feedInputs(s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
-  s.session.setScalar(cm.epochSlot, static_cast<double>(s.session.epochsDone));
-  s.session.setScalar(cm.stepSlot, static_cast<double>(++s.session.steps));
-  s.session.run(cm.trainStep, rows);
-  StepResult r;
-  r.loss = s.session.scalar(cm.lossSlot);
-  r.step = s.session.steps;
-  if (!std::isfinite(r.loss)) return diverged(s.m, r.loss, r.step);
-  r.metrics = metricsOf(s.session, s.m, true);
-  return r;
+  s.session->setScalar(cm.stepSlot, static_cast<double>(++s.session->steps));
+  s.session->keepParams();
+  s.session->run(cm.trainStep, rows);
+  double loss = s.session->scalar(cm.lossSlot);
+  if (std::isfinite(loss)) return loss;
+  s.session->restoreParams();
+  Error e = diverged(s.m, loss, s.session->steps--);
+  return e;
 }
 
-Expected<EpochResult> Session::trainEpoch(const Batch& data, const EpochOptions& options) {
-  if (!impl_) return movedFrom();
-  Impl& s = *impl_;
-  const nnjit::CompiledModel& cm = *s.m.cm;
-  if (!s.m.canTrain) return notSupported(s.m, "loss and optimizer to train with");
-  if (options.batchSize < 0) return errorIn(ErrorKind::InvalidArgument, s.m.name, "the batch size cannot be negative");
-  if (Status ok = bindInputs(s.m, data, std::vector<bool>(s.m.inputs.size(), true), s.columns); !ok) return ok.error();
-  int64_t rows = runRows(s.m, data);
-  int64_t batch = options.batchSize > 0 ? options.batchSize : s.m.defaults.batchSize;
-  batch = batch > 0 ? std::min(batch, rows) : rows;
-  nnjit::TrainPlan plan;
-  plan.shuffleSeed = options.shuffleSeed ? options.shuffleSeed : s.m.defaults.shuffleSeed;
-  plan.trainRows.resize(static_cast<size_t>(rows));
-  std::iota(plan.trainRows.begin(), plan.trainRows.end(), int64_t(0));
-  std::vector<int64_t> order = nnjit::epochRows(plan, s.session.epochsDone);
+} // namespace
 
-  s.session.reserveRows(batch);
-  s.session.setScalar(cm.epochSlot, static_cast<double>(s.session.epochsDone));
+Expected<StepResult> Session::trainStep(const Batch& batch) {
+  return sessionCall(impl_.get(), [&](Impl& s) -> Expected<StepResult> {
+    const nnjit::CompiledModel& cm = *s.m.cm;
+    if (!s.m.canTrain) return notSupported(s.m, "loss and optimizer to train with");
+    std::vector<bool> all(s.m.inputs.size(), true);
+    if (Status ok = bindInputs(s.m, batch, all, s.columns); !ok) return ok.error();
+    int64_t rows = runRows(s.m, batch);
+    if (Status ok = reserveRows(s, rows); !ok) return ok.error();
+    feedInputs(*s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
+    s.session->setScalar(cm.epochSlot, static_cast<double>(s.session->epochsDone));
+    Expected<double> loss = step(s, rows);
+    if (!loss) return loss.error();
+    return StepResult{*loss, metricsOf(*s.session, s.m, true), s.session->steps};
+  });
+}
+
+namespace {
+
+/// The batches of one epoch; the error of the batch that diverged (already undone).
+Expected<EpochResult> epochBatches(Session::Impl& s, const nnjit::TrainPlan& plan, int64_t rows, int64_t batch) {
+  const nnjit::CompiledModel& cm = *s.m.cm;
+  std::vector<int64_t> order = nnjit::epochRows(plan, s.session->epochsDone);
+  s.session->setScalar(cm.epochSlot, static_cast<double>(s.session->epochsDone));
   EpochResult r;
   std::vector<double> sums(s.m.metrics.size(), 0.0);
   for (int64_t begin = 0; begin < rows; begin += batch) {
     int64_t n = std::min(batch, rows - begin);
-    feedInputs(s.session, s.m, s.columns, plan.shuffleSeed ? order.data() + begin : nullptr, begin, n, s.scratch);
-    s.session.setScalar(cm.stepSlot, static_cast<double>(++s.session.steps));
-    s.session.run(cm.trainStep, n);
-    double loss = s.session.scalar(cm.lossSlot);
-    if (!std::isfinite(loss)) return diverged(s.m, loss, s.session.steps);
-    r.loss += loss;
+    feedInputs(*s.session, s.m, s.columns, plan.shuffleSeed ? order.data() + begin : nullptr, begin, n, s.scratch);
+    Expected<double> loss = step(s, n);
+    if (!loss) return loss.error();
+    r.loss += *loss;
     for (size_t i = 0; i < sums.size(); ++i)
-      if (cm.metricReadsInputs[i]) sums[i] += s.session.scalar(cm.metricSlots[i]);
+      if (cm.metricReadsInputs[i]) sums[i] += s.session->scalar(cm.metricSlots[i]);
     ++r.batches;
   }
-  r.epoch = ++s.session.epochsDone;
-  if (cm.paramMetrics) s.session.run(cm.paramMetrics, 0);
+  r.epoch = ++s.session->epochsDone;
+  if (cm.paramMetrics) s.session->run(cm.paramMetrics, 0);
   double batches = static_cast<double>(std::max<int64_t>(r.batches, 1));
   r.loss /= batches;
   for (size_t i = 0; i < sums.size(); ++i)
     r.metrics.push_back({s.m.metrics[i], cm.metricReadsInputs[i] ? sums[i] / batches
-                                                                 : s.session.scalar(cm.metricSlots[i])});
+                                                                 : s.session->scalar(cm.metricSlots[i])});
   return r;
 }
 
-Expected<Evaluation> Session::evaluate(const Batch& batch) {
-  if (!impl_) return movedFrom();
-  Impl& s = *impl_;
-  const nnjit::CompiledModel& cm = *s.m.cm;
-  if (!cm.evaluate) return notSupported(s.m, "loss or metric to evaluate");
-  if (Status ok = bindInputs(s.m, batch, std::vector<bool>(s.m.inputs.size(), true), s.columns); !ok) return ok.error();
+} // namespace
+
+Expected<EpochResult> Session::trainEpoch(const Batch& data, const EpochOptions& options) {
+  return sessionCall(impl_.get(), [&](Impl& s) -> Expected<EpochResult> {
+    if (!s.m.canTrain) return notSupported(s.m, "loss and optimizer to train with");
+    if (options.batchSize < 0) return errorIn(ErrorKind::InvalidArgument, s.m.name, "the batch size cannot be negative");
+    std::vector<bool> all(s.m.inputs.size(), true);
+    if (Status ok = bindInputs(s.m, data, all, s.columns); !ok) return ok.error();
+    int64_t rows = runRows(s.m, data);
+    int64_t batch = options.batchSize > 0 ? options.batchSize : s.m.defaults.batchSize;
+    batch = batch > 0 ? std::min(batch, rows) : rows;
+    nnjit::TrainPlan plan;
+    plan.shuffleSeed = options.shuffleSeed ? options.shuffleSeed : s.m.defaults.shuffleSeed;
+    plan.trainRows.resize(static_cast<size_t>(rows));
+    std::iota(plan.trainRows.begin(), plan.trainRows.end(), int64_t(0));
+    if (Status ok = reserveRows(s, batch); !ok) return ok.error();
+    return epochBatches(s, plan, rows, batch);
+  });
+}
+
+/// Binds `batch` (the inputs `needed`), feeds it and runs `fn` on it; the rows it ran on.
+static Expected<int64_t> runOn(Session::Impl& s, const Batch& batch, const std::vector<bool>& needed,
+                               nnjit::EntryFn fn) {
+  if (Status ok = bindInputs(s.m, batch, needed, s.columns); !ok) return ok.error();
   int64_t rows = runRows(s.m, batch);
-  s.session.reserveRows(rows);
-  feedInputs(s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
-  s.session.setScalar(cm.epochSlot, static_cast<double>(s.session.epochsDone));
-  s.session.run(cm.evaluate, rows);
-  Evaluation e;
-  e.loss = s.m.hasLoss ? s.session.scalar(cm.lossSlot) : 0;
-  e.metrics = metricsOf(s.session, s.m, false);
-  return e;
+  if (Status ok = reserveRows(s, rows); !ok) return ok.error();
+  feedInputs(*s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
+  s.session->setScalar(s.m.cm->epochSlot, static_cast<double>(s.session->epochsDone));
+  s.session->run(fn, rows);
+  return rows;
+}
+
+Expected<Evaluation> Session::evaluate(const Batch& batch) {
+  return sessionCall(impl_.get(), [&](Impl& s) -> Expected<Evaluation> {
+    const nnjit::CompiledModel& cm = *s.m.cm;
+    if (!cm.evaluate) return notSupported(s.m, "loss or metric to evaluate");
+    Expected<int64_t> rows = runOn(s, batch, std::vector<bool>(s.m.inputs.size(), true), cm.evaluate);
+    if (!rows) return rows.error();
+    return Evaluation{s.m.hasLoss ? s.session->scalar(cm.lossSlot) : 0, metricsOf(*s.session, s.m, false)};
+  });
 }
 
 Expected<Tensor> Session::predict(const Batch& batch) {
-  if (!impl_) return movedFrom();
-  Impl& s = *impl_;
-  const nnjit::CompiledModel& cm = *s.m.cm;
-  if (!cm.predict || !s.m.output) return notSupported(s.m, "'output NAME' to predict");
-  std::vector<bool> needed;
-  for (const TensorInfo& in : s.m.inputs) needed.push_back(in.readByOutput);
-  if (Status ok = bindInputs(s.m, batch, needed, s.columns); !ok) return ok.error();
-  int64_t rows = runRows(s.m, batch);
-  s.session.reserveRows(rows);
-  feedInputs(s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
-  s.session.setScalar(cm.epochSlot, static_cast<double>(s.session.epochsDone));
-  s.session.run(cm.predict, rows);
-  return readSlot(s.session, cm.outputSlot, s.m.output->shape, rows);
+  return sessionCall(impl_.get(), [&](Impl& s) -> Expected<Tensor> {
+    const nnjit::CompiledModel& cm = *s.m.cm;
+    if (!cm.predict || !s.m.output) return notSupported(s.m, "'output NAME' to predict");
+    std::vector<bool> needed;
+    for (const TensorInfo& in : s.m.inputs) needed.push_back(in.readByOutput);
+    Expected<int64_t> rows = runOn(s, batch, needed, cm.predict);
+    if (!rows) return rows.error();
+    return readSlot(*s.session, cm.outputSlot, s.m.output->shape, *rows);
+  });
 }
 
 namespace {
@@ -189,6 +285,9 @@ Status writeParam(nnjit::Session& session, const Model::Impl& m, std::string_vie
   int i = paramIndex(m, name);
   if (i < 0) return unknownParam(m, name);
   int64_t want = m.params[i].rowElements;
+  if (!values.data() && !values.empty())
+    return errorIn(ErrorKind::InvalidArgument, m.name,
+                   "the values for param '" + std::string(name) + "' are a null pointer");
   if (static_cast<int64_t>(values.size()) != want)
     return errorIn(ErrorKind::InvalidArgument, m.name,
                    "param '" + std::string(name) + "' has " + std::to_string(want) + " values, not " +
@@ -200,33 +299,41 @@ Status writeParam(nnjit::Session& session, const Model::Impl& m, std::string_vie
 } // namespace
 
 Expected<Tensor> Session::param(std::string_view name) const {
-  if (!impl_) return movedFrom();
-  int i = paramIndex(impl_->m, name);
-  if (i < 0) return unknownParam(impl_->m, name);
-  return readSlot(impl_->session, impl_->m.cm->paramSlots[i], impl_->m.params[i].shape, 1);
+  return sessionCall(impl_.get(), [&](Impl& s) -> Expected<Tensor> {
+    int i = paramIndex(s.m, name);
+    if (i < 0) return unknownParam(s.m, name);
+    return readSlot(*s.session, s.m.cm->paramSlots[i], s.m.params[i].shape, 1);
+  });
 }
 
 Status Session::setParam(std::string_view name, std::span<const float> values) {
-  if (!impl_) return movedFrom();
-  return writeParam(impl_->session, impl_->m, name, values);
+  return sessionCall(impl_.get(), [&](Impl& s) { return writeParam(*s.session, s.m, name, values); });
 }
 
 Status Session::setParam(std::string_view name, std::span<const double> values) {
-  if (!impl_) return movedFrom();
-  return writeParam(impl_->session, impl_->m, name, values);
+  return sessionCall(impl_.get(), [&](Impl& s) { return writeParam(*s.session, s.m, name, values); });
 }
 
 Status Session::save(const std::string& path) const {
-  if (!impl_) return movedFrom();
-  nnjit::Status saved = nnjit::saveCheckpoint(impl_->session, path);
-  if (!saved) return Error(ErrorKind::Io, publicDiagnostics(saved.errors()));
-  return {};
+  return sessionCall(impl_.get(), [&](Impl& s) -> Status {
+    nnjit::Status saved = nnjit::saveCheckpoint(*s.session, path);
+    if (!saved) return Error(ErrorKind::Io, publicDiagnostics(saved.errors()));
+    return {};
+  });
 }
 
 Status Session::load(const std::string& path) {
-  if (!impl_) return movedFrom();
-  nnjit::Status loaded = nnjit::loadCheckpoint(impl_->session, path, path);
-  if (!loaded) return Error(ErrorKind::Io, publicDiagnostics(loaded.errors()));
+  return sessionCall(impl_.get(), [&](Impl& s) -> Status {
+    if (path.empty()) return Error(ErrorKind::InvalidArgument, "the checkpoint path is empty");
+    nnjit::Status loaded = nnjit::loadCheckpoint(*s.session, path, path);
+    if (!loaded) return Error(ErrorKind::Io, publicDiagnostics(loaded.errors()));
+    return {};
+  });
+}
+
+Status checkSavePath(const std::string& path) {
+  nnjit::Status ok = nnjit::checkWritable(path);
+  if (!ok) return Error(ErrorKind::Io, publicDiagnostics(ok.errors()));
   return {};
 }
 

@@ -164,7 +164,7 @@ Status Jit::compile(llvm::Module& module) {
   auto t0 = std::chrono::steady_clock::now();
   module.setDataLayout(impl_->tm->createDataLayout());
   module.setTargetTriple(impl_->tm->getTargetTriple().str());
-  ObjectCache cache(module, *impl_->tm, false);
+  ObjectCache cache(module, *impl_->tm, std::string(kLeanPipeline) + "; backend without LSR");
   std::optional<std::string> object = cache.load();
   cacheHit = object.has_value();
   if (!object) {

@@ -1,6 +1,7 @@
 // Checkpoint: the safetensors file format — a JSON header, then raw little-endian tensors.
 #include "Checkpoint.h"
 
+#include "AtomicFile.h"
 #include "FileIO.h"
 
 #include <fmt/format.h>
@@ -13,18 +14,23 @@
 #include <cstring>
 #include <fcntl.h>
 #include <limits>
-#include <set>
+#include <unordered_set>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace nnjit {
 namespace {
 
-// ordered_json keeps the file's tensor order, and writes ours in the caller's order.
-using Json = nlohmann::ordered_json;
+// Headers are parsed into std::map objects (ordered_json inserts by linear
+// search: 80,000 keys took 17 s); the file's order is kept in a list of keys.
+using Json = nlohmann::json;
 
-/// Headers beyond this are refused before allocating for them (the reference does the same).
-constexpr uint64_t kMaxHeader = 100u << 20;
+/// Headers beyond this are refused before allocating for them: a checkpoint
+/// of about 150,000 tensors, parsed in a few seconds at worst.
+constexpr uint64_t kMaxHeader = 16u << 20;
+/// Our headers nest three deep; JSON itself would nest without end (100 MB of
+/// '[' took more than 3.6 GB to parse).
+constexpr int kMaxDepth = 64;
 
 enum class FileType { F32, F64, F16, BF16 };
 
@@ -146,37 +152,81 @@ bool isStringMap(const Json& j) {
   return true;
 }
 
-/// Parses the JSON header, noting a repeated top-level name (JSON objects would silently keep the last).
-Json parseHeader(std::string_view text, std::string& duplicate) {
-  std::set<std::string> seen;
-  Json::parser_callback_t noteKeys = [&](int depth, Json::parse_event_t event, Json& parsed) {
-    if (depth == 1 && event == Json::parse_event_t::key && parsed.is_string() &&
-        !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
-      duplicate = parsed.get<std::string>();
-    return true;
-  };
-  return Json::parse(text, noteKeys, /*allow_exceptions=*/false);
+/// Whether the JSON text nests deeper than kMaxDepth, by a scan that skips strings.
+bool nestsTooDeep(std::string_view text) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      else if (c == '"') inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxDepth) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
 }
 
+/// The parsed header and its top-level names in file order.
+struct Header {
+  Json json;
+  std::vector<std::string> keys;
+  std::string duplicate;  // a name given twice (JSON objects would silently keep the last)
+};
+
+Header parseHeader(std::string_view text) {
+  Header h;
+  std::unordered_set<std::string> seen;
+  Json::parser_callback_t noteKeys = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    if (depth == 1 && event == Json::parse_event_t::key && parsed.is_string()) {
+      const std::string& key = parsed.get_ref<const std::string&>();
+      if (seen.insert(key).second) h.keys.push_back(key);
+      else if (h.duplicate.empty()) h.duplicate = key;
+    }
+    return true;
+  };
+  h.json = Json::parse(text, noteKeys, /*allow_exceptions=*/false);
+  return h;
+}
 
 } // namespace
 
+std::string safetensorsSizeProblem(std::string_view first, uint64_t fileSize) {
+  if (first.size() < 8) return fileSize < 8 ? "shorter than its 8-byte header size" : "";
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(first[i]);
+  if (n > kMaxHeader)
+    return fmt::format("its header claims {} bytes, more than the {} nnjit reads", n, byteSize(kMaxHeader));
+  if (n > fileSize - 8)
+    return fmt::format("its header claims {} bytes, but the file has {} after the size", n, fileSize - 8);
+  // The first byte of the header that is not blank, if `first` reaches it.
+  size_t end = 8 + n, brace = first.find_first_not_of(" \t\r\n", 8);
+  bool seen = brace != std::string_view::npos && brace < end;
+  if (n == 0 || (seen && first[brace] != '{') || (!seen && end <= first.size())) return "the header is not a JSON object";
+  return "";
+}
+
 Result<std::vector<NamedTensor>> parseSafetensors(std::string_view bytes, const std::string& name) {
   auto notSafetensors = [&](const std::string& why) { return fileError(name, "not a safetensors file: " + why); };
-  if (bytes.size() < 8) return notSafetensors("shorter than its 8-byte header size");
+  if (std::string why = safetensorsSizeProblem(bytes, bytes.size()); !why.empty()) return notSafetensors(why);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
-  if (n > kMaxHeader || n > bytes.size() - 8)
-    return notSafetensors(fmt::format("its header claims {} bytes, but the file has {} after the size", n,
-                                      bytes.size() - 8));
-  std::string duplicate;
-  Json header = parseHeader(bytes.substr(8, n), duplicate);
-  if (header.is_discarded()) return notSafetensors("the header is not valid JSON");
-  if (!header.is_object()) return notSafetensors("the header is not a JSON object");
-  if (!duplicate.empty()) return fileError(name, fmt::format("tensor '{}' appears twice in the header", duplicate));
+  std::string_view text = bytes.substr(8, n);
+  if (nestsTooDeep(text)) return notSafetensors(fmt::format("the header nests deeper than {} levels", kMaxDepth));
+  Header header = parseHeader(text);
+  if (header.json.is_discarded()) return notSafetensors("the header is not valid JSON");
+  if (!header.json.is_object()) return notSafetensors("the header is not a JSON object");
+  if (!header.duplicate.empty())
+    return fileError(name, fmt::format("tensor '{}' appears twice in the header", header.duplicate));
   EntryReader reader(bytes.substr(8 + n), name);
   std::vector<NamedTensor> out;
-  for (const auto& [key, value] : header.items()) {
+  for (const std::string& key : header.keys) {
+    const Json& value = header.json.at(key);
     if (key == "__metadata__") {
       if (!isStringMap(value)) return fileError(name, "'__metadata__' is not a map of strings");
       continue;
@@ -188,36 +238,47 @@ Result<std::vector<NamedTensor>> parseSafetensors(std::string_view bytes, const 
   return out;
 }
 
-Result<std::vector<NamedTensor>> readSafetensors(const std::string& path, const std::string& displayName) {
-  Result<std::string> bytes = readFile(path, displayName);
+Result<std::vector<NamedTensor>> readSafetensors(const std::string& path, const std::string& displayName,
+                                                 uint64_t maxBytes) {
+  ReadLimits limits;
+  limits.maxBytes = maxBytes;
+  limits.what = "a checkpoint of this model";
+  // /dev/zero or /dev/urandom fail here, on their first bytes, not after filling memory.
+  limits.sniff = [](std::string_view first) {
+    std::string why = safetensorsSizeProblem(first, UINT64_MAX);
+    return why.empty() ? why : "not a safetensors file: " + why;
+  };
+  Result<std::string> bytes = readFile(path, displayName, limits);
   if (!bytes) return bytes.errors();
   return parseSafetensors(*bytes, displayName);
 }
 
 namespace {
 
+/// The header as text, keys in the tensors' order (written by hand: a JSON
+/// object type would sort them, or insert by linear search).
 Result<std::string> encodeHeader(const std::vector<NamedTensor>& tensors, DType dtype, const std::string& path) {
-  Json header = Json::object();
+  std::string text = "{";
+  std::unordered_set<std::string> names;
   uint64_t offset = 0, elem = dtypeSize(dtype);
   for (const NamedTensor& t : tensors) {
     uint64_t count = 1;
     bool valid = true;
     for (int64_t d : t.shape) valid = valid && d >= 0 && !__builtin_mul_overflow(count, uint64_t(d), &count);
-    if (!valid || count != t.values.size() || t.name == "__metadata__" || header.contains(t.name))
+    if (!valid || count != t.values.size() || t.name == "__metadata__" || !names.insert(t.name).second)
       return fileError(path, fmt::format("cannot write tensor '{}': bad name or {} values for shape [{}]", t.name,
                                          t.values.size(), fmt::join(t.shape, ", ")));
-    header[t.name] = {{"dtype", dtype == DType::F32 ? "F32" : "F64"},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + count * elem}}};
+    Json entry = {{"dtype", dtype == DType::F32 ? "F32" : "F64"},
+                  {"shape", t.shape},
+                  {"data_offsets", {offset, offset + count * elem}}};
+    try {
+      text += Json(t.name).dump() + ":" + entry.dump() + ",";
+    } catch (const nlohmann::json::type_error&) {  // a name that is not UTF-8
+      return fileError(path, "cannot write a tensor name that is not valid UTF-8");
+    }
     offset += count * elem;
   }
-  header["__metadata__"] = {{"format", "nnjit"}};
-  std::string text;
-  try {
-    text = header.dump();
-  } catch (const nlohmann::json::type_error&) {  // a name that is not UTF-8
-    return fileError(path, "cannot write a tensor name that is not valid UTF-8");
-  }
+  text += R"("__metadata__":{"format":"nnjit"}})";
   text.append((8 - text.size() % 8) % 8, ' ');  // the data then starts 8-byte aligned
   return text;
 }
@@ -242,48 +303,13 @@ std::string encode(const std::string& header, const std::vector<NamedTensor>& te
   return out;
 }
 
-/// Writes and syncs all of `bytes`; 0 or the errno of the failure.
-int writeAll(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return errno;
-    if (w == 0) return EIO;
-    done += static_cast<size_t>(w);
-  }
-  return ::fsync(fd) == 0 ? 0 : errno;
-}
-
-/// Makes the rename itself durable; best effort, as some file systems refuse it.
-void syncDirectoryOf(const std::string& path) {
-  size_t slash = path.rfind('/');
-  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 } // namespace
 
 Status writeSafetensors(const std::string& path, const std::vector<NamedTensor>& tensors, DType dtype) {
   Result<std::string> header = encodeHeader(tensors, dtype, path);
   if (!header) return header.errors();
   std::string bytes = encode(*header, tensors, dtype);
-  // A temporary beside `path` so the rename stays on one file system and is atomic.
-  std::string tmp = fmt::format("{}.tmp-{}", path, ::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fileError(path, fmt::format("cannot write file: {}", std::strerror(errno)));
-  int err = writeAll(fd, bytes);
-  if (::close(fd) != 0 && !err) err = errno;
-  if (!err && std::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
-  if (err) {
-    std::remove(tmp.c_str());
-    return fileError(path, fmt::format("cannot write file: {}", std::strerror(err)));
-  }
-  syncDirectoryOf(path);
-  return Ok{};
+  return writeFileAtomically(path, bytes);
 }
 
 } // namespace nnjit

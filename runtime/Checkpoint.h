@@ -18,8 +18,15 @@ struct NamedTensor {
 
 /// Reads every tensor (F32, F64, F16 or BF16), validating the header against
 /// the file so that a truncated or lying file is an error, never a bad read.
-Result<std::vector<NamedTensor>> readSafetensors(const std::string& path, const std::string& displayName);
+/// The header may be at most 16 MiB and nest at most 64 levels; a file
+/// beyond `maxBytes` is refused without reading further.
+Result<std::vector<NamedTensor>> readSafetensors(const std::string& path, const std::string& displayName,
+                                                 uint64_t maxBytes = uint64_t(1) << 36);
 Result<std::vector<NamedTensor>> parseSafetensors(std::string_view bytes, const std::string& displayName);
+
+/// What is wrong with the first bytes of a file of `fileSize` bytes (as far
+/// as they tell) as safetensors, without "not a safetensors file: "; empty if nothing.
+std::string safetensorsSizeProblem(std::string_view first, uint64_t fileSize);
 
 /// Writes to a temporary file beside `path`, syncs it, then renames it over
 /// `path`: a reader sees the old file or the whole new one, never half.

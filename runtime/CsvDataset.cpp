@@ -21,6 +21,9 @@ namespace {
 
 /// Stop collecting after this many errors: the rest are likely the same mistake.
 constexpr size_t kMaxErrors = 20;
+/// Lines are numbered with an int, and a CSV this large would need several
+/// times its size in memory as numbers.
+constexpr uint64_t kMaxCsvBytes = (uint64_t(1) << 31) - 1;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -36,11 +39,15 @@ public:
     if (rest_.substr(0, 3) == "\xEF\xBB\xBF") rest_.remove_prefix(3);
   }
 
+  /// Lines end in '\n', "\r\n" or a lone '\r' (classic Mac exports), as
+  /// Python's universal newlines and so NumPy and pandas read them.
   bool next(std::string_view& line, int& number) {
     while (!rest_.empty()) {
-      size_t nl = rest_.find('\n');
-      line = rest_.substr(0, nl);
-      rest_ = nl == std::string_view::npos ? std::string_view() : rest_.substr(nl + 1);
+      size_t end = rest_.find_first_of("\r\n");
+      line = rest_.substr(0, end);
+      size_t skip = end == std::string_view::npos ? rest_.size() : end + 1;
+      if (end != std::string_view::npos && rest_[end] == '\r' && end + 1 < rest_.size() && rest_[end + 1] == '\n') ++skip;
+      rest_.remove_prefix(skip);
       number = ++line_;
       if (!trim(line).empty()) return true;
     }
@@ -102,7 +109,7 @@ public:
   }
 
   Result<Dataset> run(std::string_view text) {
-    reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+    reserve(text);
     LineReader lines(text);
     std::string_view line;
     int number = 0;
@@ -120,9 +127,14 @@ public:
   }
 
 private:
-  /// One allocation per input instead of a doubling series; a line count bounds the rows.
-  void reserve(size_t lines) {
-    for (size_t i = 0; i < inputs_.size(); ++i) data_.columns[i].reserve(lines * static_cast<size_t>(inputs_[i].width));
+  /// One allocation per input instead of a doubling series. A line count
+  /// bounds the rows, and the text bounds the values (each takes a byte and
+  /// a comma): a model that wants 1e9 columns of a small file reserves
+  /// little, and the file's column count is reported instead.
+  void reserve(std::string_view text) {
+    size_t lines = static_cast<size_t>(std::count_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; })) + 1;
+    for (size_t i = 0; i < inputs_.size(); ++i)
+      data_.columns[i].reserve(std::min(lines * static_cast<size_t>(inputs_[i].width), text.size() / 2 + 1));
   }
 
   void error(int line, std::string message) {
@@ -183,16 +195,51 @@ int64_t firstRowWidth(std::string_view text) {
   return -1;
 }
 
+/// UTF-16 and UTF-32 files, and binary ones, are named for what they are
+/// rather than reported field by field as NUL-filled numbers.
+std::string notCsvText(std::string_view first) {
+  if (first.substr(0, 4) == std::string_view("\0\0\xFE\xFF", 4) || first.substr(0, 4) == std::string_view("\xFF\xFE\0\0", 4))
+    return "the file is UTF-32 text; nnjit reads CSV files in UTF-8 or ASCII";
+  if (first.substr(0, 2) == "\xFF\xFE" || first.substr(0, 2) == "\xFE\xFF")
+    return "the file is UTF-16 text (it starts with a UTF-16 byte order mark); nnjit reads CSV files in UTF-8 or ASCII";
+  size_t nul = first.find('\0');
+  if (nul == std::string_view::npos) return "";
+  size_t pairs = 0, sample = std::min<size_t>(first.size(), 1024);
+  for (size_t i = 0; i + 1 < sample; i += 2) pairs += (first[i] == '\0') != (first[i + 1] == '\0');
+  if (sample >= 4 && pairs * 2 * 10 >= sample * 9)
+    return "the file looks like UTF-16 text (every other byte is NUL); nnjit reads CSV files in UTF-8 or ASCII";
+  return fmt::format("not a text CSV file: byte {} is NUL", nul + 1);
+}
+
+/// The text of a CSV file within the limits; see docs/language.md.
+Result<std::string> readCsvText(const std::string& path, const std::string& displayName) {
+  ReadLimits limits;
+  limits.maxBytes = kMaxCsvBytes;
+  limits.what = "a CSV file";
+  limits.sniff = notCsvText;
+  return readFile(path, displayName, limits);
+}
+
+/// Runs a parser, turning a failed allocation into a diagnostic naming the file and its size.
+Result<Dataset> parseGuarded(CsvParser parser, std::string_view text, const std::string& displayName) {
+  try {
+    return parser.run(text);
+  } catch (const std::bad_alloc&) {
+    return fileError(displayName, fmt::format("out of memory holding the values of its {}", byteSize(text.size())));
+  }
+}
+
 } // namespace
 
 Result<Dataset> parseCsv(std::string_view text, const std::string& displayName,
                          const std::vector<InputColumns>& inputs, DType dtype) {
-  return CsvParser(displayName, inputs, dtype, fmt::format("{} columns", totalWidth(inputs))).run(text);
+  return parseGuarded(CsvParser(displayName, inputs, dtype, fmt::format("{} columns", totalWidth(inputs))), text,
+                      displayName);
 }
 
 Result<Dataset> loadCsv(const std::string& path, const std::string& displayName,
                         const std::vector<InputColumns>& inputs, DType dtype) {
-  Result<std::string> text = readFile(path, displayName);
+  Result<std::string> text = readCsvText(path, displayName);
   if (!text) return text.errors();
   return parseCsv(*text, displayName, inputs, dtype);
 }
@@ -200,7 +247,7 @@ Result<Dataset> loadCsv(const std::string& path, const std::string& displayName,
 Result<Dataset> loadCsvEither(const std::string& path, const std::string& displayName,
                               const std::vector<InputColumns>& full, const std::vector<InputColumns>& subset,
                               DType dtype) {
-  Result<std::string> text = readFile(path, displayName);
+  Result<std::string> text = readCsvText(path, displayName);
   if (!text) return text.errors();
   int64_t fullWidth = totalWidth(full), subsetWidth = totalWidth(subset);
   if (fullWidth == subsetWidth) return parseCsv(*text, displayName, full, dtype);
@@ -208,7 +255,7 @@ Result<Dataset> loadCsvEither(const std::string& path, const std::string& displa
   std::string expected =
       fmt::format("{} columns (or {} with only the inputs of the output)", fullWidth, subsetWidth);
   bool useSubset = firstRowWidth(*text) == subsetWidth;
-  return CsvParser(displayName, useSubset ? subset : full, dtype, expected).run(*text);
+  return parseGuarded(CsvParser(displayName, useSubset ? subset : full, dtype, expected), *text, displayName);
 }
 
 } // namespace nnjit

@@ -5,6 +5,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+#include <map>
+
 namespace nnjit {
 namespace {
 
@@ -46,15 +49,27 @@ Status saveCheckpoint(const Session& session, const std::string& path) {
   return writeSafetensors(path, tensors, cm.dtype);
 }
 
-Status loadCheckpoint(Session& session, const std::string& path, const std::string& displayName) {
-  auto file = readSafetensors(path, displayName);
-  if (!file) return file.errors();
-  const CompiledModel& cm = session.compiled();
-  const Model& m = cm.model;
-  std::map<std::string, const NamedTensor*> byName;
-  for (const NamedTensor& t : *file) byName[t.name] = &t;
-  auto refuse = [&](std::string message) { return Status(fileError(displayName, std::move(message))); };
+namespace {
 
+/// The most bytes an honest checkpoint of this model can have: a full
+/// header, and every param in F64 with the state of every optimizer at once.
+uint64_t checkpointBound(const CompiledModel& cm) {
+  uint64_t elements = 64;  // the scalars: epoch, the step counts
+  for (const ParamInfo& p : cm.model.params) elements += static_cast<uint64_t>(p.shape.staticElements()) * 8;
+  return (16u << 20) + 8 + elements * 8;
+}
+
+/// Step counts and epochs are whole numbers that a float64 holds exactly;
+/// anything else (NaN, 1e30, -1, 2.5) would train silently wrong.
+bool isCounter(double v) { return v >= 0 && v < 1e15 && v == std::floor(v); }
+
+using ByName = std::map<std::string, const NamedTensor*>;
+
+/// Every check, before anything in the session changes.
+Status validate(const CompiledModel& cm, const std::vector<NamedTensor>& file, const ByName& byName,
+                const std::string& displayName) {
+  const Model& m = cm.model;
+  auto refuse = [&](std::string message) { return Status(fileError(displayName, std::move(message))); };
   for (const ParamInfo& p : m.params) {
     auto it = byName.find(p.name);
     if (it == byName.end()) return refuse(fmt::format("the checkpoint has no tensor for param '{}'", p.name));
@@ -62,13 +77,15 @@ Status loadCheckpoint(Session& session, const std::string& path, const std::stri
       return refuse(fmt::format("param '{}' has shape {} in the model but {} in the checkpoint", p.name, p.shape.str(),
                                 Shape(it->second->shape).str()));
   }
-  for (const NamedTensor& t : *file) {
+  for (const NamedTensor& t : file) {
     bool known = t.name == "epoch" || isOptimizerState(t.name, m);
     for (const ParamInfo& p : m.params) known = known || p.name == t.name;
     if (!known) return refuse(fmt::format("the checkpoint holds '{}', which is not a param of this model", t.name));
-    bool scalar = t.name == "epoch" || (t.name.size() > 2 && t.name.substr(t.name.size() - 2) == ".t");
-    if (scalar && t.values.size() != 1)
+    bool counter = t.name == "epoch" || (t.name.size() > 2 && t.name.substr(t.name.size() - 2) == ".t");
+    if (counter && t.values.size() != 1)
       return refuse(fmt::format("'{}' should be a scalar, but has shape {}", t.name, Shape(t.shape).str()));
+    if (counter && !isCounter(t.values[0]))
+      return refuse(fmt::format("'{}' is {}, not a whole number from 0 to 10^15", t.name, t.values[0]));
   }
   for (size_t i = 0; i < cm.states.size(); ++i) {
     auto it = byName.find(cm.states[i].name);
@@ -76,10 +93,17 @@ Status loadCheckpoint(Session& session, const std::string& path, const std::stri
       return refuse(fmt::format("state '{}' has shape {} in the model but {} in the checkpoint", cm.states[i].name,
                                 cm.states[i].shape.str(), Shape(it->second->shape).str()));
   }
-  auto epoch = byName.find("epoch");
-  if (epoch != byName.end() && !(epoch->second->values[0] >= 0 && epoch->second->values[0] < 1e15))
-    return refuse("'epoch' must be a whole number of epochs");
+  return Ok{};
+}
 
+} // namespace
+
+Status loadCheckpointFrom(Session& session, const std::vector<NamedTensor>& file, const std::string& displayName) {
+  const CompiledModel& cm = session.compiled();
+  const Model& m = cm.model;
+  ByName byName;
+  for (const NamedTensor& t : file) byName[t.name] = &t;
+  if (Status ok = validate(cm, file, byName, displayName); !ok) return ok;
   // Everything checked: now change the session.
   session.resetOptimizer();
   for (size_t i = 0; i < m.params.size(); ++i) session.write(cm.paramSlots[i], byName[m.params[i].name]->values);
@@ -91,8 +115,15 @@ Status loadCheckpoint(Session& session, const std::string& path, const std::stri
     auto t = byName.find(m.optimizer->kind + ".t");
     if (t != byName.end()) session.steps = static_cast<int64_t>(t->second->values[0]);
   }
-  if (epoch != byName.end()) session.epochsDone = static_cast<int64_t>(epoch->second->values[0]);
+  if (auto epoch = byName.find("epoch"); epoch != byName.end())
+    session.epochsDone = static_cast<int64_t>(epoch->second->values[0]);
   return Ok{};
+}
+
+Status loadCheckpoint(Session& session, const std::string& path, const std::string& displayName) {
+  auto file = readSafetensors(path, displayName, checkpointBound(session.compiled()));
+  if (!file) return file.errors();
+  return loadCheckpointFrom(session, *file, displayName);
 }
 
 } // namespace nnjit

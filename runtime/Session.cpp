@@ -6,11 +6,16 @@
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <unistd.h>
 
 namespace nnjit {
 
 Buffer::Buffer(DType dtype, int64_t count) : dtype_(dtype), count_(count) {
-  size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * dtypeSize(dtype);
+  size_t bytes = 0;
+  if (count < 0 || __builtin_mul_overflow(static_cast<size_t>(std::max<int64_t>(count, 1)), dtypeSize(dtype), &bytes) ||
+      bytes > SIZE_MAX - 63)
+    throw std::bad_alloc();
   bytes = (bytes + 63) / 64 * 64;
   data_.reset(std::aligned_alloc(64, bytes));
   if (!data_) throw std::bad_alloc();
@@ -40,6 +45,17 @@ void runOnCaller(void*, KernelRange range, void* const* args, int64_t batch, int
   if (count > 0) range(args, batch, 0, count);
 }
 
+/// Elements of `slot` for `rows` rows; -1 when the count does not fit in int64_t.
+int64_t elementsOf(const CompiledModel& cm, int slot, int64_t rows) {
+  int64_t perRow = 0, fixed = 0;
+  if (slot == cm.arenaSlot) perRow = cm.arenaPerRow, fixed = cm.arenaStatic;
+  else if (cm.slots[slot].shape.hasBatch()) perRow = cm.slots[slot].shape.staticElements();
+  else fixed = cm.slots[slot].shape.staticElements();
+  int64_t n = 0;
+  if (__builtin_mul_overflow(perRow, rows, &n) || __builtin_add_overflow(n, fixed, &n)) return -1;
+  return n;
+}
+
 } // namespace
 
 void Session::setThreads(int threads) {
@@ -49,9 +65,31 @@ void Session::setThreads(int threads) {
   if (cm_.workersSlot >= 0) pointers_[cm_.workersSlot] = workers_.get();
 }
 
+uint64_t availableMemory() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  while (meminfo >> key >> kb)
+    if (key == "MemAvailable:") return kb * 1024;
+  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
+}
+
 int64_t Session::slotElements(int slot, int64_t rows) const {
-  if (slot == cm_.arenaSlot) return cm_.arenaStatic + cm_.arenaPerRow * rows;
-  return cm_.slots[slot].shape.elements(rows);
+  int64_t n = elementsOf(cm_, slot, rows);
+  if (n < 0) throw std::bad_alloc();
+  return n;
+}
+
+uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows) {
+  uint64_t total = 0;
+  for (size_t s = 0; s < cm.slots.size(); ++s) {
+    int64_t n = elementsOf(cm, static_cast<int>(s), rows);
+    uint64_t bytes = 0;
+    if (n < 0 || __builtin_mul_overflow(static_cast<uint64_t>(n), dtypeSize(cm.dtype), &bytes) ||
+        __builtin_add_overflow(total, bytes, &total))
+      return UINT64_MAX;
+  }
+  return total;
 }
 
 void Session::reserveRows(int64_t rows) {
@@ -125,6 +163,28 @@ void Session::resetOptimizer() {
     write(cm_.stateSlots[i], std::vector<double>(cm_.states[i].shape.elements(1), cm_.states[i].initial));
   steps = 0;
   epochsDone = 0;
+}
+
+std::vector<int> Session::paramAndStateSlots() const {
+  std::vector<int> slots = cm_.paramSlots;
+  slots.insert(slots.end(), cm_.stateSlots.begin(), cm_.stateSlots.end());
+  return slots;
+}
+
+void Session::keepParams() {
+  std::vector<int> slots = paramAndStateSlots();
+  kept_.resize(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const Buffer& b = buffers_[slots[i]];
+    const char* p = static_cast<const char*>(b.data());
+    kept_[i].assign(p, p + b.size() * dtypeSize(cm_.dtype));
+  }
+}
+
+void Session::restoreParams() {
+  std::vector<int> slots = paramAndStateSlots();
+  for (size_t i = 0; i < slots.size() && i < kept_.size(); ++i)
+    std::memcpy(buffers_[slots[i]].data(), kept_[i].data(), kept_[i].size());
 }
 
 void Session::feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,

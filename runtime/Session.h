@@ -29,6 +29,9 @@ private:
   std::unique_ptr<void, Free> data_;
 };
 
+/// Memory the kernel says new allocations can get without swapping (MemAvailable).
+uint64_t availableMemory();
+
 /// Owns every buffer the generated functions touch and the bookkeeping
 /// (epochs and steps done) that a checkpoint restores.
 class Session {
@@ -39,7 +42,11 @@ public:
   const Model& model() const { return cm_.model; }
 
   /// Makes room for batches of up to `rows` rows (allocates; never per step).
+  /// Throws std::bad_alloc when that cannot be allocated, or cannot even be counted.
   void reserveRows(int64_t rows);
+  /// The bytes the buffers of `cm` take for batches of `rows` rows;
+  /// UINT64_MAX when that does not fit in 64 bits.
+  static uint64_t bytesFor(const CompiledModel& cm, int64_t rows);
   /// Calls a generated entry point on a batch of `rows` rows.
   void run(EntryFn fn, int64_t rows);
 
@@ -72,11 +79,19 @@ public:
   void bindInput(int slot, const void* data) { pointers_[slot] = const_cast<void*>(data); }
   void unbindInput(int slot) { pointers_[slot] = buffers_[slot].data(); }
 
+  /// Copies the params and optimizer state aside before a step, and puts
+  /// them back after one whose loss was not finite (its update is NaN).
+  void keepParams();
+  void restoreParams();
+
   int64_t epochsDone = 0;
   int64_t steps = 0;
 
 private:
   int64_t slotElements(int slot, int64_t rows) const;
+  std::vector<int> paramAndStateSlots() const;
+
+  std::vector<std::vector<char>> kept_;
 
   const CompiledModel& cm_;
   std::unique_ptr<ThreadPool> pool_;

@@ -78,9 +78,10 @@ public:
     rows_ = plan.data ? static_cast<int64_t>(plan.trainRows.size()) : 1;
     batch_ = plan.data ? (plan.batch > 0 ? std::min(plan.batch, rows_) : rows_) : 1;
     s_.reserveRows(std::max<int64_t>(batch_, 1));
-    progress_.lastEpoch = s_.epochsDone + plan.epochs;
+    // Saturating: the API bounds epochs, but a progress figure must never overflow.
+    if (__builtin_add_overflow(s_.epochsDone, plan.epochs, &progress_.lastEpoch)) progress_.lastEpoch = INT64_MAX;
     progress_.batches = (rows_ + batch_ - 1) / batch_;
-    progress_.rowsTotal = rows_ * plan.epochs;
+    if (__builtin_mul_overflow(rows_, plan.epochs, &progress_.rowsTotal)) progress_.rowsTotal = INT64_MAX;
   }
 
   TrainOutcome all() {
@@ -111,14 +112,19 @@ private:
       int64_t n = std::min(batch_, rows_ - begin);
       if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
       s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
+      s_.keepParams();
       s_.run(cm_.trainStep, n);
       ++count;
       double loss = s_.scalar(cm_.lossSlot);
-      if (!std::isfinite(loss)) return diverged(epoch + 1, count, loss);
+      if (!std::isfinite(loss)) {
+        s_.restoreParams();  // the session stays as it was before the step that diverged
+        --s_.steps;
+        return diverged(epoch + 1, count, loss);
+      }
       stats.loss += loss;
       for (size_t i = 0; i < stats.metrics.size(); ++i)
         if (cm_.metricReadsInputs[i]) stats.metrics[i] += s_.scalar(cm_.metricSlots[i]);
-      report(epoch + 1, count, stats.loss / static_cast<double>(count), e * rows_ + begin + n);
+      report(epoch + 1, count, stats.loss / static_cast<double>(count), rowsDone(e, begin + n));
     }
     stats.loss /= static_cast<double>(count);
     for (double& v : stats.metrics) v /= static_cast<double>(count);
@@ -147,6 +153,12 @@ private:
     out_.badBatch = batch;
     out_.badLoss = loss;
     return false;
+  }
+
+  int64_t rowsDone(int64_t e, int64_t inEpoch) const {
+    int64_t done = 0;
+    if (__builtin_mul_overflow(e, rows_, &done) || __builtin_add_overflow(done, inEpoch, &done)) return INT64_MAX;
+    return done;
   }
 
   void report(int64_t epoch, int64_t batch, double meanLoss, int64_t rowsDone) {

@@ -42,6 +42,7 @@ enum class ErrorKind {
   NotSupported,     ///< the model lacks what the call needs (a loss, an output, ...)
   Io,               ///< a file could not be read or written, or is malformed
   Diverged,         ///< training stopped: the loss is not finite
+  OutOfMemory,      ///< the call needed more memory than it could get (its message says how much)
 };
 
 /// The reason a call produced no value: a kind and one or more diagnostics.

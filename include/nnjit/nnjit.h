@@ -47,6 +47,10 @@ enum class DType { F32, F64 };
 /// The size of the `batch` dim in `TensorInfo::shape`: known only per call.
 inline constexpr int64_t kBatch = -1;
 
+/// The most epochs one `Session::train` runs (and `nnjit train --epochs`
+/// accepts): far beyond any real run, and far from overflowing a count.
+inline constexpr int64_t kMaxEpochs = 1'000'000'000'000;
+
 /// An input, param or output as declared in the `.nn` source.
 struct TensorInfo {
   std::string name;
@@ -57,8 +61,11 @@ struct TensorInfo {
   bool readByOutput = false;   ///< inputs: `predict` needs this one
 
   /// Values a buffer for `rows` rows holds: rows * rowElements, or
-  /// rowElements when not batched.
-  int64_t elements(int64_t rows) const { return batched ? rows * rowElements : rowElements; }
+  /// rowElements when not batched; -1 when that does not fit in int64_t.
+  int64_t elements(int64_t rows) const {
+    int64_t n = 0;
+    return !batched ? rowElements : __builtin_mul_overflow(rows, rowElements, &n) ? -1 : n;
+  }
 };
 
 /// Which generated functions to build. Each costs compile time, so a caller
@@ -197,6 +204,8 @@ private:
   friend class Session;
   friend struct Access;
   explicit Model(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+  static Expected<Model> compileParsed(const ParsedModel& parsed, const CompileSettings& settings,
+                                       const BuildOptions& build);
   std::shared_ptr<const Impl> impl_;
 };
 
@@ -216,8 +225,9 @@ public:
   Batch& set(std::string name, std::span<const float> values);
   Batch& set(std::string name, std::span<const double> values);
   /// The same from a pointer: `values` holds `elements(rows)` values.
-  Batch& set(std::string name, const float* values, int64_t count) { return set(std::move(name), {values, size_t(count)}); }
-  Batch& set(std::string name, const double* values, int64_t count) { return set(std::move(name), {values, size_t(count)}); }
+  /// (A negative `count` is reported, not converted to a huge size.)
+  Batch& set(std::string name, const float* values, int64_t count) { return bind({std::move(name), values, count, DType::F32}); }
+  Batch& set(std::string name, const double* values, int64_t count) { return bind({std::move(name), values, count, DType::F64}); }
 
   int64_t rows() const { return rows_; }
 
@@ -285,21 +295,38 @@ struct Gradients {
   std::vector<Tensor> params;
 };
 
+/// Whether `Session::save(path)` could create the file: the path is not
+/// empty or a folder, and the folder it goes in (after following a symbolic
+/// link) exists and is writable. Worth asking before a long run rather than
+/// learning it after. An Io error naming `path`.
+NNJIT_API Status checkSavePath(const std::string& path);
+
 /// One training run of a Model: its params, optimizer state and counters.
+///
+/// Every call that can fail reports an error value, never an exception or a
+/// crash: a session too large for memory (ErrorKind::OutOfMemory), a
+/// moved-from session, and a session already inside a call on another
+/// thread (both InvalidArgument) included. A call made from inside a
+/// `Session::train` callback, on the training thread, is allowed.
 class NNJIT_API Session {
 public:
   /// Draws every param from its initializer with `seed` (as `--seed` does).
+  /// A session whose buffers cannot be allocated answers every call with
+  /// that OutOfMemory error; `create` returns the error instead.
   explicit Session(const Model& model, uint64_t seed = 0);
+  static Expected<Session> create(const Model& model, uint64_t seed = 0);
   Session(Session&&) noexcept;
   Session& operator=(Session&&) noexcept;
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  /// A moved-from session answers every call with an InvalidArgument error.
+  /// A moved-from session answers every call with an InvalidArgument error,
+  /// except this one: it still names the model it was made for.
   const Model& model() const;
 
-  /// Redraws the params from `seed` and resets the optimizer and counters.
+  /// Redraws the params from `seed` and resets the optimizer and counters
+  /// (nothing, on a session that every other call would refuse).
   void reset(uint64_t seed);
   uint64_t seed() const;
 
@@ -311,10 +338,13 @@ public:
   int64_t epochsDone() const;
   int64_t steps() const;
 
-  /// One optimizer step on `batch` (every input bound). Diverged when the loss is not finite.
+  /// One optimizer step on `batch` (every input bound). Diverged when the
+  /// loss is not finite; the params, optimizer state and step count are then
+  /// as they were before the step (its update would be NaN).
   Expected<StepResult> trainStep(const Batch& batch);
   /// One epoch over all rows of `data`, in batches, shuffled per epoch as the
-  /// CLI does (same seed, same order). Stops with Diverged at a non-finite loss.
+  /// CLI does (same seed, same order). Stops with Diverged at a non-finite
+  /// loss, with the session as it was before that batch's step.
   Expected<EpochResult> trainEpoch(const Batch& data, const EpochOptions& options = {});
   /// Loss and every metric of `batch` as one batch; params unchanged.
   Expected<Evaluation> evaluate(const Batch& batch);
@@ -325,7 +355,8 @@ public:
   /// `options.epochs` epochs after `epochsDone()`, as `nnjit train` runs them:
   /// per-epoch shuffle, test figures after each epoch, callbacks per batch and
   /// epoch. A loss that is not finite stops the run and is reported in
-  /// `TrainRun::diverged`, not as an error.
+  /// `TrainRun::diverged`, not as an error; the step that diverged is undone.
+  /// At most `kMaxEpochs` epochs.
   Expected<TrainRun> train(const TrainData& data, const TrainOptions& options, const TrainCallbacks& callbacks);
   /// Loss and every metric over all rows of `data` as one batch (null: a model without inputs).
   Expected<Evaluation> evaluate(const Table* data);
@@ -348,6 +379,7 @@ public:
   struct Impl;  ///< internal
 
 private:
+  Model model_;  // outside impl_, so that a moved-from session still has it
   std::unique_ptr<Impl> impl_;
 };
 

@@ -67,7 +67,40 @@ std::vector<BadCase> corpus() {
     std::memcpy(bytes.data(), &v, 8);
     return header(json.size(), json) + bytes;
   }();
+  auto utf16 = [](const std::string& ascii) {
+    std::string out;
+    for (char c : ascii) out += std::string{c, '\0'};
+    return out;
+  };
+  std::string deepHeader = header(100006, "{\"w\": " + std::string(100000, '['));
+  std::string manyKeys = "{";
+  for (int i = 0; i < 400000; ++i) manyKeys += fmt::format("\"{}\":0,", i);
+  manyKeys.back() = '}';
+  std::string wide = "data \"d.csv\"\ninput x[batch, 1000000000]\ninput label[batch] : class(3)\n"
+                     "param w = 0\nloss = w * sum(x)\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n";
   return {
+      {"model /dev/zero", {}, {"check", "/dev/zero"}, 1, "/dev/zero: error: larger than the 64 MiB a model file may have"},
+      {"checkpoint /dev/zero", {{"m.nn", kQuadratic}}, {"train", "m.nn", "--load", "/dev/zero"}, 1,
+       "/dev/zero: error: not a safetensors file"},
+      {"checkpoint /dev/urandom", {{"m.nn", kQuadratic}}, {"eval", "m.nn", "--load", "/dev/urandom"}, 1,
+       "/dev/urandom: error: not a safetensors file"},
+      {"data /dev/zero", {{"m.nn", kLinear}}, {"train", "m.nn", "--data", "/dev/zero"}, 1,
+       "/dev/zero: error: not a text CSV file: byte 1 is NUL"},
+      {"data /dev/urandom", {{"m.nn", kLinear}}, {"train", "m.nn", "--data", "/dev/urandom"}, 1,
+       "/dev/urandom: error: "},
+      {"UTF-16 CSV", {{"m.nn", kLinear}, {"d.csv", "\xFF\xFE" + utf16("1,2,0\n")}}, {"train", "m.nn"}, 1,
+       "d.csv: error: the file is UTF-16 text"},
+      {"UTF-16 CSV without a byte order mark", {{"m.nn", kLinear}, {"d.csv", utf16("a,b,c\n1,2,0\n")}},
+       {"train", "m.nn"}, 1, "d.csv: error: the file looks like UTF-16 text"},
+      {"CSV with CR-only line ends", {{"m.nn", kLinear}, {"d.csv", "a,b,c\r1,2,0\r3,4,2\r"}}, {"train", "m.nn"}, 0, ""},
+      {"an input of 10^9 columns over a 3-column CSV", {{"m.nn", wide}, {"d.csv", "1,2,0\n"}}, {"train", "m.nn"}, 1,
+       "d.csv:1: error: expected 1000000001 columns, found 3"},
+      {"checkpoint header nested 100,000 deep", {{"m.nn", kQuadratic}, {"c.safetensors", deepHeader}},
+       {"train", "m.nn", "--load", "c.safetensors"}, 1, "c.safetensors: error: not a safetensors file: the header nests deeper than 64 levels"},
+      {"checkpoint header with 400,000 keys", {{"m.nn", kQuadratic}, {"c.safetensors", header(manyKeys.size(), manyKeys)}},
+       {"train", "m.nn", "--load", "c.safetensors"}, 1, "c.safetensors: error: tensor '0'"},
+      {"checkpoint header over 16 MiB", {{"m.nn", kQuadratic}, {"c.safetensors", header(17u << 20, "{}")}},
+       {"train", "m.nn", "--load", "c.safetensors"}, 1, "more than the 16 MiB nnjit reads"},
       {"empty model", {{"m.nn", ""}}, {"train", "m.nn"}, 1, "m.nn: error: the model has no 'loss"},
       {"truncated model", {{"m.nn", "param w = 5\nloss = mean(square(w"}}, {"train", "m.nn"}, 1, "m.nn:2:"},
       {"binary garbage model", {{"m.nn", garbage}}, {"train", "m.nn"}, 1, "m.nn:1:"},

@@ -432,3 +432,20 @@ TEST_CASE("checkpoint: eval refuses a checkpoint of another model", "[e2e][check
   CHECK(startsWith(e.err, "c.safetensors: error: "));
   CHECK(contains(e.err, "beta"));
 }
+
+TEST_CASE("checkpoint: --load refuses a step count or epoch that is not a whole number from 0 to 10^15",
+          "[e2e][checkpoint]") {
+  for (double bad : {std::nan(""), 1e30, -1.0, 2.5, double(INFINITY)}) {
+    for (const char* counter : {"adam.t", "epoch"}) {
+      Scratch s;
+      s.write("m.nn", quadratic("adam(lr = 0.1)", 2));
+      double t = std::string(counter) == "adam.t" ? bad : 3, epoch = std::string(counter) == "epoch" ? bad : 1;
+      s.write("c.safetensors", handMadeCheckpoint({{"w", 0.5}, {"adam.t", t}, {"epoch", epoch}}, true));
+      Output o = s.nnjit({"train", "m.nn", "--load", "c.safetensors"});
+      INFO(counter << " = " << bad << "\n" << o.err);
+      CHECK(o.status == 1);
+      CHECK(contains(o.err, std::string("c.safetensors: error: '") + counter + "' is "));
+      CHECK(contains(o.err, "not a whole number from 0 to 10^15"));
+    }
+  }
+}

@@ -51,6 +51,14 @@ Output Scratch::nnjit(const std::vector<std::string>& args) const {
   // A hung nnjit fails its test after a minute instead of stalling the suite.
   std::string cmd = "cd " + quote(dir_) + " && timeout -k 5 60 " + quote(NNJIT_BINARY);
   for (const std::string& a : args) cmd += " " + quote(a);
+  return capture(cmd);
+}
+
+Output Scratch::shell(const std::string& script) const {
+  return capture("cd " + quote(dir_) + " && NNJIT=" + quote(NNJIT_BINARY) + " timeout -k 5 60 bash -c " + quote(script));
+}
+
+Output Scratch::capture(std::string cmd) const {
   cmd += " 2>" + quote(path(".stderr")) + " </dev/null";
   Output o;
   FILE* pipe = popen(cmd.c_str(), "r");

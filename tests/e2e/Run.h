@@ -31,8 +31,12 @@ public:
 
   /// Runs `nnjit ARGS...` with the folder as the working directory.
   Output nnjit(const std::vector<std::string>& args) const;
+  /// Runs a bash script in the folder, with `$NNJIT` the binary: for pipes,
+  /// redirections and environments that `nnjit()` cannot express.
+  Output shell(const std::string& script) const;
 
 private:
+  Output capture(std::string cmd) const;
   std::string dir_;
 };
 

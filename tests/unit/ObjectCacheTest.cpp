@@ -1,9 +1,13 @@
 // ObjectCacheTest: compiled native code is reused from disk, and a damaged entry is only a miss.
 #include "TestSupport.h"
 
+#include "ObjectCache.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace nnjit;
 using namespace nnjit::test;
@@ -23,6 +27,7 @@ struct CacheDir {
     unsetenv("NNJIT_CACHE_DIR");
     unsetenv("NNJIT_CACHE");
     std::filesystem::remove_all(dir);
+    (void)takeObjectCacheWarning();
   }
   std::vector<std::filesystem::path> entries() const {
     std::vector<std::filesystem::path> out;
@@ -100,4 +105,135 @@ TEST_CASE("object cache: NNJIT_CACHE=0 writes nothing", "[cache]") {
   REQUIRE((a.ok() && b.ok()));
   CHECK_FALSE(b.cm->times.cacheHit);
   CHECK(cache.entries().empty());
+}
+
+namespace {
+
+mode_t modeOf(const std::filesystem::path& p) {
+  struct stat st {};
+  REQUIRE(::lstat(p.c_str(), &st) == 0);
+  return st.st_mode & 07777;
+}
+
+std::string readBytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+/// Restores an environment variable when the test ends.
+struct EnvVar {
+  std::string name;
+  std::optional<std::string> old;
+  explicit EnvVar(std::string n) : name(std::move(n)) {
+    if (const char* v = std::getenv(name.c_str())) old = v;
+  }
+  ~EnvVar() {
+    if (old) setenv(name.c_str(), old->c_str(), 1);
+    else unsetenv(name.c_str());
+  }
+};
+
+} // namespace
+
+TEST_CASE("object cache: the folder is created 0700 whatever the umask", "[cache][security]") {
+  CacheDir cache;
+  mode_t old = ::umask(0);
+  Compiled a(kModel, trainOptions());
+  ::umask(old);
+  REQUIRE(a.ok());
+  CHECK(modeOf(cache.dir) == 0700);
+  REQUIRE(cache.entries().size() == 1);
+  CHECK((modeOf(cache.entries()[0]) & 077) == 0);
+}
+
+TEST_CASE("object cache: a folder others may write is not used, with one warning", "[cache][security]") {
+  CacheDir cache;
+  std::filesystem::create_directories(cache.dir);
+  for (mode_t mode : {0777, 0720, 0702}) {
+    ::chmod(cache.dir.c_str(), mode);
+    Compiled a(kModel, trainOptions());
+    REQUIRE(a.ok());
+    CHECK_FALSE(a.cm->times.cacheHit);
+    CHECK(cache.entries().empty());  // nothing written into it either
+    std::string warning = takeObjectCacheWarning();
+    INFO(warning);
+    CHECK(warning.find(cache.dir.string()) != std::string::npos);
+    CHECK(warning.find("writable by group or others") != std::string::npos);
+    CHECK(warning.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("object cache: an entry others may write, or owned by someone else, is never run", "[cache][security]") {
+  CacheDir cache;
+  Compiled first(kModel, trainOptions());
+  REQUIRE(cache.entries().size() == 1);
+  std::filesystem::path entry = cache.entries()[0];
+  ::chmod(entry.c_str(), 0666);
+  Compiled second(kModel, trainOptions());
+  CHECK_FALSE(second.cm->times.cacheHit);
+  CHECK(takeObjectCacheWarning().find("writable by group or others") != std::string::npos);
+  if (::geteuid() == 0) {  // only root can give a file away
+    ::chmod(entry.c_str(), 0600);
+    REQUIRE(::chown(entry.c_str(), 65534, 65534) == 0);
+    Compiled third(kModel, trainOptions());
+    CHECK_FALSE(third.cm->times.cacheHit);
+    CHECK(takeObjectCacheWarning().find("owned by uid 65534") != std::string::npos);
+  }
+}
+
+TEST_CASE("object cache: an entry that is a symbolic link is not followed", "[cache][security]") {
+  CacheDir cache;
+  Compiled first(kModel, trainOptions());
+  REQUIRE(cache.entries().size() == 1);
+  std::filesystem::path entry = cache.entries()[0], moved = cache.dir / "elsewhere";
+  std::filesystem::rename(entry, moved);
+  std::filesystem::create_symlink(moved, entry);
+  Compiled second(kModel, trainOptions());
+  CHECK_FALSE(second.cm->times.cacheHit);
+  CHECK(takeObjectCacheWarning().find("symbolic link") != std::string::npos);
+}
+
+TEST_CASE("object cache: an entry records its whole key and serves no other", "[cache][security]") {
+  CacheDir cache;
+  Compiled a(kModel, trainOptions());
+  REQUIRE(cache.entries().size() == 1);
+  std::filesystem::path entryA = cache.entries()[0];
+  std::string bytes = readBytes(entryA);
+  for (const char* part : {"nnjit 0.", "LLVM 19", "cpu ", "ir-sha256 "}) CHECK(bytes.find(part) != std::string::npos);
+  std::string other = std::string(kModel) + "metric m = w * 2\n";
+  Compiled b(other, trainOptions());
+  REQUIRE(cache.entries().size() == 2);
+  std::filesystem::path entryB = cache.entries()[0] == entryA ? cache.entries()[1] : cache.entries()[0];
+  // A well-formed, checksummed entry planted under B's name: its key is A's, so B recompiles.
+  std::filesystem::copy_file(entryA, entryB, std::filesystem::copy_options::overwrite_existing);
+  Compiled again(other, trainOptions());
+  REQUIRE(again.ok());
+  CHECK_FALSE(again.cm->times.cacheHit);
+  CHECK(readBytes(entryB) != bytes);  // and stores its own entry again
+}
+
+TEST_CASE("object cache: no cache when HOME is unset or missing; created under an existing HOME", "[cache][security]") {
+  EnvVar home("HOME"), xdg("XDG_CACHE_HOME");
+  unsetenv("NNJIT_CACHE_DIR");
+  unsetenv("XDG_CACHE_HOME");
+  std::string missing = "/nonexistent-nnjit-home-" + std::to_string(getpid());
+  setenv("HOME", (missing + "/x").c_str(), 1);
+  Compiled a(kModel, trainOptions());
+  Compiled b(kModel, trainOptions());
+  REQUIRE((a.ok() && b.ok()));
+  CHECK_FALSE(b.cm->times.cacheHit);
+  CHECK_FALSE(std::filesystem::exists(missing));
+  unsetenv("HOME");
+  Compiled c(kModel, trainOptions());
+  CHECK_FALSE(c.cm->times.cacheHit);
+
+  CacheDir scratch;  // an existing HOME
+  unsetenv("NNJIT_CACHE_DIR");
+  std::filesystem::create_directories(scratch.dir);
+  setenv("HOME", scratch.dir.c_str(), 1);
+  Compiled d(kModel, trainOptions());
+  Compiled e(kModel, trainOptions());
+  CHECK(e.cm->times.cacheHit);
+  CHECK(modeOf(scratch.dir / ".cache" / "nnjit") == 0700);
+  CHECK(modeOf(scratch.dir / ".cache") == 0700);
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -379,4 +380,80 @@ TEST_CASE("safetensors file: unaligned data offsets are read correctly", "[safet
   REQUIRE(r);
   REQUIRE(r->size() == 2);
   CHECK((*r)[1].values == std::vector<double>{0.25, -8.0});
+}
+
+// ---- writing: symbolic links, exclusive temporaries, leftovers of killed runs, checks before a run ----
+
+#include "AtomicFile.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+namespace {
+
+std::vector<NamedTensor> oneScalar(double v) { return {{"w", {}, {v}}}; }
+
+/// A process id that is no longer running: a child that has exited and been reaped.
+pid_t deadPid() {
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
+} // namespace
+
+TEST_CASE("safetensors write: a symbolic link is followed, and stays a link", "[safetensors][write]") {
+  TempDir dir;
+  fs::create_directories(dir.path / "real");
+  fs::create_symlink("real/ck.safetensors", dir.path / "ck.safetensors");  // dangling until the first save
+  REQUIRE(writeSafetensors(dir.file("ck.safetensors"), oneScalar(1), DType::F32));
+  CHECK(fs::is_symlink(dir.path / "ck.safetensors"));
+  REQUIRE(writeSafetensors(dir.file("ck.safetensors"), oneScalar(2), DType::F32));
+  CHECK(fs::is_symlink(dir.path / "ck.safetensors"));
+  auto back = readSafetensors(dir.file("real/ck.safetensors"), "ck");
+  REQUIRE(back);
+  CHECK((*back)[0].values[0] == 2);
+}
+
+TEST_CASE("safetensors write: a temporary's name that exists is never written through", "[safetensors][write]") {
+  TempDir dir;
+  std::string victim = dir.file("victim");
+  std::ofstream(victim) << "precious";
+  // The names a save could pick for its temporary, planted as links to another file.
+  std::string target = dir.file("ck.safetensors");
+  fs::create_symlink(victim, target + ".tmp-" + std::to_string(::getpid()));
+  for (int i = 0; i < 400; ++i) fs::create_symlink(victim, target + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(i));
+  (void)writeSafetensors(target, oneScalar(1), DType::F32);
+  CHECK(readAll(victim) == "precious");
+}
+
+TEST_CASE("safetensors write: temporaries a killed save left behind are removed", "[safetensors][write]") {
+  TempDir dir;
+  std::string target = dir.file("ck.safetensors");
+  std::string stale = target + ".tmp-" + std::to_string(deadPid()), staleNew = stale + "-3";
+  std::string alive = target + ".tmp-" + std::to_string(::getppid());  // a running process's: left alone
+  std::string other = dir.file("other.safetensors.tmp-" + std::to_string(deadPid()));  // another file's: left alone
+  for (const std::string& f : {stale, staleNew, alive, other}) std::ofstream(f) << "half a checkpoint";
+  REQUIRE(writeSafetensors(target, oneScalar(1), DType::F32));
+  CHECK_FALSE(fs::exists(stale));
+  CHECK_FALSE(fs::exists(staleNew));
+  CHECK(fs::exists(alive));
+  CHECK(fs::exists(other));
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path)) names.insert(e.path().filename().string());
+  CHECK(names.size() == 3);  // the checkpoint, and the two left alone: no temporary of this save
+}
+
+TEST_CASE("safetensors write: checkWritable finds an unusable path before any work", "[safetensors][write]") {
+  TempDir dir;
+  CHECK(checkWritable(dir.file("new.safetensors")));
+  auto message = [](const Status& s) { return s ? std::string() : s.errors()[0].message; };
+  Status missing = checkWritable(dir.file("nodir/ck.safetensors"));
+  CHECK(message(missing).find("does not exist") != std::string::npos);
+  std::ofstream(dir.file("file")) << "x";
+  CHECK(message(checkWritable(dir.file("file/ck.safetensors"))).find("not a folder") != std::string::npos);
+  CHECK(message(checkWritable(dir.path.string())).find("Is a directory") != std::string::npos);
+  CHECK(message(checkWritable("")).find("empty") != std::string::npos);
 }

@@ -49,6 +49,8 @@ int report(const api::Error& error);
 /// An error about a whole file (no line), as the commands report them.
 api::Diagnostic fileError(std::string file, std::string message);
 
+/// The same as a warning.
+api::Diagnostic warningFor(std::string file, std::string message);
 /// Reads and parses the model file, checking that it has what `command` needs
 /// (`loss`, `optimizer`, `train`, `output`). Prints diagnostics on failure.
 std::optional<api::ParsedModel> loadModel(const Options& o, const char* command);

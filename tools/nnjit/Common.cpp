@@ -34,6 +34,12 @@ api::Diagnostic fileError(std::string file, std::string message) {
   return d;
 }
 
+api::Diagnostic warningFor(std::string file, std::string message) {
+  api::Diagnostic d = fileError(std::move(file), std::move(message));
+  d.severity = api::Severity::Warning;
+  return d;
+}
+
 std::optional<api::ParsedModel> loadModel(const Options& o, const char* command) {
   api::Expected<api::ParsedModel> model = api::ParsedModel::fromFile(o.model);
   if (!model) {

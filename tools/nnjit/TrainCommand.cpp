@@ -24,11 +24,23 @@ std::optional<api::Model> compileFor(const api::ParsedModel& parsed, const Optio
   return compile(parsed, o.dtype, lr, build);
 }
 
+/// A session for `model` on --threads threads; none (after printing) when it
+/// does not fit in memory.
+std::optional<api::Session> newSession(const api::Model& model, uint64_t seed, const Options& o) {
+  api::Expected<api::Session> session = api::Session::create(model, seed);
+  if (!session) {
+    report(session.error());
+    return std::nullopt;
+  }
+  session->setThreads(threadCount(o));
+  return std::move(*session);
+}
+
 /// A session holding the checkpoint `--load` names; none (after printing) when it cannot be read.
 std::optional<api::Session> loadSession(const api::Model& model, const Options& o) {
-  api::Session session(model, 0);
-  session.setThreads(threadCount(o));
-  if (api::Status loaded = session.load(o.load); !loaded) {
+  std::optional<api::Session> session = newSession(model, 0, o);
+  if (!session) return std::nullopt;
+  if (api::Status loaded = session->load(o.load); !loaded) {
     report(loaded.error());
     return std::nullopt;
   }
@@ -40,6 +52,9 @@ std::optional<api::Session> loadSession(const api::Model& model, const Options& 
 int runTrain(const Options& o) {
   std::optional<api::ParsedModel> parsed = loadModel(o, "train");
   if (!parsed) return kModelError;
+  // Before the run, not after it: an unwritable --save would cost all its epochs.
+  if (!o.save.empty())
+    if (api::Status ok = api::checkSavePath(o.save); !ok) return report(ok.error());
   bool failed = false;
   std::optional<api::Table> data = loadData(o, *parsed, failed);
   if (failed) return kModelError;
@@ -51,8 +66,9 @@ int runTrain(const Options& o) {
   if (!model) return kModelError;
   if (o.timeReport) printTimes(model->compileTimes());
 
-  api::Session session(*model, o.seed);
-  session.setThreads(threadCount(o));
+  std::optional<api::Session> created = newSession(*model, o.seed, o);
+  if (!created) return kModelError;
+  api::Session& session = *created;
   if (!o.load.empty())
     if (api::Status loaded = session.load(o.load); !loaded) return report(loaded.error());
   int64_t epochs = o.epochs.value_or(parsed->trainDefaults().epochs);
@@ -93,22 +109,12 @@ int runEval(const Options& o) {
   return kOk;
 }
 
-int runPredict(const Options& o) {
-  std::optional<api::ParsedModel> parsed = loadModel(o, "predict");
-  if (!parsed) return kModelError;
-  std::optional<api::Model> model = compileFor(*parsed, o, {.predict = true});
-  if (!model) return kModelError;
-  // The CSV holds every input, or only those the output reads.
-  api::Expected<api::Table> data = api::loadPredictCsv(*model, o.data);
-  if (!data) return report(data.error());
-  std::optional<api::Session> session = loadSession(*model, o);
-  if (!session) return kModelError;
-  api::Expected<api::Tensor> out = session->predict(*data);
-  if (!out) return report(out.error());
+namespace {
 
-  const api::TensorInfo& output = *model->output();
+/// The CSV `predict` writes: a header naming the output's columns, then one row per data row.
+void printPrediction(const api::TensorInfo& output, const api::Tensor& out, int64_t rows, api::DType dtype) {
   int64_t width = output.rowElements;
-  int64_t outRows = output.batched ? data->rows() : 1;
+  int64_t outRows = output.batched ? rows : 1;
   std::string header;
   for (int64_t j = 0; j < width; ++j)
     header += (j ? "," : "") + (width == 1 ? output.name : output.name + std::to_string(j));
@@ -116,9 +122,37 @@ int runPredict(const Options& o) {
   std::string line;
   for (int64_t r = 0; r < outRows; ++r) {
     line.clear();
-    for (int64_t j = 0; j < width; ++j) line += (j ? "," : "") + formatNumber(out->values[r * width + j], o.dtype);
+    for (int64_t j = 0; j < width; ++j) line += (j ? "," : "") + formatNumber(out.values[r * width + j], dtype);
     fmt::print("{}\n", line);
   }
+}
+
+} // namespace
+
+int runPredict(const Options& o) {
+  std::optional<api::ParsedModel> parsed = loadModel(o, "predict");
+  if (!parsed) return kModelError;
+  if (parsed->hasInputs() && o.data.empty()) {
+    report({fileError("", "predict: the model has inputs, so --data CSV is needed")});
+    return kUsage;
+  }
+  if (!parsed->hasInputs() && !o.data.empty())
+    report({warningFor(o.data, "the model has no inputs; --data is not read")});
+  std::optional<api::Model> model = compileFor(*parsed, o, {.predict = true});
+  if (!model) return kModelError;
+  std::optional<api::Table> data;
+  if (parsed->hasInputs()) {
+    // The CSV holds every input, or only those the output reads.
+    api::Expected<api::Table> read = api::loadPredictCsv(*model, o.data);
+    if (!read) return report(read.error());
+    data = std::move(*read);
+  }
+  std::optional<api::Session> session = loadSession(*model, o);
+  if (!session) return kModelError;
+  // A model without inputs computes its output once, from the params alone.
+  api::Expected<api::Tensor> out = data ? session->predict(*data) : session->predict(api::Batch());
+  if (!out) return report(out.error());
+  printPrediction(*model->output(), *out, data ? data->rows() : 1, o.dtype);
   return kOk;
 }
 

@@ -1,9 +1,12 @@
 // main: the `nnjit` command line — parses arguments and hands off to a subcommand.
 #include "Commands.h"
+#include "Output.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cmath>
 #include <new>
 
 using namespace nnjit;
@@ -20,6 +23,39 @@ const char* const kUsageText =
     "       nnjit check   MODEL.nn\n"
     "       nnjit show    MODEL.nn --graph | --grad | --ir | --asm\n"
     "run 'nnjit COMMAND --help' for a command's options\n";
+
+/// A whole number from `lo` to `hi`, written as plain digits: no sign, no
+/// exponent, no rounding or saturation ("--seed -1" is not 2^64 - 1).
+CLI::Validator wholeNumber(uint64_t lo, uint64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        uint64_t v = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        if (digits && ec == std::errc() && end == text.data() + text.size() && v >= lo && v <= hi) return "";
+        return fmt::format("'{}' is not a whole number from {} to {}", text, lo, hi);
+      },
+      "N");
+}
+
+/// `--lr 0` freezes the params, which tests of a model's plumbing use.
+CLI::Validator finiteNumber() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double v = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+        if (!text.empty() && ec == std::errc() && end == text.data() + text.size() && std::isfinite(v))
+          return "";
+        return fmt::format("'{}' is not a finite number", text);
+      },
+      "X");
+}
+
+/// `--save ''` would otherwise read as "no --save" and silently save nothing.
+CLI::Validator nonEmptyPath() {
+  return CLI::Validator([](std::string& text) { return text.empty() ? std::string("the path is empty") : ""; },
+                        "PATH");
+}
 
 void addModel(CLI::App* cmd, Options& o) {
   cmd->add_option("model", o.model, "the .nn model file")->required()->type_name("MODEL.nn");
@@ -40,13 +76,20 @@ void addDtype(CLI::App* cmd, Options& o) {
 }
 
 void addData(CLI::App* cmd, Options& o, bool required) {
-  auto* opt = cmd->add_option("--data", o.data, "CSV data (instead of the model's 'data' file)")->type_name("CSV");
+  auto* opt = cmd->add_option("--data", o.data, "CSV data (instead of the model's 'data' file)")
+                  ->check(nonEmptyPath())
+                  ->type_name("CSV");
   if (required) opt->required();
 }
 
 void addThreads(CLI::App* cmd, Options& o) {
   cmd->add_option("--threads", o.threads, "threads the compiled code runs on (default: one per core; any count gives the same bits)")
-      ->check(CLI::Range(1, 1024))->type_name("N");
+      ->check(wholeNumber(1, 1024))->type_name("N");
+}
+
+void addSeed(CLI::App* cmd, Options& o) {
+  cmd->add_option("--seed", o.seed, "seed for the params' random initializers (default 0)")
+      ->check(wholeNumber(0, UINT64_MAX))->type_name("N");
 }
 
 void buildTrain(CLI::App& app, Options& o) {
@@ -54,13 +97,14 @@ void buildTrain(CLI::App& app, Options& o) {
   addModel(cmd, o);
   addData(cmd, o, false);
   cmd->add_option("--epochs", o.epochs, "epochs to train (overrides train(epochs = ...))")
-      ->check(CLI::NonNegativeNumber)->type_name("N");
+      ->check(wholeNumber(0, api::kMaxEpochs))->type_name("N");
   cmd->add_option("--batch", o.batch, "rows per batch (overrides train(batch = ...))")
-      ->check(CLI::PositiveNumber)->type_name("N");
-  cmd->add_option("--lr", o.lr, "learning rate (overrides the optimizer's lr)")->type_name("X");
-  cmd->add_option("--seed", o.seed, "seed for the params' random initializers (default 0)")->type_name("N");
-  cmd->add_option("--load", o.load, "resume from a checkpoint")->type_name("P.safetensors");
-  cmd->add_option("--save", o.save, "save params and optimizer state after training")->type_name("P.safetensors");
+      ->check(wholeNumber(1, INT32_MAX))->type_name("N");
+  cmd->add_option("--lr", o.lr, "learning rate (overrides the optimizer's lr)")->check(finiteNumber())->type_name("X");
+  addSeed(cmd, o);
+  cmd->add_option("--load", o.load, "resume from a checkpoint")->check(nonEmptyPath())->type_name("P.safetensors");
+  cmd->add_option("--save", o.save, "save params and optimizer state after training")
+      ->check(nonEmptyPath())->type_name("P.safetensors");
   addLog(cmd, o);
   addThreads(cmd, o);
   addDtype(cmd, o);
@@ -70,7 +114,8 @@ void buildTrain(CLI::App& app, Options& o) {
 void buildOthers(CLI::App& app, Options& o) {
   CLI::App* eval = app.add_subcommand("eval", "loss and metrics of a checkpoint over all rows of the data");
   addModel(eval, o);
-  eval->add_option("--load", o.load, "the checkpoint to evaluate")->required()->type_name("P.safetensors");
+  eval->add_option("--load", o.load, "the checkpoint to evaluate")->required()->check(nonEmptyPath())
+      ->type_name("P.safetensors");
   addData(eval, o, false);
   addLog(eval, o);
   addThreads(eval, o);
@@ -78,15 +123,16 @@ void buildOthers(CLI::App& app, Options& o) {
 
   CLI::App* predict = app.add_subcommand("predict", "write the model's output for each data row as CSV");
   addModel(predict, o);
-  predict->add_option("--load", o.load, "the trained checkpoint")->required()->type_name("P.safetensors");
-  addData(predict, o, true);
+  predict->add_option("--load", o.load, "the trained checkpoint")->required()->check(nonEmptyPath())
+      ->type_name("P.safetensors");
+  addData(predict, o, false);  // required when the model has inputs
   addThreads(predict, o);
   addDtype(predict, o);
 
   CLI::App* check = app.add_subcommand("check", "check shapes and every param's gradient against finite differences");
   addModel(check, o);
   addData(check, o, false);
-  check->add_option("--seed", o.seed, "seed for the params' random initializers (default 0)")->type_name("N");
+  addSeed(check, o);
   // A test hook, hidden from --help: proves that check catches a wrong gradient rule.
   check->add_option("--test-break-gradient", o.breakGradient)->group("");
 
@@ -103,7 +149,8 @@ void buildOthers(CLI::App& app, Options& o) {
 }
 
 int usageError(const std::string& message) {
-  fmt::print(stderr, "nnjit: error: {}\n{}", message, kUsageText);
+  report({fileError("", message)});  // escaped like every diagnostic: arguments may hold anything
+  fmt::print(stderr, "{}", kUsageText);
   return kUsage;
 }
 
@@ -116,9 +163,23 @@ int dispatch(CLI::App& app, const Options& o) {
   return runShow(o);
 }
 
+/// Runs the command; anything unexpected is still one line and an error status, never a trace.
+int run(CLI::App& app, const Options& o) {
+  try {
+    return dispatch(app, o);
+  } catch (const std::bad_alloc&) {
+    report({fileError(o.model, "out of memory")});
+    return kModelError;
+  } catch (const std::exception& e) {
+    report({fileError("", std::string("internal error: ") + e.what())});
+    return kModelError;
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  installCheckedOutput();
   CLI::App app("nnjit: a JIT compiler for training neural networks described in .nn files", "nnjit");
   app.require_subcommand(1);
   app.footer(kUsageText);
@@ -132,17 +193,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) return app.exit(e);
+    if (e.get_exit_code() == 0) return finishOutput(app.exit(e));
     return usageError(e.what());
   }
-  try {
-    return dispatch(app, o);
-  } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "nnjit: error: out of memory\n");
-    return kModelError;
-  } catch (const std::exception& e) {
-    // Never a trace: anything unexpected is still one line and an error status.
-    fmt::print(stderr, "nnjit: error: internal error: {}\n", e.what());
-    return kModelError;
-  }
+  return finishOutput(run(app, o));
 }
