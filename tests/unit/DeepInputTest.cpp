@@ -1,0 +1,145 @@
+// DeepInputTest: inputs that are long rather than wrong — chains of 20,000 operators, 100,000-term
+// constants, ranks and graphs past the limits, many errors — lowered without recursion or quadratic work.
+#include "Autodiff.h"
+#include "Lexer.h"
+#include "LowerToGraph.h"
+#include "Parser.h"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+using namespace nnjit;
+
+namespace {
+
+/// `head` followed by `count` copies of `link`, e.g. chain("w", " - 1", 3) = "w - 1 - 1 - 1".
+std::string chain(const std::string& head, const std::string& link, int count) {
+  std::string out = head;
+  out.reserve(head.size() + link.size() * count);
+  for (int i = 0; i < count; ++i) out += link;
+  return out;
+}
+
+struct Lowered {
+  std::string errors;
+  Model model;
+};
+
+Lowered lower(const std::string& src) {
+  DiagnosticEngine diags("t.nn", src);
+  Module m = parse(lex(src, diags), diags);
+  Lowered out{"", diags.hasErrors() ? Model{} : lowerToGraph(m, "t.nn", diags)};
+  for (const auto& d : diags.diagnostics()) out.errors += formatDiagnostic(d);
+  return out;
+}
+
+/// How many nodes of `op` the loss depends on.
+int countOps(const Model& m, Op op) {
+  std::vector<bool> live = reachableFrom(m.graph, {m.loss});
+  int n = 0;
+  for (NodeId i = 0; i < m.graph.size(); ++i) n += live[i] && m.graph.op(i) == op;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("deep chains: a 20,000-term '-' chain parses, prints, lowers and differentiates", "[deep]") {
+  // Recursion in lowering (and in printing and freeing the AST) overflowed the stack here.
+  std::string src = "param w = 1\nloss = square(" + chain("w", " - 1", 20000) + ")\n";
+  DiagnosticEngine diags("t.nn", src);
+  Module module = parse(lex(src, diags), diags);
+  REQUIRE(!diags.hasErrors());
+  std::string printed = printAST(module);
+  CHECK(printed.find("2:1 loss = square(" + std::string(20000, '(') + "w - 1) - 1)") != std::string::npos);
+  CHECK(printed.substr(printed.size() - 7) == " - 1))\n");
+  Model m = lowerToGraph(module, "t.nn", diags);
+  REQUIRE(!diags.hasErrors());
+  CHECK(countOps(m, Op::Sub) == 20000);
+  Builder b(m.graph);
+  std::vector<NodeId> grads = differentiate(b, m.loss, {m.params[0].node}, diags);
+  REQUIRE(grads.size() == 1);
+  CHECK(grads[0] != kNoNode);
+}
+
+TEST_CASE("deep chains: 40,000 '+' terms over continuation lines, and mixed operators", "[deep]") {
+  std::string terms;
+  for (int i = 0; i < 40000; ++i) terms += i % 10 == 9 ? " + 1\n" : " + 1";
+  Lowered plus = lower("param w = 1\nloss = square(w" + terms + ")\n");
+  REQUIRE(plus.errors.empty());
+  CHECK(countOps(plus.model, Op::Add) == 40000);
+  // The spine runs through every binary operator, not only '+'.
+  Lowered mixed = lower("param w = 1\nloss = " + chain(chain("w", " * 2 / 3", 5000), " + 1 - 1", 5000) + "\n");
+  REQUIRE(mixed.errors.empty());
+  CHECK(countOps(mixed.model, Op::Div) == 5000);
+  CHECK(countOps(mixed.model, Op::Sub) == 5000);
+}
+
+TEST_CASE("deep chains: 100,000-term constants in train, optimizer, lr and list elements", "[deep]") {
+  std::string ones = chain("1", "+1", 99999);  // 100,000
+  std::string zeros = chain("0.5", " + 0", 99999);
+  Lowered m = lower("param w[2] = [" + ones + ", 2]\nloss = sum(square(w))\noptimizer sgd(lr = " +
+                    chain("0.1", " + 0", 40000) + ", momentum = " + zeros + ")\ntrain(epochs = " + ones + ")\n");
+  REQUIRE(m.errors.empty());
+  CHECK(m.model.train->epochs == 100000);
+  CHECK(m.model.optimizer->hyper.at("momentum") == 0.5);
+  CHECK(m.model.params[0].init.values == std::vector<double>{100000, 2});
+  // A matrix product has no constant value; the error points at the '@'.
+  CHECK(lower("train(epochs = 1 + 2 @ 3 + 4)\n").errors.find("t.nn:1:22: error: expected epochs as a constant number") !=
+        std::string::npos);
+}
+
+TEST_CASE("deep chains: the AST of a 300,000-term chain is freed without recursion", "[deep]") {
+  std::string src = "a = " + chain("1", "+1", 300000) + "\n";
+  DiagnosticEngine diags("t.nn", src);
+  { Module m = parse(lex(src, diags), diags); }
+  CHECK(!diags.hasErrors());
+}
+
+TEST_CASE("limits: a graph past 200,000 nodes is one diagnostic at the statement that crosses it", "[limits]") {
+  Lowered big = lower("param w = 1\nv = w * 2\nloss = square(" + chain("v", " - w", 250000) + ")\nm = w\n");
+  CHECK(big.errors.find("error: the model grows past 200000 graph nodes here") != std::string::npos);
+  CHECK(big.errors.find("t.nn:3:") == 0);
+  size_t first = big.errors.find("graph nodes");
+  CHECK(big.errors.find("graph nodes", first + 1) == std::string::npos);
+  // Statements each adding a node cross it too.
+  std::string many = "param w = 1\nv0 = w\n";
+  for (int i = 1; i <= 200001; ++i) many += fmt::format("v{} = v{} + 1\n", i, i - 1);
+  Lowered stmts = lower(many);
+  CHECK(stmts.errors.find("t.nn:200001:1:") == 0);
+  CHECK(stmts.errors.find("error: the model grows past 200000 graph nodes here") != std::string::npos);
+}
+
+TEST_CASE("limits: a value has at most 32 dims, refused where its shape is made", "[limits][shape]") {
+  auto dims = [](int n, const char* d) {
+    std::string out = d;
+    for (int i = 1; i < n; ++i) out += std::string(", ") + d;
+    return out;
+  };
+  CHECK(lower("param w[" + dims(32, "1") + "] = 1\nloss = sum(w)\n").errors.empty());
+  // The caret is at the 33rd dim: "param w[" is 8 columns, each dim "1, " 3 more.
+  CHECK(lower("param w[" + dims(33, "1") + "] = 1\n").errors.find("t.nn:1:105: error: a value may have at most 32 dims; w has 33") !=
+        std::string::npos);
+  CHECK(lower("input x[batch, " + dims(40, "1") + "]\n").errors.find("a value may have at most 32 dims; x has 41") !=
+        std::string::npos);
+  std::string huge = lower("param w[" + dims(100000, "1") + "] = 1\nloss = sum(w)\n").errors;
+  CHECK(huge.find("t.nn:1:105: error: a value may have at most 32 dims; w has 100000") != std::string::npos);
+  CHECK(lower("param w[2] = 1\nloss = sum(reshape(w, [" + dims(32, "1") + ", 2]))\n").errors.find(
+            "a value may have at most 32 dims; this reshape gives 33") != std::string::npos);
+  // An op that adds a dim is refused too, at the call.
+  CHECK(lower("param w[" + dims(32, "1") + "] = 0\nloss = sum(onehot(w, 2))\n").errors.find(
+            "t.nn:2:12: error: 'onehot': the result would have 33 dims, more than 32") != std::string::npos);
+}
+
+TEST_CASE("autodiff: a chain of 20,000 statements", "[deep][autodiff]") {
+  std::string src = "param w = 1\nv0 = w\n";
+  for (int i = 1; i <= 20000; ++i) src += fmt::format("v{} = v{} * 0.5 + w\n", i, i - 1);
+  src += "loss = square(v20000)\n";
+  Lowered m = lower(src);
+  REQUIRE(m.errors.empty());
+  DiagnosticEngine diags("t.nn", src);
+  Builder b(m.model.graph);
+  NodeId before = m.model.graph.size();
+  std::vector<NodeId> grads = differentiate(b, m.model.loss, {m.model.params[0].node}, diags);
+  REQUIRE(grads[0] != kNoNode);
+  CHECK(m.model.graph.size() < 5 * before);  // linear: a few gradient nodes per forward node
+}
