@@ -68,6 +68,8 @@ std::vector<BadCase> corpus() {
   std::string lrChain = "param w = 1\nloss = square(w)\noptimizer sgd(lr = " + repeat("0.1", " + 0", 40000) +
                         ")\ntrain(epochs = 2)\n";
   std::string rank = "param w[" + repeat("1", ",1", 99999) + "] = 1\nloss = sum(w)\n";
+  std::string manyErrors;
+  for (int i = 0; i < 40000; ++i) manyErrors += "x = $\n";
   std::string overLimit = "param w = 1\nloss = square(" + repeat("w", " - w", 250000) + ")\n";
   std::string garbage;
   for (int i = 0; i < 512; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
@@ -105,6 +107,7 @@ std::vector<BadCase> corpus() {
       {"a 40,000-term lr", {{"m.nn", lrChain}}, {"train", "m.nn"}, 0, ""},
       {"a value of rank 100,000", {{"m.nn", rank}}, {"check", "m.nn"}, 1,
        "m.nn:1:73: error: a value may have at most 32 dims; w has 100000"},
+      {"40,000 errors", {{"m.nn", manyErrors}}, {"check", "m.nn"}, 1, "more errors not shown"},
       {"a chain past the node limit", {{"m.nn", overLimit}}, {"check", "m.nn"}, 1, "graph nodes here"},
       {"absurd dim", {{"m.nn", "param w[100000000000, 5] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "too large"},
       {"absurd total size", {{"m.nn", "param w[100000, 100000] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1,
