@@ -111,8 +111,7 @@ std::vector<NodeId> differentiate(Builder& b, NodeId loss, const std::vector<Nod
   // Only nodes between a wrt leaf and the loss carry gradient.
   std::vector<bool> fromWrt(g.size(), false);
   for (NodeId w : wrt) fromWrt[w] = true;
-  for (NodeId i = 0; i < g.size(); ++i)
-    for (NodeId in : g.node(i).inputs) fromWrt[i] = fromWrt[i] || fromWrt[in];
+  fromWrt = dependentsOf(g, std::move(fromWrt));
   std::vector<bool> toLoss = reachableFrom(g, {loss});
 
   // A metrics-only op between a param and the loss would silently give zero

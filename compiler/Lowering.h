@@ -5,6 +5,7 @@
 #include "LowerToGraph.h"
 
 #include <map>
+#include <set>
 
 namespace nnjit {
 
@@ -69,6 +70,7 @@ private:
   std::map<std::string, Binding> globals_;
   std::map<std::string, SourceLoc> defined_;   // every defined name, even failed ones
   std::map<std::string, const Stmt*> fns_;
+  std::set<std::string> metricNames_;
   std::vector<std::map<std::string, NodeId>> fnScopes_;
   std::map<std::pair<const Stmt*, std::vector<NodeId>>, NodeId> inlined_;  // (fn, argument values) -> result
   int inlineDepth_ = 0;

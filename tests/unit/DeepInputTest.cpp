@@ -1,12 +1,15 @@
 // DeepInputTest: inputs that are long rather than wrong — chains of 20,000 operators, 100,000-term
 // constants, ranks and graphs past the limits, many errors — lowered without recursion or quadratic work.
 #include "Autodiff.h"
+#include "Compiler.h"
 #include "Lexer.h"
 #include "LowerToGraph.h"
 #include "Parser.h"
 
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
+
+#include <algorithm>
 
 using namespace nnjit;
 
@@ -130,6 +133,15 @@ TEST_CASE("limits: a value has at most 32 dims, refused where its shape is made"
             "t.nn:2:12: error: 'onehot': the result would have 33 dims, more than 32") != std::string::npos);
 }
 
+TEST_CASE("lowering: 20,000 metrics, each name checked against the others", "[lower][limits]") {
+  std::string src = "param w = 1\nloss = square(w)\n";
+  for (int i = 0; i < 20000; ++i) src += fmt::format("metric m{} = w * {}\n", i, i);
+  src += "metric m7\n";
+  Lowered m = lower(src);
+  CHECK(m.errors.find("t.nn:20003:8: error: metric 'm7' is reported already") != std::string::npos);
+  CHECK(m.model.metrics.size() == 20000);
+}
+
 TEST_CASE("autodiff: a chain of 20,000 statements", "[deep][autodiff]") {
   std::string src = "param w = 1\nv0 = w\n";
   for (int i = 1; i <= 20000; ++i) src += fmt::format("v{} = v{} * 0.5 + w\n", i, i - 1);
@@ -193,4 +205,30 @@ TEST_CASE("diagnostics: a long line is cut, and a column past the cut shows no l
   eol.sourceLine = "ab";
   eol.col = 4;
   CHECK(formatDiagnostic(eol) == "t.nn:1:4: error: unexpected character '$'\nab\n  ^\n");
+}
+
+TEST_CASE("driver: which metrics read inputs, and every param's and state's slot, found in one sweep", "[lower][limits]") {
+  // Both were a walk of the graph (or of the slots) per metric or per leaf:
+  // quadratic in 20,000 metrics or 50,000 params.
+  std::string src = "input x[batch, 2]\nparam w[2] = 1\nloss = mean(x @ w)\n";
+  for (int i = 0; i < 300; ++i) src += fmt::format("param p{} = {}\nmetric m{} = p{} * 2\n", i, i, i, i);
+  src += "metric rows = sum(x) / mean(x)\nmetric byBatch = mean(w) + sum(mean(x, axis = 0))\n";
+  src += "metric onlyW = sum(w)\noptimizer adam(lr = 0.1)\ntrain(epochs = 1)\n";
+  DiagnosticEngine diags("t.nn", src);
+  CompileOptions o;
+  o.trainStep = o.evaluate = true;
+  o.jit = false;
+  std::unique_ptr<CompiledModel> cm = compileModel(src, "t.nn", o, diags);
+  REQUIRE(cm);
+  const std::vector<bool>& reads = cm->metricReadsInputs;
+  REQUIRE(reads.size() == 303);
+  CHECK(std::count(reads.begin(), reads.begin() + 300, true) == 0);
+  CHECK(reads[300]);
+  CHECK(reads[301]);
+  CHECK(!reads[302]);
+  // adam's two states per param, each in the slot of its own name.
+  REQUIRE(cm->stateSlots.size() == 2 * 301);
+  for (size_t i = 0; i < cm->states.size(); ++i) CHECK(cm->slots[cm->stateSlots[i]].name == cm->states[i].name);
+  for (size_t i = 0; i < cm->model.params.size(); ++i)
+    CHECK(cm->slots[cm->paramSlots[i]].name == cm->model.params[i].name);
 }
