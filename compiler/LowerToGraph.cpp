@@ -359,8 +359,10 @@ NodeId Lowerer::lowerMatMul(NodeId a, NodeId b, SourceLoc loc) {
     return kNoNode;
   };
   if (sa.rank() < 1 || sa.rank() > 2 || sb.rank() < 1 || sb.rank() > 2) return fail();
+  // k may be batch: transpose(x) @ x sums over the rows (the Gram matrix),
+  // the same contraction autodiff makes for every weight gradient.
   int64_t k = sa.dims.back();
-  if (k != sb.dims[0] || k == kBatch) return fail();
+  if (k != sb.dims[0]) return fail();
   // Vectors become 1-row or 1-column matrices; the result drops that dim again.
   NodeId a2 = sa.rank() == 1 ? b_.reshape(a, Shape{1, k}) : a;
   NodeId b2 = sb.rank() == 1 ? b_.reshape(b, Shape{k, 1}) : b;

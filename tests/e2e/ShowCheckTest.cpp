@@ -188,3 +188,25 @@ TEST_CASE("check: a NaN gradient is reported as nan, not as an error of 0", "[e2
   CHECK(contains(lines[2], "ok"));
   CHECK(lines[3] == "FAIL");
 }
+
+TEST_CASE("check and train: transpose(x) @ x contracts over the batch", "[e2e][check]") {
+  Scratch s;
+  s.write("g.csv", "1,2\n3,4\n5,6\n0.5,-1\n");
+  s.write("m.nn", "data \"g.csv\"\ninput x[batch, 2]\nparam W[2, 2] = [[0.1, 0], [0, 0.1]]\n"
+                  "loss = mean(square(transpose(x @ W) @ x - 1))\noptimizer sgd(lr = 0.0001)\ntrain(epochs = 1)\n");
+  Output check = s.nnjit({"check", "m.nn"});
+  INFO(check.out << check.err);
+  CHECK(check.status == 0);
+  CHECK(contains(check.out, "PASS"));
+  // The Gram matrix of the 4 rows is [[35.25, 43.5], [43.5, 57]].
+  double want = 0;
+  for (double g : {35.25, 43.5, 43.5, 57.0}) want += (0.1 * g - 1) * (0.1 * g - 1) / 4;
+  for (const char* dtype : {"f32", "f64"}) {
+    Output o = s.nnjit({"train", "m.nn", "--log", "json", "--dtype", dtype});
+    INFO(dtype << "\n" << o.err);
+    REQUIRE(o.status == 0);
+    auto lines = epochLines(o.out);
+    REQUIRE(lines.size() == 1);
+    CHECK(near(lines[0]["loss"].get<double>(), want, 1e-6));
+  }
+}
