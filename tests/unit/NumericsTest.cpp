@@ -79,3 +79,44 @@ TEST_CASE("matmul over the batch: the gradient through it", "[numerics][autodiff
   f.c.session->run(f.c.cm->gradients, 2);
   CHECK(gradientError(f.c, 2) < 1e-7);
 }
+
+TEST_CASE("pow: gradients at base 0 follow PyTorch, elsewhere the formulas", "[numerics][autodiff]") {
+  // Were nan (d/da of a^0 at 0; d/db of 0^0.3), and nan with -inf at (0, 0).
+  Evaluated zeroZero("param a = 0\nparam b = 0\nloss = pow(a, b)\n");
+  CHECK(zeroZero.gradient(0) == std::vector<double>{0});
+  CHECK(zeroZero.gradient(1) == std::vector<double>{0});
+  Evaluated constantZero("param a[3] = [0, 1, 2]\nloss = sum(pow(a, 0))\n");
+  CHECK(constantZero.gradient(0) == std::vector<double>{0, 0, 0});
+  Evaluated fraction("param a[3] = [0, 0.5, 2]\nparam b = 0.3\nloss = sum(pow(a, b))\n");
+  std::vector<double> da = fraction.gradient(0);
+  CHECK(std::isinf(da[0]));  // 0.3 * 0^-0.7, as in PyTorch
+  CHECK(da[1] == Approx(0.3 * std::pow(0.5, -0.7)));
+  CHECK(fraction.gradient(1)[0] == Approx(std::pow(0.5, 0.3) * std::log(0.5) + std::pow(2, 0.3) * std::log(2.0)));
+  Evaluated square("param a = 0\nparam b = 2\nloss = pow(a, b)\n");
+  CHECK(square.gradient(0) == std::vector<double>{0});
+  CHECK(square.gradient(1) == std::vector<double>{0});
+  Evaluated plain("param a = 2\nparam b = 3\nloss = pow(a, b)\n");
+  CHECK(plain.gradient(0)[0] == Approx(12));
+  CHECK(plain.gradient(1)[0] == Approx(8 * std::log(2.0)));
+  // A negative exponent at 0 keeps its pole, and a negative base its NaN log, as in PyTorch.
+  Evaluated pole("param a = 0\nparam b = -1\nloss = pow(a, b)\n");
+  CHECK(std::isinf(pole.gradient(0)[0]));
+  Evaluated negative("param a = -2\nparam b = 2\nloss = pow(a, b)\n");
+  CHECK(negative.gradient(0)[0] == Approx(-4));
+  CHECK(std::isnan(negative.gradient(1)[0]));
+}
+
+TEST_CASE("maximum and minimum: a tie shares the gradient equally", "[numerics][autodiff]") {
+  // It all went to the first argument; PyTorch and tinygrad split it, as max(x) does.
+  const std::string params = "param a[3] = [1, 2, 3]\nparam b[3] = [1, 3, 2]\n";
+  Evaluated hi(params + "loss = sum(maximum(a, b))\n");
+  CHECK(hi.gradient(0) == std::vector<double>{0.5, 0, 1});
+  CHECK(hi.gradient(1) == std::vector<double>{0.5, 1, 0});
+  Evaluated lo(params + "loss = sum(minimum(a, b))\n");
+  CHECK(lo.gradient(0) == std::vector<double>{0.5, 1, 0});
+  CHECK(lo.gradient(1) == std::vector<double>{0.5, 0, 1});
+  // Broadcast against a scalar: its gradient sums the shares.
+  Evaluated clip("param a[3] = [1, 2, 3]\nparam s = 2\nparam k[3] = [1, 10, 100]\nloss = sum(maximum(a, s) * k)\n");
+  CHECK(clip.gradient(0) == std::vector<double>{0, 5, 100});
+  CHECK(clip.gradient(1) == std::vector<double>{1 + 5});
+}
