@@ -28,7 +28,43 @@ struct Expr {
   char op = 0;                 // Binary: + - * / @ ^
   std::vector<ExprPtr> args;   // Neg (1), Binary (2), Call, List
   std::vector<KeywordArg> kwargs;  // Call
+
+  Expr() = default;
+  Expr(Expr&&) = default;
+  Expr& operator=(Expr&&) = default;
+  ~Expr();
 };
+
+/// The Binary nodes down the left operands of `e`, outermost first (empty if
+/// `e` is not Binary). `a - b - c - ...` parses as ((a - b) - c) - ...: a left
+/// spine as long as the chain, which no nesting limit bounds. Every walk of
+/// the AST follows it with a loop; every other edge passes the parser's
+/// kMaxNesting guard, so recursing there is safe.
+inline std::vector<const Expr*> leftSpine(const Expr& e) {
+  std::vector<const Expr*> spine;
+  for (const Expr* at = &e; at->kind == Expr::Kind::Binary; at = at->args[0].get()) spine.push_back(at);
+  return spine;
+}
+
+/// Frees the subtree with a worklist rather than by recursion: a 100,000-term
+/// chain is a tree that deep, and recursive destruction overflowed the stack.
+/// Each node is detached from its children before it dies, so the nested
+/// destructor calls find nothing to free.
+inline Expr::~Expr() {
+  std::vector<ExprPtr> pending;
+  auto detach = [&pending](Expr& e) {
+    for (ExprPtr& a : e.args)
+      if (a) pending.push_back(std::move(a));
+    for (KeywordArg& k : e.kwargs)
+      if (k.value) pending.push_back(std::move(k.value));
+  };
+  detach(*this);
+  while (!pending.empty()) {
+    ExprPtr e = std::move(pending.back());
+    pending.pop_back();
+    detach(*e);
+  }
+}
 
 /// A declared dimension: a whole number or the symbolic `batch`.
 struct DimSpec {

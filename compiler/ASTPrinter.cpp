@@ -11,8 +11,15 @@ std::string printExpr(const Expr& e) {
   case Expr::Kind::String: return "\"" + e.name + "\"";
   case Expr::Kind::Name: return e.name;
   case Expr::Kind::Neg: return "(-" + printExpr(*e.args[0]) + ")";
-  case Expr::Kind::Binary:
-    return fmt::format("({} {} {})", printExpr(*e.args[0]), e.op, printExpr(*e.args[1]));
+  case Expr::Kind::Binary: {
+    // A loop along the left operands: a chain is as deep as it is long.
+    std::vector<const Expr*> spine = leftSpine(e);
+    std::string out(spine.size(), '(');
+    out += printExpr(*spine.back()->args[0]);
+    for (auto link = spine.rbegin(); link != spine.rend(); ++link)
+      out += fmt::format(" {} {})", (*link)->op, printExpr(*(*link)->args[1]));
+    return out;
+  }
   case Expr::Kind::Call: {
     std::string out = e.name + "(";
     const char* sep = "";

@@ -6,6 +6,15 @@
 namespace nnjit {
 namespace {
 
+/// maximum/minimum: the loser of each element gets no gradient and a tie
+/// shares it equally, as in PyTorch (and as nnjit's own max reduction does);
+/// where neither loses nor ties (a NaN), each gets all of it, as in PyTorch.
+std::vector<NodeId> tieShared(Builder& b, const std::vector<NodeId>& in, NodeId g, NodeId aLoses, NodeId bLoses) {
+  NodeId share = b.select(b.binary(Op::Equal, in[0], in[1]), b.mul(g, b.constant(0.5)), g);
+  NodeId zero = b.constant(0);
+  return {b.sumTo(b.select(aLoses, zero, share), b.shape(in[0])), b.sumTo(b.select(bLoses, zero, share), b.shape(in[1]))};
+}
+
 /// One row per op: the gradients flowing into its inputs, given `g`, the
 /// gradient flowing out of node `y`. kNoNode means "no gradient" (zero).
 std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
@@ -44,17 +53,18 @@ std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
   case Op::Sub: return {to(g, 0), to(b.neg(g), 1)};
   case Op::Mul: return {to(b.mul(g, in[1]), 0), to(b.mul(g, in[0]), 1)};
   case Op::Div: return {to(b.div(g, in[1]), 0), to(b.neg(b.div(b.mul(g, y), in[1])), 1)};
-  case Op::Pow:
-    return {to(b.mul(g, b.mul(in[1], b.binary(Op::Pow, in[0], b.sub(in[1], c(1))))), 0),
-            to(b.mul(g, b.mul(b.unary(Op::Log, in[0]), y)), 1)};
-  case Op::Maximum: {
-    NodeId aWins = b.binary(Op::GreaterEqual, in[0], in[1]);  // a tie goes to the first
-    return {to(b.select(aWins, g, c(0)), 0), to(b.select(aWins, c(0), g), 1)};
+  case Op::Pow: {
+    // PyTorch's convention at base 0, where the formulas give 0 * inf and
+    // 1 * log(0): a^0 is 1 for every a, so d/da is 0 where b = 0; 0^b is 0
+    // or 1 for every b >= 0, so d/db is 0 where a = 0 and b >= 0.
+    NodeId da = b.mul(g, b.mul(in[1], b.binary(Op::Pow, in[0], b.sub(in[1], c(1)))));
+    NodeId db = b.mul(g, b.mul(b.unary(Op::Log, in[0]), y));
+    NodeId flatInA = b.binary(Op::Equal, in[1], c(0));
+    NodeId flatInB = b.select(b.binary(Op::Equal, in[0], c(0)), b.binary(Op::GreaterEqual, in[1], c(0)), c(0));
+    return {to(b.select(flatInA, c(0), da), 0), to(b.select(flatInB, c(0), db), 1)};
   }
-  case Op::Minimum: {
-    NodeId aWins = b.binary(Op::GreaterEqual, in[1], in[0]);
-    return {to(b.select(aWins, g, c(0)), 0), to(b.select(aWins, c(0), g), 1)};
-  }
+  case Op::Maximum: return tieShared(b, in, g, b.binary(Op::Greater, in[1], in[0]), b.binary(Op::Greater, in[0], in[1]));
+  case Op::Minimum: return tieShared(b, in, g, b.binary(Op::Greater, in[0], in[1]), b.binary(Op::Greater, in[1], in[0]));
   case Op::Select:
     return {kNoNode, to(b.select(in[0], g, c(0)), 1), to(b.select(in[0], c(0), g), 2)};
   case Op::Broadcast: return {to(g, 0)};
@@ -111,8 +121,7 @@ std::vector<NodeId> differentiate(Builder& b, NodeId loss, const std::vector<Nod
   // Only nodes between a wrt leaf and the loss carry gradient.
   std::vector<bool> fromWrt(g.size(), false);
   for (NodeId w : wrt) fromWrt[w] = true;
-  for (NodeId i = 0; i < g.size(); ++i)
-    for (NodeId in : g.node(i).inputs) fromWrt[i] = fromWrt[i] || fromWrt[in];
+  fromWrt = dependentsOf(g, std::move(fromWrt));
   std::vector<bool> toLoss = reachableFrom(g, {loss});
 
   // A metrics-only op between a param and the loss would silently give zero

@@ -16,6 +16,7 @@ NodeId Builder::make(Op op, std::vector<NodeId> inputs, Attrs attrs, Shape prese
   }
   Shape out = std::move(preset);
   std::string err = inferShape(op, shapes, attrs, out);
+  if (err.empty() && out.rank() > kMaxRank) err = fmt::format("the result would have {} dims, more than {}", out.rank(), kMaxRank);
   if (err.empty() && out.batchDims() > 1) err = fmt::format("{} would have more than one batch dim", out.str());
   if (err.empty() && out.staticElements() > kMaxElements)
     err = fmt::format("{} has more than {} elements", out.str(), kMaxElements);

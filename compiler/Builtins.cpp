@@ -103,6 +103,11 @@ NodeId reshapeFn(Lowerer& L, const Expr& call, const Args& a) {
     L.error(dims.loc, "reshape needs its dims as a list, e.g. reshape(x, [batch, 4])");
     return kNoNode;
   }
+  if (dims.args.size() > static_cast<size_t>(kMaxRank)) {
+    L.error(dims.args[kMaxRank]->loc, fmt::format("a value may have at most {} dims; this reshape gives {}", kMaxRank,
+                                                  dims.args.size()));
+    return kNoNode;
+  }
   Shape to;
   for (const auto& d : dims.args) {
     if (d->kind == Expr::Kind::Name && d->name == "batch") {

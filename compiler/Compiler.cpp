@@ -29,13 +29,6 @@ double msSince(Clock::time_point& t0) {
   return ms;
 }
 
-bool dependsOn(const Graph& g, NodeId root, Op leafOp) {
-  std::vector<bool> live = reachableFrom(g, {root});
-  for (NodeId i = 0; i < g.size(); ++i)
-    if (live[i] && g.op(i) == leafOp) return true;
-  return false;
-}
-
 /// The wiring of one entry point before passes: root indices into the Program.
 struct FunctionRoots {
   std::string name;
@@ -78,8 +71,10 @@ public:
 
 private:
   int addSlot(std::string name, SlotKind kind, Shape shape) {
+    int slot = static_cast<int>(cm_.slots.size());
+    slotIndex_.emplace(std::pair{kind, name}, slot);  // the first slot of a name wins
     cm_.slots.push_back(Slot{std::move(name), kind, std::move(shape)});
-    return static_cast<int>(cm_.slots.size() - 1);
+    return slot;
   }
 
   void makeSlots() {
@@ -89,10 +84,13 @@ private:
     cm_.epochSlot = addSlot("epoch", SlotKind::Epoch, {});
     cm_.stepSlot = addSlot("step", SlotKind::Step, {});
     cm_.lossSlot = addSlot("loss", SlotKind::Loss, {});
+    // One sweep for all metrics: a walk per metric was quadratic in their number.
+    std::vector<bool> readsInputs(m.graph.size(), false);
+    for (NodeId n = 0; n < m.graph.size(); ++n) readsInputs[n] = m.graph.op(n) == Op::Input || m.graph.op(n) == Op::BatchSize;
+    readsInputs = dependentsOf(m.graph, std::move(readsInputs));
     for (const NamedValue& mv : m.metrics) {
       cm_.metricSlots.push_back(addSlot(mv.name, SlotKind::Metric, {}));
-      bool readsInputs = dependsOn(m.graph, mv.node, Op::Input) || dependsOn(m.graph, mv.node, Op::BatchSize);
-      cm_.metricReadsInputs.push_back(readsInputs);
+      cm_.metricReadsInputs.push_back(readsInputs[mv.node]);
     }
     if (m.output) {
       cm_.outputSlot = addSlot(m.output->name, SlotKind::Output, m.graph.shape(m.output->node));
@@ -140,16 +138,19 @@ private:
     add(std::move(f));
   }
 
+  /// A lookup, not a scan of the slots: called per leaf and per update, a
+  /// scan was quadratic in the number of params.
   int slotOfLeaf(const Graph& g, NodeId leaf) const {
     const Node& n = g.node(leaf);
-    for (size_t i = 0; i < cm_.slots.size(); ++i) {
-      const Slot& s = cm_.slots[i];
-      bool kindMatches = (n.op == Op::Param && s.kind == SlotKind::Param) || (n.op == Op::State && s.kind == SlotKind::State) ||
-                         (n.op == Op::Input && s.kind == SlotKind::Input);
-      if (kindMatches && s.name == n.attrs.name) return static_cast<int>(i);
-      if (n.op == Op::Epoch && s.kind == SlotKind::Epoch) return static_cast<int>(i);
-      if (n.op == Op::Step && s.kind == SlotKind::Step) return static_cast<int>(i);
-    }
+    auto named = [&](SlotKind kind) {
+      auto it = slotIndex_.find({kind, n.attrs.name});
+      return it == slotIndex_.end() ? -1 : it->second;
+    };
+    if (n.op == Op::Param) return named(SlotKind::Param);
+    if (n.op == Op::State) return named(SlotKind::State);
+    if (n.op == Op::Input) return named(SlotKind::Input);
+    if (n.op == Op::Epoch) return cm_.epochSlot;
+    if (n.op == Op::Step) return cm_.stepSlot;
     return -1;
   }
 
@@ -251,6 +252,7 @@ private:
   Builder b_;
   Program program_;
   std::vector<FunctionRoots> functions_;
+  std::map<std::pair<SlotKind, std::string>, int> slotIndex_;
 };
 
 } // namespace

@@ -55,6 +55,12 @@ std::vector<bool> reachableFrom(const Graph& g, const std::vector<NodeId>& roots
   return live;
 }
 
+std::vector<bool> dependentsOf(const Graph& g, std::vector<bool> seeds) {
+  for (NodeId i = 0; i < g.size(); ++i)
+    for (NodeId in : g.node(i).inputs) seeds[i] = seeds[i] || seeds[in];
+  return seeds;
+}
+
 std::vector<int> useCounts(const Graph& g, const std::vector<bool>& live) {
   std::vector<int> uses(g.size(), 0);
   for (NodeId i = 0; i < g.size(); ++i)

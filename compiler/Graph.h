@@ -77,6 +77,10 @@ private:
 /// Which nodes `roots` depend on (a mask over node ids).
 std::vector<bool> reachableFrom(const Graph& g, const std::vector<NodeId>& roots);
 
+/// Which nodes depend on a `seeds` node, the seeds included (a mask over node
+/// ids), in one forward sweep: creation order is topological.
+std::vector<bool> dependentsOf(const Graph& g, std::vector<bool> seeds);
+
 /// How many nodes read each node (counting repeats), among `live` nodes.
 std::vector<int> useCounts(const Graph& g, const std::vector<bool>& live);
 

@@ -22,7 +22,12 @@ NodeId Lowerer::checked(NodeId n, SourceLoc loc, const std::string& what) {
 }
 
 void Lowerer::run(const Module& module) {
-  for (const Stmt& s : module.stmts) statement(s);
+  for (const Stmt& s : module.stmts) {
+    statement(s);
+    // Past the limit the rest of the file is not lowered: each statement
+    // would only fail again, or fail for want of the ones before it.
+    if (!withinNodeLimit(s.loc)) return;
+  }
 }
 
 void Lowerer::statement(const Stmt& s) {
@@ -78,6 +83,10 @@ bool Lowerer::defineName(const std::string& name, SourceLoc loc, const char* wha
 }
 
 std::optional<Shape> Lowerer::declaredShape(const Stmt& s, bool allowBatch) {
+  if (s.dims.size() > static_cast<size_t>(kMaxRank)) {
+    error(s.dims[kMaxRank].loc, fmt::format("a value may have at most {} dims; {} has {}", kMaxRank, s.name, s.dims.size()));
+    return std::nullopt;
+  }
   Shape shape;
   bool ok = true;
   for (size_t i = 0; i < s.dims.size(); ++i) {
@@ -245,8 +254,9 @@ void Lowerer::declareMetric(const Stmt& s) {
   if (!b_.shape(v).isScalar())
     return error(s.expr ? s.expr->loc : s.nameLoc,
                  fmt::format("a metric must be a scalar, but '{}' has shape {}", s.name, b_.shape(v).str()));
-  for (const auto& m : model_.metrics)
-    if (m.name == s.name) return error(s.nameLoc, fmt::format("metric '{}' is reported already", s.name));
+  // A set, not a scan of the metrics so far: 20,000 metrics made that quadratic.
+  if (!metricNames_.insert(s.name).second)
+    return error(s.nameLoc, fmt::format("metric '{}' is reported already", s.name));
   model_.metrics.push_back(NamedValue{s.name, v, s.nameLoc});
 }
 
@@ -304,8 +314,30 @@ NodeId Lowerer::lowerName(const Expr& e) {
 }
 
 NodeId Lowerer::lowerBinary(const Expr& e) {
-  NodeId a = lowerExpr(*e.args[0]);
-  NodeId b = lowerExpr(*e.args[1]);
+  // A loop along the left operands: `w - 1 - 1 - ...` nests as deep as it is
+  // long (recursion overflowed the stack at 20,000 terms), while the right
+  // operands nest at most kMaxNesting deep.
+  std::vector<const Expr*> spine = leftSpine(e);
+  NodeId acc = lowerExpr(*spine.back()->args[0]);
+  for (auto link = spine.rbegin(); link != spine.rend(); ++link) {
+    if (!withinNodeLimit((*link)->loc)) return kNoNode;
+    NodeId rhs = lowerExpr(*(*link)->args[1]);
+    acc = applyBinary(**link, acc, rhs);
+  }
+  return acc;
+}
+
+bool Lowerer::withinNodeLimit(SourceLoc loc, const std::string& what) {
+  if (b_.graph().size() <= kMaxGraphNodes) return true;
+  // Reported once: everything lowered after the first excess would repeat it.
+  if (!tooLarge_)
+    error(loc, what.empty() ? fmt::format("the model grows past {} graph nodes here", kMaxGraphNodes)
+                            : fmt::format("{} makes the model larger than {} graph nodes", what, kMaxGraphNodes));
+  tooLarge_ = true;
+  return false;
+}
+
+NodeId Lowerer::applyBinary(const Expr& e, NodeId a, NodeId b) {
   b_.setLoc(e.loc);
   Op op = Op::Add;
   switch (e.op) {
@@ -327,8 +359,10 @@ NodeId Lowerer::lowerMatMul(NodeId a, NodeId b, SourceLoc loc) {
     return kNoNode;
   };
   if (sa.rank() < 1 || sa.rank() > 2 || sb.rank() < 1 || sb.rank() > 2) return fail();
+  // k may be batch: transpose(x) @ x sums over the rows (the Gram matrix),
+  // the same contraction autodiff makes for every weight gradient.
   int64_t k = sa.dims.back();
-  if (k != sb.dims[0] || k == kBatch) return fail();
+  if (k != sb.dims[0]) return fail();
   // Vectors become 1-row or 1-column matrices; the result drops that dim again.
   NodeId a2 = sa.rank() == 1 ? b_.reshape(a, Shape{1, k}) : a;
   NodeId b2 = sb.rank() == 1 ? b_.reshape(b, Shape{k, 1}) : b;
@@ -344,7 +378,9 @@ NodeId Lowerer::lowerCall(const Expr& e) {
   auto fn = fns_.find(e.name);
   if (fn != fns_.end()) return inlineFn(*fn->second, e);
   NodeId out = kNoNode;
-  if (lowerBuiltin(e, out)) return out;
+  // Builtins made of several ops check some of them themselves; a shape
+  // error in any other (say onehot adding a 33rd dim) is reported here.
+  if (lowerBuiltin(e, out)) return checked(out, e.loc, fmt::format("'{}'", e.name));
   if (globals_.count(e.name)) error(e.loc, fmt::format("'{}' is a value, not a function", e.name));
   else error(e.loc, fmt::format("unknown function '{}'", e.name));
   return kNoNode;
@@ -360,12 +396,9 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
                                 fn.fnParams.size() == 1 ? "" : "s", call.args.size()));
     return kNoNode;
   }
-  // Statements grow the graph linearly; only inlining can grow it
-  // exponentially (f(x) = g(x) + g(2 * x), nested), so the limit is here.
-  if (b_.graph().size() > kMaxGraphNodes) {
-    error(call.loc, fmt::format("inlining '{}' makes the model larger than {} graph nodes", fn.name, kMaxGraphNodes));
-    return kNoNode;
-  }
+  // Statements grow the graph linearly; inlining can grow it exponentially
+  // (f(x) = g(x) + g(2 * x), nested), so the limit is checked here too.
+  if (!withinNodeLimit(call.loc, fmt::format("inlining '{}'", fn.name))) return kNoNode;
   if (inlineDepth_ >= 64) {
     error(call.loc, fmt::format("calls to '{}' nest too deeply (is it recursive?)", fn.name));
     return kNoNode;
@@ -398,6 +431,18 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
   return out;
 }
 
+/// The value of a constant `a OP b`; none for `@`, which has no scalar meaning.
+static std::optional<double> arithmetic(char op, double a, double b) {
+  switch (op) {
+  case '+': return a + b;
+  case '-': return a - b;
+  case '*': return a * b;
+  case '/': return a / b;
+  case '^': return std::pow(a, b);
+  default: return std::nullopt;
+  }
+}
+
 std::optional<double> Lowerer::constant(const Expr& e, const char* what) {
   switch (e.kind) {
   case Expr::Kind::Number: return e.number;
@@ -411,19 +456,17 @@ std::optional<double> Lowerer::constant(const Expr& e, const char* what) {
     return std::nullopt;
   }
   case Expr::Kind::Binary: {
-    auto a = constant(*e.args[0], what);
-    if (!a) return std::nullopt;
-    auto b = constant(*e.args[1], what);
-    if (!b) return std::nullopt;
-    switch (e.op) {
-    case '+': return *a + *b;
-    case '-': return *a - *b;
-    case '*': return *a * *b;
-    case '/': return *a / *b;
-    case '^': return std::pow(*a, *b);
-    default: break;
+    // A loop along the left operands, as in lowerBinary: `epochs = 1+1+...`
+    // is a chain as deep as it is long.
+    std::vector<const Expr*> spine = leftSpine(e);
+    std::optional<double> acc = constant(*spine.back()->args[0], what);
+    for (auto link = spine.rbegin(); acc && link != spine.rend(); ++link) {
+      std::optional<double> rhs = constant(*(*link)->args[1], what);
+      if (!rhs) return std::nullopt;
+      acc = arithmetic((*link)->op, *acc, *rhs);
+      if (!acc) error((*link)->loc, fmt::format("expected {} as a constant number", what));
     }
-    break;
+    return acc;
   }
   default: break;
   }

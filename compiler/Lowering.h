@@ -5,6 +5,7 @@
 #include "LowerToGraph.h"
 
 #include <map>
+#include <set>
 
 namespace nnjit {
 
@@ -37,6 +38,10 @@ private:
 
   NodeId lowerName(const Expr& e);
   NodeId lowerBinary(const Expr& e);
+  NodeId applyBinary(const Expr& e, NodeId a, NodeId b);
+  /// False (reporting once, at `loc`, naming `what` if given) when the graph
+  /// has passed kMaxGraphNodes.
+  bool withinNodeLimit(SourceLoc loc, const std::string& what = "");
   NodeId lowerMatMul(NodeId a, NodeId b, SourceLoc loc);
   NodeId lowerCall(const Expr& e);
   NodeId inlineFn(const Stmt& fn, const Expr& call);
@@ -65,9 +70,11 @@ private:
   std::map<std::string, Binding> globals_;
   std::map<std::string, SourceLoc> defined_;   // every defined name, even failed ones
   std::map<std::string, const Stmt*> fns_;
+  std::set<std::string> metricNames_;
   std::vector<std::map<std::string, NodeId>> fnScopes_;
   std::map<std::pair<const Stmt*, std::vector<NodeId>>, NodeId> inlined_;  // (fn, argument values) -> result
   int inlineDepth_ = 0;
+  bool tooLarge_ = false;  // the node limit was reported
 };
 
 } // namespace nnjit

@@ -14,6 +14,12 @@ constexpr int64_t kBatch = -1;
 /// shape is refused before anything is allocated.
 constexpr int64_t kMaxElements = int64_t(1) << 31;
 
+/// Most dims a value may have (NumPy's limit). Every stage walks a shape per
+/// node, and codegen nests a loop per dim: a rank-100,000 value took 46 s and
+/// 4 GB before codegen crashed, so larger ranks are refused where shapes are
+/// made (declarations, reshape, and every op in Builder::make).
+constexpr int kMaxRank = 32;
+
 struct Shape {
   std::vector<int64_t> dims;
 

@@ -52,6 +52,25 @@ std::vector<BadCase> corpus() {
   std::string halving = "param w = 1\nfn f0(x) = x * 0.5\n";
   for (int i = 1; i < 40; ++i) halving += fmt::format("fn f{0}(x) = f{1}(x) + f{1}(x * 0.5)\n", i, i - 1);
   halving += "loss = square(f39(w))\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n";
+  // Long rather than broken: each crashed nnjit with a stack overflow (#14).
+  auto repeat = [](std::string head, const std::string& link, int count) {
+    for (int i = 0; i < count; ++i) head += link;
+    return head;
+  };
+  std::string minusChain = "param w = 1\nloss = square(" + repeat("w", " - 1", 20000) + ")\n";
+  std::string continued = "param w = 1\nloss = square(w";
+  for (int i = 0; i < 40000; ++i) continued += i % 10 == 9 ? " + 1\n" : " + 1";
+  continued += ")\n";
+  std::string ones = repeat("1", "+1", 99999);
+  std::string constantChains = "param w[2] = [" + ones + ", 2]\nloss = sum(square(w))\noptimizer sgd(lr = " +
+                               repeat("0.1", " + 0", 40000) + ", momentum = " + repeat("0", "+0", 99999) +
+                               ")\ntrain(epochs = " + ones + ")\n";
+  std::string lrChain = "param w = 1\nloss = square(w)\noptimizer sgd(lr = " + repeat("0.1", " + 0", 40000) +
+                        ")\ntrain(epochs = 2)\n";
+  std::string rank = "param w[" + repeat("1", ",1", 99999) + "] = 1\nloss = sum(w)\n";
+  std::string manyErrors;
+  for (int i = 0; i < 40000; ++i) manyErrors += "x = $\n";
+  std::string overLimit = "param w = 1\nloss = square(" + repeat("w", " - w", 250000) + ")\n";
   std::string garbage;
   for (int i = 0; i < 512; ++i) garbage += static_cast<char>((i * 7919 + 13) % 256);
   std::string lyingOffsets = header(0, "") ;
@@ -115,6 +134,14 @@ std::vector<BadCase> corpus() {
        "graph nodes"},
       {"40 levels of functions over a broken one", {{"m.nn", brokenChain}}, {"train", "m.nn"}, 1,
        "m.nn:6:3: error: expected '=' after 'f4'"},
+      {"a 20,000-term '-' chain", {{"m.nn", minusChain}}, {"show", "m.nn", "--grad"}, 0, ""},
+      {"40,000 '+' terms over continuation lines", {{"m.nn", continued}}, {"show", "m.nn", "--grad"}, 0, ""},
+      {"100,000-term constants in epochs, momentum and a list", {{"m.nn", constantChains}}, {"check", "m.nn"}, 0, ""},
+      {"a 40,000-term lr", {{"m.nn", lrChain}}, {"train", "m.nn"}, 0, ""},
+      {"a value of rank 100,000", {{"m.nn", rank}}, {"check", "m.nn"}, 1,
+       "m.nn:1:73: error: a value may have at most 32 dims; w has 100000"},
+      {"40,000 errors", {{"m.nn", manyErrors}}, {"check", "m.nn"}, 1, "more errors not shown"},
+      {"a chain past the node limit", {{"m.nn", overLimit}}, {"check", "m.nn"}, 1, "graph nodes here"},
       {"absurd dim", {{"m.nn", "param w[100000000000, 5] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1, "too large"},
       {"absurd total size", {{"m.nn", "param w[100000, 100000] = 0\nloss = sum(w)\n"}}, {"check", "m.nn"}, 1,
        "more than"},

@@ -149,3 +149,64 @@ TEST_CASE("check fails, naming the param, when a gradient rule is wrong", "[e2e]
     CHECK(bad.out.find("WRONG") != std::string::npos);
   }
 }
+
+TEST_CASE("check: tolerance and step scale with the loss and with each value", "[e2e][check]") {
+  // Both passed correct gradients as WRONG: a loss of 1.5e9 rounds at 1e-7,
+  // which a fixed step of 1e-6 turned into an error larger than the gradient
+  // of an element of 0.001; a step of 1 at w = 1e6 misses cos by 16%.
+  Scratch s;
+  std::string row = "[";
+  for (int j = 0; j < 65; ++j) row += j % 2 ? "0.001, " : "1000, ";
+  row.replace(row.size() - 2, 2, "]");
+  std::string rows = "[";
+  for (int i = 0; i < 45; ++i) rows += row + (i < 44 ? ", " : "]");
+  s.write("big.nn", "param a[45, 65] = " + rows + "\nloss = sum(square(a))\n");
+  Output big = s.nnjit({"check", "big.nn"});
+  INFO(big.out << big.err);
+  CHECK(big.status == 0);
+  CHECK(contains(big.out, "PASS"));
+  s.write("cos.nn", "param w = 1000000\nparam v[2] = [100000, 2]\nloss = cos(w) + sum(square(v))\n");
+  Output cos = s.nnjit({"check", "cos.nn"});
+  INFO(cos.out << cos.err);
+  CHECK(cos.status == 0);
+  // Wide tolerances still catch a wrong rule where the loss is large.
+  Output broken = s.nnjit({"check", "big.nn", "--test-break-gradient", "Square"});
+  CHECK(broken.status == 1);
+  CHECK(contains(broken.out, "WRONG"));
+}
+
+TEST_CASE("check: a NaN gradient is reported as nan, not as an error of 0", "[e2e][check]") {
+  Scratch s;
+  // d/dw sqrt(w^2) at 0 is 0 / 0 symbolically; central differences give 0.
+  s.write("m.nn", "param w = 0\nparam v = 2\nloss = sqrt(square(w)) + square(v)\n");
+  Output o = s.nnjit({"check", "m.nn"});
+  INFO(o.out << o.err);
+  CHECK(o.status == 1);
+  auto lines = textLines(o.out);
+  REQUIRE(lines.size() == 4);
+  CHECK(contains(lines[1], "max abs error nan  max rel error nan  WRONG"));
+  CHECK(contains(lines[2], "ok"));
+  CHECK(lines[3] == "FAIL");
+}
+
+TEST_CASE("check and train: transpose(x) @ x contracts over the batch", "[e2e][check]") {
+  Scratch s;
+  s.write("g.csv", "1,2\n3,4\n5,6\n0.5,-1\n");
+  s.write("m.nn", "data \"g.csv\"\ninput x[batch, 2]\nparam W[2, 2] = [[0.1, 0], [0, 0.1]]\n"
+                  "loss = mean(square(transpose(x @ W) @ x - 1))\noptimizer sgd(lr = 0.0001)\ntrain(epochs = 1)\n");
+  Output check = s.nnjit({"check", "m.nn"});
+  INFO(check.out << check.err);
+  CHECK(check.status == 0);
+  CHECK(contains(check.out, "PASS"));
+  // The Gram matrix of the 4 rows is [[35.25, 43.5], [43.5, 57]].
+  double want = 0;
+  for (double g : {35.25, 43.5, 43.5, 57.0}) want += (0.1 * g - 1) * (0.1 * g - 1) / 4;
+  for (const char* dtype : {"f32", "f64"}) {
+    Output o = s.nnjit({"train", "m.nn", "--log", "json", "--dtype", dtype});
+    INFO(dtype << "\n" << o.err);
+    REQUIRE(o.status == 0);
+    auto lines = epochLines(o.out);
+    REQUIRE(lines.size() == 1);
+    CHECK(near(lines[0]["loss"].get<double>(), want, 1e-6));
+  }
+}
