@@ -33,8 +33,10 @@ struct Index {
 /// scalar: a vector would be mostly empty lanes.
 constexpr int64_t kUnrollLimit = 8;
 
-/// Up to this many kernels are inlined into their entry point.
+/// Up to this many kernels are inlined into their entry point; beyond, the
+/// entry point calls parts of this many kernel calls each.
 constexpr size_t kMaxInlinedKernels = 96;
+constexpr size_t kKernelsPerPart = 64;
 
 class CodeGen {
 public:
@@ -580,74 +582,128 @@ private:
   }
 
   // ---- entry points ------------------------------------------------------------
-  void emitFunction(const FunctionCode& fc) {
-    auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_}, false),
-                                     llvm::Function::ExternalLinkage, fc.name, *module_);
+  /// Where a function body finds its buffers: slot pointers and arena
+  /// offsets, each emitted once, the first time a kernel asks.
+  struct Body {
+    llvm::Function* f = nullptr;
+    llvm::Value* buffers = nullptr;
+    llvm::Value* batch = nullptr;
+    llvm::Value* arena = nullptr;
+    llvm::Value* parallelFor = nullptr;
+    llvm::Value* pool = nullptr;
+    llvm::AllocaInst* argArray = nullptr;
+    std::map<int, llvm::Value*> slots;
+    std::map<NodeId, llvm::Value*> where;
+  };
+
+  llvm::Function* newEntry(const std::string& name, llvm::GlobalValue::LinkageTypes linkage) {
+    auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_}, false), linkage, name, *module_);
     f->addFnAttr(llvm::Attribute::NoUnwind);
     setVectorWidth(f);
+    return f;
+  }
+
+  Body openBody(llvm::Function* f) {
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
-    llvm::Value* buffers = f->getArg(0);
-    llvm::Value* batch = f->getArg(1);
-    auto slotPtr = [&](int slot) {
-      return ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, buffers, i64(slot)), fmt(slot));
-    };
-    llvm::Value* arena = slotPtr(in_.arenaSlot);
-    std::map<NodeId, llvm::Value*> where;
-    for (const auto& [node, slot] : in_.leafSlot) where[node] = slotPtr(slot);
-    for (const auto& [node, slot] : fc.writesToSlot) where[node] = slotPtr(slot);
-    for (const auto& [node, buf] : fc.memory.buffers) {
-      llvm::Value* off = buf.perRow ? ir_.CreateAdd(i64(fc.memory.staticSize), ir_.CreateMul(batch, i64(buf.offset)))
-                                    : i64(buf.offset);
-      where[node] = ir_.CreateGEP(elem_, arena, off);
+    Body b;
+    b.f = f;
+    b.buffers = f->getArg(0);
+    b.batch = f->getArg(1);
+    b.arena = slotPtr(b, in_.arenaSlot);
+    llvm::Value* workers = slotPtr(b, in_.workersSlot);
+    b.parallelFor = ir_.CreateLoad(ptr_, workers, "parallel_for");
+    b.pool = ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, workers, i64(1)), "pool");
+    return b;
+  }
+
+  llvm::Value* slotPtr(Body& b, int slot) {
+    llvm::Value*& p = b.slots[slot];
+    if (!p) p = ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, b.buffers, i64(slot)), fmt(slot));
+    return p;
+  }
+
+  llvm::Value* where(Body& b, const FunctionCode& fc, NodeId n) {
+    llvm::Value*& p = b.where[n];
+    if (p) return p;
+    if (auto it = in_.leafSlot.find(n); it != in_.leafSlot.end()) return p = slotPtr(b, it->second);
+    if (auto it = fc.writesToSlot.find(n); it != fc.writesToSlot.end()) return p = slotPtr(b, it->second);
+    const ArenaBuffer& buf = fc.memory.buffers.at(n);
+    llvm::Value* off = buf.perRow ? ir_.CreateAdd(i64(fc.memory.staticSize), ir_.CreateMul(b.batch, i64(buf.offset)))
+                                  : i64(buf.offset);
+    return p = ir_.CreateGEP(elem_, b.arena, off);
+  }
+
+  /// Calls kernel `kernel` for node `n`: directly, or, for a kernel that
+  /// splits into units, through the workers with its buffers in an array.
+  void invoke(Body& b, const FunctionCode& fc, llvm::Function* kernel, NodeId n, KernelKind kind, llvm::Value* dst,
+              const std::vector<NodeId>& reads) {
+    std::vector<llvm::Value*> args{dst};
+    for (NodeId r : reads) args.push_back(where(b, fc, r));
+    batch_ = b.batch;
+    std::optional<Units> units = splitUnits(n, kind);
+    if (!units) {
+      args.insert(args.end(), {b.batch, i64(0), i64(0)});
+      ir_.CreateCall(kernel, args);
+      return;
     }
-    llvm::Value* workers = slotPtr(in_.workersSlot);
-    llvm::Value* parallelFor = ir_.CreateLoad(ptr_, workers, "parallel_for");
-    llvm::Value* pool = ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, workers, i64(1)), "pool");
-    llvm::AllocaInst* argArray = nullptr;
-    auto invoke = [&](llvm::Function* kernel, NodeId n, KernelKind kind, llvm::Value* dst, const std::vector<NodeId>& reads) {
-      std::vector<llvm::Value*> args{dst};
-      for (NodeId r : reads) args.push_back(where.at(r));
-      batch_ = batch;
-      std::optional<Units> units = splitUnits(n, kind);
-      if (!units) {
-        args.insert(args.end(), {batch, i64(0), i64(0)});
-        ir_.CreateCall(kernel, args);
-        return;
-      }
-      // The buffers go in an array that every worker reads; the workers run
-      // the units and return when all are done.
-      if (!argArray || argArray->getAllocationSize(module_->getDataLayout())->getFixedValue() < args.size() * 8) {
-        llvm::IRBuilder<> entry(&f->getEntryBlock(), f->getEntryBlock().begin());
-        argArray = entry.CreateAlloca(llvm::ArrayType::get(ptr_, std::max<size_t>(args.size(), 16)), nullptr, "args");
-      }
-      for (size_t i = 0; i < args.size(); ++i) ir_.CreateStore(args[i], ir_.CreateGEP(ptr_, argArray, i64(i)));
-      llvm::Function* range = rangeFunction(kernel, args.size());
-      auto* type = llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, ptr_, ptr_, i64_, i64_, i64_}, false);
-      ir_.CreateCall(type, parallelFor, {pool, range, argArray, batch, units->count, i64(units->cost)});
-    };
+    if (!b.argArray || b.argArray->getAllocationSize(module_->getDataLayout())->getFixedValue() < args.size() * 8) {
+      llvm::IRBuilder<> entry(&b.f->getEntryBlock(), b.f->getEntryBlock().begin());
+      b.argArray = entry.CreateAlloca(llvm::ArrayType::get(ptr_, std::max<size_t>(args.size(), 16)), nullptr, "args");
+    }
+    for (size_t i = 0; i < args.size(); ++i) ir_.CreateStore(args[i], ir_.CreateGEP(ptr_, b.argArray, i64(i)));
+    llvm::Function* range = rangeFunction(kernel, args.size());
+    auto* type = llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, ptr_, ptr_, i64_, i64_, i64_}, false);
+    ir_.CreateCall(type, b.parallelFor, {b.pool, range, b.argArray, b.batch, units->count, i64(units->cost)});
+  }
+
+  void emitFunction(const FunctionCode& fc) {
     const Schedule& s = fc.schedule;
     schedule_ = &s;
     // Inlined kernels save a call each, but one function of hundreds of
-    // kernels costs LLVM's backend far more than hundreds of small ones.
-    inlineKernels_ = s.kernels.size() + fc.copies.size() + fc.assigns.size() <= kMaxInlinedKernels;
+    // kernels costs LLVM's backend far more than hundreds of small ones; for
+    // the same reason a long list of kernel calls is cut into parts.
+    size_t work = s.kernels.size() + fc.copies.size() + fc.assigns.size();
+    inlineKernels_ = work <= kMaxInlinedKernels;
+    llvm::Function* entry = newEntry(fc.name, llvm::Function::ExternalLinkage);
+    Body top = openBody(entry);
+    Body part = top;
+    size_t calls = 0;
+    auto nextCall = [&]() -> Body& {
+      if (inlineKernels_ || calls++ % kKernelsPerPart) return inlineKernels_ ? top : part;
+      llvm::Function* f = newEntry(fc.name + ".part" + std::to_string(calls / kKernelsPerPart), llvm::Function::InternalLinkage);
+      f->addFnAttr(llvm::Attribute::NoInline);
+      if (part.f != top.f) ir_.CreateRetVoid();
+      ir_.SetInsertPoint(&top.f->back());
+      ir_.CreateCall(f, {top.buffers, top.batch});
+      part = openBody(f);
+      return part;
+    };
     for (size_t k = 0; k < s.kernels.size(); ++k) {
       NodeId n = s.kernels[k];
       std::string name = fc.name + "." + std::to_string(n) + "." + opInfo(g_.op(n)).name;
-      invoke(emitKernel(name, n, s.reads[k], KernelKind::Compute), n, KernelKind::Compute, where.at(n), s.reads[k]);
+      llvm::Function* kernel = emitKernel(name, n, s.reads[k], KernelKind::Compute);
+      Body& b = nextCall();
+      invoke(b, fc, kernel, n, KernelKind::Compute, where(b, fc, n), s.reads[k]);
     }
+    auto inSlot = [&](NodeId x) { return in_.leafSlot.count(x) > 0; };
+    ReadCollector collect(g_, s.materialized, inSlot);
     auto copyAll = [&](const std::vector<std::pair<NodeId, int>>& list, const char* what) {
       for (const auto& [node, slot] : list) {
         std::vector<NodeId> reads;
-        auto inSlot = [&](NodeId x) { return in_.leafSlot.count(x) > 0; };
         if (s.materialized[node] || inSlot(node)) reads.push_back(node);
-        else collectReads(g_, node, s.materialized, inSlot, reads);
+        else reads = collect.reads(node);
         std::string name = fc.name + "." + what + "." + std::to_string(slot);
         llvm::Function* kernel = emitKernel(name, node, reads, KernelKind::Copy);
-        invoke(kernel, node, KernelKind::Copy, slotPtr(slot), reads);
+        Body& b = nextCall();
+        invoke(b, fc, kernel, node, KernelKind::Copy, slotPtr(b, slot), reads);
       }
     };
     copyAll(fc.copies, "out");
     copyAll(fc.assigns, "update");
+    if (part.f != top.f) {
+      ir_.CreateRetVoid();
+      ir_.SetInsertPoint(&top.f->back());
+    }
     ir_.CreateRetVoid();
   }
 

@@ -177,6 +177,16 @@ bool isLaneWise(const Graph& g, NodeId root, const std::function<bool(NodeId)>& 
   return true;
 }
 
+ReadCollector::ReadCollector(const Graph& g, const std::vector<bool>& materialized, std::function<bool(NodeId)> inSlot)
+    : g_(g), materialized_(materialized), inSlot_(std::move(inSlot)), seen_(g.size(), false) {}
+
+std::vector<NodeId> ReadCollector::reads(NodeId n) {
+  std::vector<NodeId> out;
+  collectReadsFrom(g_, n, materialized_, inSlot_, seen_, out);
+  clearSeen(g_, n, materialized_, inSlot_, seen_);
+  return out;
+}
+
 void collectReads(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
                   std::vector<NodeId>& out) {
   std::vector<bool> seen(g.size(), false);
@@ -210,15 +220,11 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
   boundInlineSize(g, live, mat, inSlot);
   s.epilogueOf.assign(g.size(), kNoNode);
   fuseEpilogues(g, live, uses, needed, inSlot, s);
-  // One `seen` for every kernel, cleared through the nodes it marked, so
-  // that listing reads costs what the kernels read, not kernels x nodes.
-  std::vector<bool> seen(g.size(), false);
+  ReadCollector collect(g, mat, inSlot);
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n] || !mat[n] || opKind(g.op(n)) == OpKind::Leaf) continue;
     s.kernels.push_back(n);
-    s.reads.emplace_back();
-    collectReadsFrom(g, n, mat, inSlot, seen, s.reads.back());
-    clearSeen(g, n, mat, inSlot, seen);
+    s.reads.push_back(collect.reads(n));
   }
   return s;
 }

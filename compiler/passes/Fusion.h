@@ -28,6 +28,20 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
 /// cannot, nor a reshape of a value that is not in a buffer.
 bool isLaneWise(const Graph& g, NodeId root, const std::function<bool(NodeId)>& isBuffer);
 
+/// Lists, node after node, the buffers that computing a node inline reads;
+/// one mark vector serves every call, so a list costs what it holds.
+class ReadCollector {
+public:
+  ReadCollector(const Graph& g, const std::vector<bool>& materialized, std::function<bool(NodeId)> inSlot);
+  std::vector<NodeId> reads(NodeId n);
+
+private:
+  const Graph& g_;
+  const std::vector<bool>& materialized_;
+  std::function<bool(NodeId)> inSlot_;
+  std::vector<bool> seen_;
+};
+
 /// Adds to `out` (once each) the buffers that computing `n` inline reads:
 /// materialized nodes and slot leaves below it.
 void collectReads(const Graph& g, NodeId n, const std::vector<bool>& materialized,
