@@ -89,8 +89,7 @@ public:
 
 private:
   int64_t slotElements(int slot, int64_t rows) const;
-  std::vector<int> paramAndStateSlots() const;
-
+  std::vector<int> keptSlots_;  // params, then optimizer state
   std::vector<std::vector<char>> kept_;
 
   const CompiledModel& cm_;

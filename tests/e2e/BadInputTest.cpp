@@ -57,7 +57,7 @@ std::vector<BadCase> corpus() {
     for (int i = 0; i < count; ++i) head += link;
     return head;
   };
-  std::string minusChain = "param w = 1\nloss = square(" + repeat("w", " - 1", 20000) + ")\n";
+  std::string minusChain = "param w = 1\nloss = square(" + repeat("w", " - 1", 100000) + ")\n";
   std::string continued = "param w = 1\nloss = square(w";
   for (int i = 0; i < 40000; ++i) continued += i % 10 == 9 ? " + 1\n" : " + 1";
   continued += ")\n";
@@ -134,7 +134,7 @@ std::vector<BadCase> corpus() {
        "graph nodes"},
       {"40 levels of functions over a broken one", {{"m.nn", brokenChain}}, {"train", "m.nn"}, 1,
        "m.nn:6:3: error: expected '=' after 'f4'"},
-      {"a 20,000-term '-' chain", {{"m.nn", minusChain}}, {"show", "m.nn", "--grad"}, 0, ""},
+      {"a 100,000-term '-' chain", {{"m.nn", minusChain}}, {"show", "m.nn", "--grad"}, 0, ""},
       {"40,000 '+' terms over continuation lines", {{"m.nn", continued}}, {"show", "m.nn", "--grad"}, 0, ""},
       {"100,000-term constants in epochs, momentum and a list", {{"m.nn", constantChains}}, {"check", "m.nn"}, 0, ""},
       {"a 40,000-term lr", {{"m.nn", lrChain}}, {"train", "m.nn"}, 0, ""},
