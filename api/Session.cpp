@@ -150,15 +150,14 @@ int64_t Session::steps() const { return impl_ && impl_->session ? impl_->session
 
 namespace {
 
-/// One train step on rows already fed; undone when its loss is not finite.
+/// One train step on rows already fed; the compiled step writes no update
+/// when its loss is not finite, so only the step count needs undoing.
 Expected<double> step(Session::Impl& s, int64_t rows) {
   const nnjit::CompiledModel& cm = *s.m.cm;
   s.session->setScalar(cm.stepSlot, static_cast<double>(++s.session->steps));
-  s.session->keepParams();
   s.session->run(cm.trainStep, rows);
   double loss = s.session->scalar(cm.lossSlot);
   if (std::isfinite(loss)) return loss;
-  s.session->restoreParams();
   Error e = diverged(s.m, loss, s.session->steps--);
   return e;
 }

@@ -594,7 +594,24 @@ private:
     llvm::AllocaInst* argArray = nullptr;
     std::map<int, llvm::Value*> slots;
     std::map<NodeId, llvm::Value*> where;
+    bool guarded = false;  // the finite guard of the assigns is emitted
   };
+
+  /// Returns from the body unless the guard slot holds a finite number: the
+  /// updates of a step whose loss is NaN or infinite are never written.
+  void guardAssigns(Body& b, const FunctionCode& fc) {
+    if (fc.finiteGuardSlot < 0 || b.guarded) return;
+    b.guarded = true;
+    llvm::Value* v = ir_.CreateLoad(elem_, slotPtr(b, fc.finiteGuardSlot), "guard");
+    llvm::Value* finite = ir_.CreateFCmpOLT(ir_.CreateUnaryIntrinsic(llvm::Intrinsic::fabs, v),
+                                            llvm::ConstantFP::getInfinity(elem_));
+    auto* update = llvm::BasicBlock::Create(ctx_, "update", b.f);
+    auto* skip = llvm::BasicBlock::Create(ctx_, "skip", b.f);
+    ir_.CreateCondBr(finite, update, skip);
+    ir_.SetInsertPoint(skip);
+    ir_.CreateRetVoid();
+    ir_.SetInsertPoint(update);
+  }
 
   llvm::Function* newEntry(const std::string& name, llvm::GlobalValue::LinkageTypes linkage) {
     auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_}, false), linkage, name, *module_);
@@ -687,7 +704,7 @@ private:
     }
     auto inSlot = [&](NodeId x) { return in_.leafSlot.count(x) > 0; };
     ReadCollector collect(g_, s.materialized, inSlot);
-    auto copyAll = [&](const std::vector<std::pair<NodeId, int>>& list, const char* what) {
+    auto copyAll = [&](const std::vector<std::pair<NodeId, int>>& list, const char* what, bool guarded) {
       for (const auto& [node, slot] : list) {
         std::vector<NodeId> reads;
         if (s.materialized[node] || inSlot(node)) reads.push_back(node);
@@ -695,11 +712,12 @@ private:
         std::string name = fc.name + "." + what + "." + std::to_string(slot);
         llvm::Function* kernel = emitKernel(name, node, reads, KernelKind::Copy);
         Body& b = nextCall();
+        if (guarded) guardAssigns(b, fc);
         invoke(b, fc, kernel, node, KernelKind::Copy, slotPtr(b, slot), reads);
       }
     };
-    copyAll(fc.copies, "out");
-    copyAll(fc.assigns, "update");
+    copyAll(fc.copies, "out", false);
+    copyAll(fc.assigns, "update", true);
     if (part.f != top.f) {
       ir_.CreateRetVoid();
       ir_.SetInsertPoint(&top.f->back());

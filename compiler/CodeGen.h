@@ -23,6 +23,7 @@ struct FunctionCode {
   std::map<NodeId, int> writesToSlot;            // kernels whose buffer is a caller's slot
   std::vector<std::pair<NodeId, int>> copies;    // after the kernels: slot <- value
   std::vector<std::pair<NodeId, int>> assigns;   // last of all: slot <- value (updates)
+  int finiteGuardSlot = -1;  // the assigns run only when this scalar slot is finite
 };
 
 struct CodeGenInput {

@@ -157,6 +157,8 @@ private:
   FunctionCode schedule(const FunctionRoots& f, const Graph& g, const std::map<NodeId, int>& leafSlot) {
     FunctionCode fc;
     fc.name = f.name;
+    // A step whose loss is not finite leaves params and state as they were.
+    if (!f.assigns.empty()) fc.finiteGuardSlot = cm_.lossSlot;
     auto inSlot = [&](NodeId n) { return leafSlot.count(n) > 0; };
     std::vector<NodeId> needed;
     for (const auto& [r, slot] : f.outputs) needed.push_back(program_.roots[r]);

@@ -165,25 +165,6 @@ void Session::resetOptimizer() {
   epochsDone = 0;
 }
 
-// Per step, so no allocation: the slots are listed once and the copies keep their size.
-void Session::keepParams() {
-  if (keptSlots_.empty()) {
-    keptSlots_ = cm_.paramSlots;
-    keptSlots_.insert(keptSlots_.end(), cm_.stateSlots.begin(), cm_.stateSlots.end());
-    kept_.resize(keptSlots_.size());
-  }
-  for (size_t i = 0; i < keptSlots_.size(); ++i) {
-    const Buffer& b = buffers_[keptSlots_[i]];
-    kept_[i].resize(static_cast<size_t>(b.size()) * dtypeSize(cm_.dtype));
-    std::memcpy(kept_[i].data(), b.data(), kept_[i].size());
-  }
-}
-
-void Session::restoreParams() {
-  for (size_t i = 0; i < keptSlots_.size() && i < kept_.size(); ++i)
-    std::memcpy(buffers_[keptSlots_[i]].data(), kept_[i].data(), kept_[i].size());
-}
-
 void Session::feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,
                    const std::vector<int>& columnOf) {
   for (size_t i = 0; i < columnOf.size(); ++i) {

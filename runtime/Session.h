@@ -79,18 +79,11 @@ public:
   void bindInput(int slot, const void* data) { pointers_[slot] = const_cast<void*>(data); }
   void unbindInput(int slot) { pointers_[slot] = buffers_[slot].data(); }
 
-  /// Copies the params and optimizer state aside before a step, and puts
-  /// them back after one whose loss was not finite (its update is NaN).
-  void keepParams();
-  void restoreParams();
-
   int64_t epochsDone = 0;
   int64_t steps = 0;
 
 private:
   int64_t slotElements(int slot, int64_t rows) const;
-  std::vector<int> keptSlots_;  // params, then optimizer state
-  std::vector<std::vector<char>> kept_;
 
   const CompiledModel& cm_;
   std::unique_ptr<ThreadPool> pool_;

@@ -112,13 +112,11 @@ private:
       int64_t n = std::min(batch_, rows_ - begin);
       if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
       s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
-      s_.keepParams();
       s_.run(cm_.trainStep, n);
       ++count;
       double loss = s_.scalar(cm_.lossSlot);
       if (!std::isfinite(loss)) {
-        s_.restoreParams();  // the session stays as it was before the step that diverged
-        --s_.steps;
+        --s_.steps;  // the compiled step wrote no update: the session is as it was before it
         return diverged(epoch + 1, count, loss);
       }
       stats.loss += loss;
