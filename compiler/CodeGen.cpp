@@ -487,7 +487,7 @@ private:
   /// knows the loops do not alias; it is inlined into the entry point (or
   /// into its range function, for a kernel the workers share). Its last
   /// arguments are the batch and the units [begin, end) to compute.
-  llvm::Function* kernelFunction(const std::string& name, size_t numBuffers) {
+  llvm::Function* kernelFunction(const std::string& name, size_t numBuffers, bool scalar) {
     std::vector<llvm::Type*> params(numBuffers, ptr_);
     params.insert(params.end(), {i64_, i64_, i64_});
     auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), params, false),
@@ -496,7 +496,9 @@ private:
       // Kept apart and visible, so that a profiler can name each kernel.
       f->setLinkage(llvm::Function::ExternalLinkage);
       f->addFnAttr(llvm::Attribute::NoInline);
-    } else if (inlineKernels_) {
+    } else if (inlineKernels_ || scalar) {
+      // A scalar kernel is a few instructions: a function of its own would
+      // cost more to compile (and call) than it does.
       f->addFnAttr(llvm::Attribute::AlwaysInline);
     } else {
       f->addFnAttr(llvm::Attribute::NoInline);
@@ -514,7 +516,7 @@ private:
   /// into its first argument, reading `reads` from the others.
   llvm::Function* emitKernel(const std::string& name, NodeId n, const std::vector<NodeId>& reads, KernelKind kind) {
     llvm::IRBuilderBase::InsertPointGuard guard(ir_);
-    llvm::Function* f = kernelFunction(name, reads.size() + 1);
+    llvm::Function* f = kernelFunction(name, reads.size() + 1, g_.shape(n).isScalar());
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     ptrs_.clear();
     self_ = kind == KernelKind::Compute ? n : kNoNode;
