@@ -3,7 +3,7 @@
 
 #include "Random.h"
 
-#include <cassert>
+#include "InternalError.h"
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -105,7 +105,7 @@ void Session::reserveRows(int64_t rows) {
 }
 
 void Session::run(EntryFn fn, int64_t rows) {
-  assert(fn && rows <= capacity_);
+  NNJIT_CHECK(fn && rows <= capacity_, "an entry point run without its buffers");
   fn(pointers_.data(), rows);
 }
 

@@ -1,14 +1,14 @@
 // Rewrite: the shared driver of graph passes — rebuild the live graph node by node.
 #include "Rewrite.h"
 
-#include <cassert>
+#include "InternalError.h"
 
 namespace nnjit {
 
 NodeId copyNode(Builder& nb, const Node& old, const std::vector<NodeId>& inputs) {
   nb.setLoc(old.loc);
   NodeId n = nb.make(old.op, inputs, old.attrs, old.shape);
-  assert(n != kNoNode && "a rewrite broke a shape");
+  NNJIT_CHECK(n != kNoNode, "a rewrite broke a shape");
   return n;
 }
 
@@ -34,7 +34,7 @@ void rebuild(Program& p, const RewriteRule& rule) {
     nb.setLoc(old.loc);
     NodeId n = rule ? rule(nb, old, inputs) : kNoNode;
     map[i] = n != kNoNode ? n : copyNode(nb, old, inputs);
-    assert(out.shape(map[i]) == old.shape && "a rewrite changed a shape");
+    NNJIT_CHECK(out.shape(map[i]) == old.shape, "a rewrite changed a shape");
   }
   for (NodeId& r : p.roots) r = map[r];
   p.graph = std::move(out);
