@@ -212,3 +212,20 @@ TEST_CASE("cli: the text log names the epochs and the loss", "[e2e][cli]") {
   CHECK(contains(o.out, "2"));
   CHECK_THROWS(nlohmann::json::parse(textLines(o.out).at(0)));
 }
+
+TEST_CASE("cli: JSON logs write each number as the text log does (shortest in the dtype), no parse-back digits",
+          "[e2e][cli]") {
+  Scratch s;
+  s.copy("examples/digits.nn", "digits.nn");
+  s.copy("examples/digits.csv", "digits.csv");
+  REQUIRE(s.nnjit({"train", "digits.nn", "--epochs", "1", "--save", "ck.safetensors"}).status == 0);
+  Output text = s.nnjit({"eval", "digits.nn", "--load", "ck.safetensors"});
+  Output json = s.nnjit({"eval", "digits.nn", "--load", "ck.safetensors", "--log", "json"});
+  REQUIRE(text.status == 0);
+  REQUIRE(json.status == 0);
+  // text: "loss L\nacc A\n"; json: {"loss": L, "metrics": {"acc": A}}
+  std::istringstream lines(text.out);
+  std::string word, loss, acc;
+  lines >> word >> loss >> word >> acc;
+  CHECK(json.out == "{\"loss\": " + loss + ", \"metrics\": {\"acc\": " + acc + "}}\n");
+}

@@ -2,9 +2,9 @@
 #include "Report.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <string_view>
 
 namespace nnjit::cli {
 
@@ -16,52 +16,77 @@ std::string formatNumber(double v, api::DType dtype) {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-/// `{"epoch": 1, "loss": 36.0}`: ", " and ": " separators, keys in insertion
-/// order, numbers as nlohmann writes them (the contract's examples).
-std::string jsonLine(const Json& j) {
-  if (!j.is_object()) return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-  std::string out = "{";
-  const char* sep = "";
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    out += sep + Json(it.key()).dump() + ": " + jsonLine(it.value());
-    sep = ", ";
+/// A key as a JSON string (metric names are identifiers, but be exact).
+std::string quoted(std::string_view key) {
+  std::string out = "\"";
+  for (char c : key) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", c);
+    else out += c;
   }
-  return out + "}";
+  return out + "\"";
 }
 
-Json metricsObject(const std::vector<api::Metric>& metrics, auto&& number, Json j = Json::object()) {
-  for (const api::Metric& m : metrics) j[m.name] = number(m.value);
-  return j;
+/// A JSON number as the text log writes it (shortest in the run's dtype);
+/// a whole number keeps a ".0" as in the contract's examples (`36.0`), and
+/// JSON's null stands for what is not finite.
+std::string jsonNumber(double v, api::DType dtype) {
+  if (!std::isfinite(v)) return "null";
+  std::string text = formatNumber(v, dtype);
+  if (text.find_first_not_of("-0123456789") == std::string::npos) text += ".0";
+  return text;
 }
+
+/// One JSON object, written as it is built: `{"epoch": 1, "loss": 36.0}`,
+/// with ", " and ": " separators and keys in the order given.
+class JsonObject {
+public:
+  JsonObject& raw(std::string_view key, std::string_view value) {
+    text_ += text_.empty() ? "{" : ", ";
+    text_ += quoted(key);
+    text_ += ": ";
+    text_ += value;
+    return *this;
+  }
+  std::string str() const { return text_.empty() ? "{}" : text_ + "}"; }
+
+private:
+  std::string text_;
+};
 
 double roundMs(double v) { return std::round(v * 1000) / 1000; }
 
+/// How often a log that goes to a pipe or a file is flushed: often enough to
+/// watch, rarely enough that 500 epochs of iris are not 500 system calls.
+constexpr double kFlushSeconds = 0.1;
+
 } // namespace
 
-/// A JSON number that prints like formatNumber: parse the shortest text back.
-/// JSON has no NaN: a non-finite value is null (a diverged run never reports one).
-nlohmann::ordered_json Reporter::json(double v) const {
-  if (!std::isfinite(v)) return nullptr;
-  return std::stod(formatNumber(v, dtype_));
+std::string Reporter::json(double v) const { return jsonNumber(v, dtype_); }
+
+std::string Reporter::metricsObject(const std::vector<api::Metric>& metrics, JsonObjectStart start) const {
+  JsonObject o;
+  if (start.loss) o.raw("loss", json(*start.loss));
+  for (const api::Metric& m : metrics) o.raw(m.name, json(m.value));
+  return o.str();
+}
+
+void Reporter::flushSometimes() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - lastFlush_ < std::chrono::duration<double>(kFlushSeconds)) return;
+  std::fflush(out_);
+  lastFlush_ = now;
 }
 
 void Reporter::epoch(const api::EpochReport& r) {
-  auto num = [&](double v) { return json(v); };
   if (format_ == LogFormat::Json) {
-    Json j = Json::object();
-    j["epoch"] = r.epoch;
-    j["loss"] = json(r.loss);
-    j["metrics"] = metricsObject(r.metrics, num);
-    if (r.test) {
-      Json test = Json::object();
-      test["loss"] = json(r.test->loss);
-      j["test"] = metricsObject(r.test->metrics, num, test);
-    }
-    j["ms"] = roundMs(r.ms);
-    fmt::print(out_, "{}\n", jsonLine(j));
-  } else {    int width = static_cast<int>(std::to_string(lastEpoch_).size());
+    JsonObject j;
+    j.raw("epoch", std::to_string(r.epoch)).raw("loss", json(r.loss)).raw("metrics", metricsObject(r.metrics, {}));
+    if (r.test) j.raw("test", metricsObject(r.test->metrics, {r.test->loss}));
+    j.raw("ms", jsonNumber(roundMs(r.ms), api::DType::F64));
+    fmt::print(out_, "{}\n", j.str());
+  } else {
+    int width = static_cast<int>(std::to_string(lastEpoch_).size());
     std::string line = fmt::format("epoch {:>{}}/{}  loss {}", r.epoch, width, lastEpoch_, number(r.loss));
     for (const api::Metric& m : r.metrics) line += fmt::format("  {} {}", m.name, number(m.value));
     if (r.test) {
@@ -70,18 +95,17 @@ void Reporter::epoch(const api::EpochReport& r) {
     }
     fmt::print(out_, "{}\n", line);
   }
-  std::fflush(out_);
+  flushSometimes();
 }
 
 void Reporter::done(const api::TrainRun& run, double compileMs) {
   if (format_ == LogFormat::Json) {
-    Json j = Json::object();
-    j["done"] = true;
-    j["epochs"] = run.epochs;
-    j["loss"] = run.epochs ? json(run.lastLoss) : Json(nullptr);
-    j["compile_ms"] = roundMs(compileMs);
-    j["train_ms"] = roundMs(run.trainMs);
-    fmt::print(out_, "{}\n", jsonLine(j));
+    JsonObject j;
+    j.raw("done", "true").raw("epochs", std::to_string(run.epochs));
+    j.raw("loss", run.epochs ? json(run.lastLoss) : "null");
+    j.raw("compile_ms", jsonNumber(roundMs(compileMs), api::DType::F64));
+    j.raw("train_ms", jsonNumber(roundMs(run.trainMs), api::DType::F64));
+    fmt::print(out_, "{}\n", j.str());
   } else {
     fmt::print(out_, "done: {} epoch{}{}, compile {:.1f} ms, train {:.1f} ms\n", run.epochs, run.epochs == 1 ? "" : "s",
                run.epochs ? ", final loss " + number(run.lastLoss) : "", compileMs, run.trainMs);
@@ -91,11 +115,9 @@ void Reporter::done(const api::TrainRun& run, double compileMs) {
 
 void Reporter::evaluation(const api::Evaluation& e) {
   if (format_ == LogFormat::Json) {
-    auto num = [&](double v) { return json(v); };
-    Json j = Json::object();
-    j["loss"] = json(e.loss);
-    j["metrics"] = metricsObject(e.metrics, num);
-    fmt::print(out_, "{}\n", jsonLine(j));
+    JsonObject j;
+    j.raw("loss", json(e.loss)).raw("metrics", metricsObject(e.metrics, {}));
+    fmt::print(out_, "{}\n", j.str());
   } else {
     fmt::print(out_, "loss {}\n", number(e.loss));
     for (const api::Metric& m : e.metrics) fmt::print(out_, "{} {}\n", m.name, number(m.value));

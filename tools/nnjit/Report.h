@@ -3,9 +3,9 @@
 
 #include "Commands.h"
 
-#include <nlohmann/json_fwd.hpp>
-
+#include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 namespace nnjit::cli {
@@ -25,12 +25,19 @@ public:
 
 private:
   std::string number(double v) const { return formatNumber(v, dtype_); }
-  nlohmann::ordered_json json(double v) const;
+  std::string json(double v) const;
+  /// `{"loss": L, "M": V, ...}`: the metrics, after the loss when there is one.
+  struct JsonObjectStart {
+    std::optional<double> loss;
+  };
+  std::string metricsObject(const std::vector<api::Metric>& metrics, JsonObjectStart start) const;
+  void flushSometimes();
 
   LogFormat format_;
   api::DType dtype_;
   int64_t lastEpoch_;
   std::FILE* out_;
+  std::chrono::steady_clock::time_point lastFlush_ = std::chrono::steady_clock::now();
 };
 
 } // namespace nnjit::cli
