@@ -182,15 +182,20 @@ private:
 
   /// For `show --ir` / `--asm`: the optimized module is printed, so it is
   /// always compiled afresh rather than taken from the object cache.
-  Status compileShown(llvm::Module& module, Clock::time_point& t0) {
-    cm_.jit->optimize(module);
+  /// For `show --ir` / `--asm`: the optimized modules are printed, so they
+  /// are always compiled afresh rather than taken from the object cache.
+  Status compileShown(const std::vector<llvm::Module*>& modules, Clock::time_point& t0) {
+    for (llvm::Module* m : modules) cm_.jit->optimize(*m);
     cm_.times.optimizeMs = msSince(t0);
-    if (opt_.keepIR) {
-      llvm::raw_string_ostream irOut(cm_.ir);
-      module.print(irOut, nullptr);
+    for (llvm::Module* m : modules) {
+      if (opt_.keepIR) {
+        llvm::raw_string_ostream irOut(cm_.ir);
+        m->print(irOut, nullptr);
+      }
+      if (opt_.keepAsm) cm_.assembly += cm_.jit->assembly(*m);
+      if (Status added = cm_.jit->add(*m); !added) return added;
     }
-    if (opt_.keepAsm) cm_.assembly = cm_.jit->assembly(module);
-    return cm_.jit->add(module);
+    return Ok{};
   }
 
   bool generate(Clock::time_point& t0) {
@@ -211,13 +216,31 @@ private:
       cm_.arenaStatic = std::max(cm_.arenaStatic, mp.staticSize);
       cm_.arenaPerRow = std::max(cm_.arenaPerRow, mp.rowSize);
     }
-    auto ctx = std::make_unique<llvm::LLVMContext>();
-    std::unique_ptr<llvm::Module> module = generateIR(*ctx, in);
-    std::string broken;
-    llvm::raw_string_ostream os(broken);
-    if (llvm::verifyModule(*module, &os)) {
-      diags_.add(fileError(cm_.model.file, "internal compiler error: generated IR does not verify:\n" + broken));
-      return false;
+    // One module (and context) per entry point, so that LLVM can compile
+    // them on separate threads; `show` prints them as one.
+    std::vector<std::unique_ptr<llvm::LLVMContext>> contexts;
+    std::vector<std::unique_ptr<llvm::Module>> owned;
+    std::vector<llvm::Module*> modules;
+    bool shown = opt_.keepIR || opt_.keepAsm;
+    for (size_t i = 0; i < (shown ? 1 : in.functions.size()); ++i) {
+      CodeGenInput part;
+      part.graph = in.graph;
+      part.dtype = in.dtype;
+      part.leafSlot = in.leafSlot;
+      part.arenaSlot = in.arenaSlot;
+      part.workersSlot = in.workersSlot;
+      part.target = in.target;
+      part.profileKernels = in.profileKernels;
+      part.functions = shown ? in.functions : std::vector<FunctionCode>{in.functions[i]};
+      contexts.push_back(std::make_unique<llvm::LLVMContext>());
+      owned.push_back(generateIR(*contexts.back(), part));
+      modules.push_back(owned.back().get());
+      std::string broken;
+      llvm::raw_string_ostream os(broken);
+      if (llvm::verifyModule(*owned.back(), &os)) {
+        diags_.add(fileError(cm_.model.file, "internal compiler error: generated IR does not verify:\n" + broken));
+        return false;
+      }
     }
     cm_.times.codegenMs = msSince(t0);
     if (!opt_.jit) return true;
@@ -227,8 +250,7 @@ private:
       return false;
     }
     cm_.jit = std::move(*jit);
-    Status added = opt_.keepIR || opt_.keepAsm ? compileShown(*module, t0)
-                                               : cm_.jit->compile(*module);
+    Status added = opt_.keepIR || opt_.keepAsm ? compileShown(modules, t0) : cm_.jit->compile(modules);
     if (added && !opt_.keepIR && !opt_.keepAsm) {
       cm_.times.optimizeMs = cm_.jit->optimizeMs * !cm_.jit->cacheHit;
       cm_.times.cacheHit = cm_.jit->cacheHit;

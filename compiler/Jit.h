@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace llvm {
 class LLVMContext;
@@ -32,10 +33,11 @@ public:
   /// Compiles the (optimized) module to native code, as `compile` does but
   /// never through the object cache; its functions can then be looked up.
   Status add(llvm::Module& module);
-  /// Optimizes and compiles `module` to native code, or takes that code from
-  /// the object cache when this IR was compiled before on this CPU; then
-  /// hands it to the JIT. Sets `cacheHit`.
-  Status compile(llvm::Module& module);
+  /// Optimizes and compiles each module to native code (on several threads
+  /// when there are several), or takes that code from the object cache when
+  /// this IR was compiled before on this CPU; then hands them to the JIT.
+  /// Sets `cacheHit` when every module was cached.
+  Status compile(const std::vector<llvm::Module*>& modules);
   bool cacheHit = false;
   EntryFn lookup(const std::string& name);
 
