@@ -112,17 +112,23 @@ private:
     ir_.SetInsertPoint(merge);
   }
 
-  /// The rows of row group `group` over the panel at column j: one full tile,
-  /// or for the last, short group its rows one at a time.
+  /// The rows of row group `group` over the panel at column j, as one full
+  /// tile. In the last, short group the rows past the end repeat the last
+  /// row: they compute and store its values again, the same bits, so one tile
+  /// serves every group (half the code of a separate one-row tail).
   void groupTiles(llvm::Value* group, llvm::Value* j, const std::vector<llvm::Value*>& masks) {
     llvm::Value* i = mul(group, i64(tiling_.rows));
-    llvm::Value* fullGroups = ir_.CreateUDiv(ops_.m, i64(tiling_.rows));
-    auto fullTile = [&] { tile(i, j, tiling_.rows, masks); };
-    auto shortRows = [&] { emitLoop(ir_, i, ops_.m, 1, [&](llvm::Value* r) { tile(r, j, 1, masks); }); };
     auto* m = llvm::dyn_cast<llvm::ConstantInt>(ops_.m);
-    if (m && m->getSExtValue() % tiling_.rows == 0) fullTile();
-    else if (m && m->getSExtValue() < tiling_.rows) shortRows();
-    else ifElse(ir_.CreateICmpULT(group, fullGroups), fullTile, shortRows);
+    clampRows_ = !(m && m->getSExtValue() % tiling_.rows == 0);
+    tile(i, j, tiling_.rows, masks);
+  }
+
+  /// Row r of the tile starting at row i, within C.
+  llvm::Value* rowOf(llvm::Value* i, int r) {
+    llvm::Value* row = add(i, i64(r));
+    if (!clampRows_) return row;
+    llvm::Value* last = ir_.CreateSub(ops_.m, i64(1));
+    return ir_.CreateSelect(ir_.CreateICmpSGT(row, last), last, row);
   }
 
   /// Lanes of vector `v` that fall inside a panel `width` columns wide; null
@@ -156,7 +162,9 @@ private:
   void tile(llvm::Value* i, llvm::Value* j, int rows, const std::vector<llvm::Value*>& masks) {
     int vectors = static_cast<int>(masks.size());
     std::vector<llvm::Value*> aStart(rows);
-    for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, mul(add(i, i64(r)), ops_.aRowStride));
+    std::vector<llvm::Value*> rowIndex(rows);
+    for (int r = 0; r < rows; ++r) rowIndex[r] = rowOf(i, r);
+    for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, mul(rowIndex[r], ops_.aRowStride));
     llvm::Value* bStart = at(ops_.b, j);
 
     // A rotated loop: the test is at the bottom, and only a k that is not a
@@ -212,11 +220,11 @@ private:
         sum = out;
       }
     for (int r = 0; r < rows; ++r) {
-      llvm::Value* cRow = at(ops_.c, add(mul(add(i, i64(r)), ops_.n), j));
+      llvm::Value* cRow = at(ops_.c, add(mul(rowIndex[r], ops_.n), j));
       for (int v = 0; v < vectors; ++v) {
         llvm::Value* sum = sums[r * vectors + v];
         llvm::Value* col = add(j, i64(int64_t(v) * lanes_));
-        if (epilogue_) sum = epilogue_(sum, add(i, i64(r)), col, masks[v]);
+        if (epilogue_) sum = epilogue_(sum, rowIndex[r], col, masks[v]);
         storeC(sum, at(cRow, i64(int64_t(v) * lanes_)), masks[v]);
       }
     }
@@ -228,6 +236,7 @@ private:
   const TileEpilogue& epilogue_;
   llvm::Type* i64_;
   Tiling tiling_;
+  bool clampRows_ = false;  // the last row group may be short
   int lanes_ = 1;
   llvm::FixedVectorType* vec_ = nullptr;
 };

@@ -6,9 +6,10 @@
 namespace nnjit {
 namespace {
 
-/// Below this much work (multiply-adds or elements) a kernel runs on the
-/// calling thread: waking another costs a few microseconds.
-constexpr int64_t kMinParallelWork = 1 << 15;
+/// Below this much work (multiply-adds or elements: a few microseconds) a kernel
+/// runs on the calling thread; handing it over and waiting for the slowest
+/// share costs microseconds, which small kernels do not win back.
+constexpr int64_t kMinParallelWork = 1 << 18;
 
 /// How long a worker polls for the next kernel before it sleeps.
 constexpr int kSpins = 1 << 14;

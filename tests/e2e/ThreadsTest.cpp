@@ -6,16 +6,16 @@ using nlohmann::json;
 
 namespace {
 
-// Wide enough that matmuls, elementwise kernels and updates split across
-// threads; 1700 training rows in batches of 128 end with a short batch of
+// Wide enough that matmuls, elementwise kernels ([128, 2048]) and updates
+// split across threads (runtime/ThreadPool.cpp's kMinParallelWork); 1700 training rows in batches of 128 end with a short batch of
 // 36; reductions of every kind: the loss, bias gradients (sums over the
 // batch), a train metric, a metric of params alone and the test rows.
 const char* kMlp = "data \"digits.csv\"\n"
                    "input pixels[batch, 64]\n"
                    "input label[batch] : class(10)\n"
-                   "param W1[64, 200] = he\n"
-                   "param b1[200] = zeros\n"
-                   "param W2[200, 10] = glorot\n"
+                   "param W1[64, 2048] = he\n"
+                   "param b1[2048] = zeros\n"
+                   "param W2[2048, 10] = glorot\n"
                    "param b2[10] = zeros\n"
                    "h = relu(pixels / 16 @ W1 + b1)\n"
                    "logits = h @ W2 + b2\n"
