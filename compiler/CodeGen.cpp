@@ -15,7 +15,6 @@
 #include <cmath>
 #include <functional>
 #include <optional>
-#include <set>
 
 namespace nnjit {
 namespace {

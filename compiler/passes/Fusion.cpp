@@ -187,13 +187,6 @@ std::vector<NodeId> ReadCollector::reads(NodeId n) {
   return out;
 }
 
-void collectReads(const Graph& g, NodeId n, const std::vector<bool>& mat, const std::function<bool(NodeId)>& inSlot,
-                  std::vector<NodeId>& out) {
-  std::vector<bool> seen(g.size(), false);
-  for (NodeId r : out) seen[r] = true;
-  collectReadsFrom(g, n, mat, inSlot, seen, out);
-}
-
 Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std::function<bool(NodeId)>& inSlot) {
   std::vector<bool> live = reachableFrom(g, needed);
   std::vector<int> uses = useCounts(g, live);

@@ -42,9 +42,4 @@ private:
   std::vector<bool> seen_;
 };
 
-/// Adds to `out` (once each) the buffers that computing `n` inline reads:
-/// materialized nodes and slot leaves below it.
-void collectReads(const Graph& g, NodeId n, const std::vector<bool>& materialized,
-                  const std::function<bool(NodeId)>& inSlot, std::vector<NodeId>& out);
-
 } // namespace nnjit
