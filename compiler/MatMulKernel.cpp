@@ -5,8 +5,8 @@
 // loop; each step broadcasts one element of A per row and loads one vector
 // of B per column block, issuing rows x vectors FMAs. Panels of B (all of k
 // by one tile's width) are the outer loop, so a panel stays in L2 while every
-// row tile of A streams past it. Tails are masked vectors (columns) and
-// one-row tiles (rows), never scalar code.
+// row tile of A streams past it. Tails are masked vectors (columns) and a
+// last row group that repeats its last row (rows), never scalar code.
 #include "MatMulKernel.h"
 
 #include "IRLoops.h"
