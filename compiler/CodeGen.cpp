@@ -538,16 +538,12 @@ private:
   /// into its tiles, an elementwise kernel of rank 2 or more into its
   /// outermost index. Reductions run whole, on one thread, so that every sum
   /// keeps one order. Evaluated with the current function's batch.
-  struct Units {
-    llvm::Value* count;
-    int64_t cost;
-  };
+  using Units = MatMulUnits;  // a count of units and the work of one, for any kernel
   std::optional<Units> splitUnits(NodeId n, KernelKind kind) {
     OpKind k = opKind(g_.op(n));
     NodeId matmul = k == OpKind::Contraction ? n : schedule_->epilogueOf[n];
     if (kind == KernelKind::Compute && matmul != kNoNode) {
-      MatMulUnits u = matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
-      return Units{u.count, u.cost};
+      return matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
     }
     if (kind == KernelKind::Compute && k == OpKind::Reduction) return std::nullopt;
     const Shape& s = g_.shape(n);

@@ -222,16 +222,10 @@ private:
     std::vector<std::unique_ptr<llvm::Module>> owned;
     std::vector<llvm::Module*> modules;
     bool shown = opt_.keepIR || opt_.keepAsm;
-    for (size_t i = 0; i < (shown ? 1 : in.functions.size()); ++i) {
-      CodeGenInput part;
-      part.graph = in.graph;
-      part.dtype = in.dtype;
-      part.leafSlot = in.leafSlot;
-      part.arenaSlot = in.arenaSlot;
-      part.workersSlot = in.workersSlot;
-      part.target = in.target;
-      part.profileKernels = in.profileKernels;
-      part.functions = shown ? in.functions : std::vector<FunctionCode>{in.functions[i]};
+    std::vector<FunctionCode> functions = std::move(in.functions);
+    for (size_t i = 0; i < (shown ? 1 : functions.size()); ++i) {
+      CodeGenInput part = in;  // everything but the functions, which are moved out
+      part.functions = shown ? functions : std::vector<FunctionCode>{functions[i]};
       contexts.push_back(std::make_unique<llvm::LLVMContext>());
       owned.push_back(generateIR(*contexts.back(), part));
       modules.push_back(owned.back().get());
