@@ -90,6 +90,8 @@ std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
     if (after.dims[axis] > 0) out = b.make(Op::Concat, {out, b.broadcastTo(c(0), after)}, at);
     return {out};
   }
+  case Op::Patches: return {b.make(Op::Unpatch, {g}, n.attrs, b.shape(x))};
+  case Op::Unpatch: return {b.make(Op::Patches, {g}, n.attrs, b.shape(x))};
   case Op::Sum: return {keepShape(g)};
   case Op::Max: {
     // Ties share the gradient equally, like NumPy-style amax.

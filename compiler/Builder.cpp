@@ -59,8 +59,8 @@ NodeId Builder::mean(NodeId x, std::vector<int64_t> axes) {
   bool overBatch = false;
   for (int64_t a : axes) {
     int64_t d = shape(x).dims[a];
-    if (d == kBatch) overBatch = true;
-    else count *= d;
+    if (isBatchDim(d)) overBatch = true;
+    count *= isBatchDim(d) ? batchFactor(d) : d;
   }
   NodeId s = sum(x, axes);
   if (count != 1) s = div(s, constant(static_cast<double>(count)));

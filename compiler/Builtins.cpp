@@ -277,6 +277,9 @@ const std::vector<Builtin>& builtins() {
       {"l2", {"x"}, 1, l2Fn},
       {"accuracy", {"scores", "label"}, 2, accuracyFn},
       {"argmax", {"x", "axis"}, 1, argmaxFn},
+      {"conv2d", {"x", "w", "stride", "padding"}, 2, lowerConv2d},
+      {"max_pool", {"x", "size", "stride"}, 1, lowerPool<Op::Max>},
+      {"avg_pool", {"x", "size", "stride"}, 1, lowerPool<Op::Sum>},
   };
   return table;
 }

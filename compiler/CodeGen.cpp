@@ -57,7 +57,10 @@ private:
   llvm::Type* valueType() { return lanes_ == 1 ? elem_ : llvm::FixedVectorType::get(elem_, lanes_); }
   llvm::Value* fp(double v) { return llvm::ConstantFP::get(valueType(), v); }
   llvm::Value* uniform(llvm::Value* scalar) { return lanes_ == 1 ? scalar : ir_.CreateVectorSplat(lanes_, scalar); }
-  llvm::Value* extent(int64_t d) { return d == kBatch ? batch_ : i64(d); }
+  llvm::Value* extent(int64_t d) {
+    if (d == kBatch) return batch_;
+    return isBatchDim(d) ? ir_.CreateMul(batch_, i64(batchFactor(d)), "", true, true) : i64(d);
+  }
   llvm::Align align() const { return llvm::Align(elem_->getPrimitiveSizeInBits() / 8); }
 
   llvm::Value* linear(const Shape& s, const std::vector<llvm::Value*>& idx) {
@@ -219,10 +222,75 @@ private:
       llvm::Value* label = value(node.inputs[0], rows);
       return boolToFp(ir_.CreateFCmpOEQ(label, indexAsNumber(idx, s.rank() - 1)));
     }
+    case Op::Patches: return windowed(s, idx, 5, [&](const Index& i) { return patch(node, i); });
+    case Op::Unpatch: return windowed(s, idx, 3, [&](const Index& i) { return unpatch(node, i); });
     case Op::Sum: case Op::Max: case Op::ArgMax: case Op::MatMul:
       internalError("a reduction or contraction computed inline");
     }
     internalError("an op without a codegen rule");
+  }
+
+  /// A window op computes lanes that run along its channel dim `channel`
+  /// directly (the channels of one pixel are neighbours in both layouts);
+  /// lanes along any other dim are computed one at a time.
+  llvm::Value* windowed(const Shape& s, const Index& idx, int channel, const std::function<llvm::Value*(const Index&)>& at) {
+    if (lanes_ == 1 || idx.lane < 0 || idx.lane == channel) return at(idx);
+    int lanes = lanes_;
+    llvm::Value* mask = mask_;
+    lanes_ = 1;
+    mask_ = nullptr;
+    llvm::Value* out = llvm::PoisonValue::get(llvm::FixedVectorType::get(elem_, lanes));
+    llvm::Value* last = ir_.CreateSub(extent(s.dims[idx.lane]), i64(1));
+    for (int l = 0; l < lanes; ++l) {
+      Index one = idx;
+      // A masked lane past the end reads the last element instead: never out of bounds.
+      llvm::Value* i = ir_.CreateAdd(idx.at[idx.lane], i64(l));
+      one.at[idx.lane] = ir_.CreateSelect(ir_.CreateICmpULT(i, last), i, last);
+      one.lane = -1;
+      out = ir_.CreateInsertElement(out, at(one), l);
+    }
+    lanes_ = lanes;
+    mask_ = mask;
+    return out;
+  }
+
+  /// One element (or channel vector) of patches: the image pixel under
+  /// window position (kh, kw), zero where the window hangs over the edge.
+  llvm::Value* patch(const Node& node, const Index& idx) {
+    const Shape& image = g_.shape(node.inputs[0]);
+    const std::vector<int64_t>& a = node.attrs.ints;
+    llvm::Value* h = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(idx.at[1], i64(a[2])), idx.at[3]), i64(a[4]));
+    llvm::Value* w = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(idx.at[2], i64(a[3])), idx.at[4]), i64(a[5]));
+    // Unsigned compares: a negative row is a huge one.
+    llvm::Value* inside = ir_.CreateAnd(ir_.CreateICmpULT(h, i64(image.dims[1])), ir_.CreateICmpULT(w, i64(image.dims[2])));
+    Index pixel{{idx.at[0], ir_.CreateSelect(inside, h, i64(0)), ir_.CreateSelect(inside, w, i64(0)), idx.at[5]},
+                idx.lane == 5 ? 3 : -1};
+    return ir_.CreateSelect(inside, value(node.inputs[0], pixel), fp(0));
+  }
+
+  /// One element of unpatch: the sum, over the window positions (kh, kw) in
+  /// order, of the window element that copied pixel (h, w), if any.
+  llvm::Value* unpatch(const Node& node, const Index& idx) {
+    const Shape& windows = g_.shape(node.inputs[0]);
+    const std::vector<int64_t>& a = node.attrs.ints;
+    auto windowOf = [&](llvm::Value* pixel, int64_t k, int64_t stride, int64_t pad, int64_t count, llvm::Value*& ok) {
+      llvm::Value* start = ir_.CreateSub(ir_.CreateAdd(pixel, i64(pad)), i64(k));  // where window 0 would begin
+      llvm::Value* o = stride == 1 ? start : ir_.CreateSDiv(start, i64(stride));
+      ok = ir_.CreateICmpULT(o, i64(count));  // also false for a negative start
+      if (stride != 1) ok = ir_.CreateAnd(ok, ir_.CreateICmpEQ(ir_.CreateSRem(start, i64(stride)), i64(0)));
+      return ir_.CreateSelect(ok, o, i64(0));
+    };
+    llvm::Value* sum = fp(0);
+    for (int64_t kh = 0; kh < a[0]; ++kh) {
+      for (int64_t kw = 0; kw < a[1]; ++kw) {
+        llvm::Value *okH, *okW;
+        llvm::Value* oh = windowOf(idx.at[1], kh, a[2], a[4], windows.dims[1], okH);
+        llvm::Value* ow = windowOf(idx.at[2], kw, a[3], a[5], windows.dims[2], okW);
+        Index from{{idx.at[0], oh, ow, i64(kh), i64(kw), idx.at[3]}, idx.lane == 3 ? 5 : -1};
+        sum = ir_.CreateFAdd(sum, ir_.CreateSelect(ir_.CreateAnd(okH, okW), value(node.inputs[0], from), fp(0)));
+      }
+    }
+    return sum;
   }
 
   /// Same elements, row-major: a buffer is read at the flat offset; anything
@@ -256,9 +324,15 @@ private:
   /// outermost one covers only the kernel's units.
   void loopNest(const Shape& s, int dims, const std::function<void(const Index&)>& body, Index prefix = {}) {
     if (static_cast<int>(prefix.at.size()) == dims) return body(prefix);
+    int d = static_cast<int>(prefix.at.size());
     bool outer = prefix.at.empty() && rangeBegin_;
     llvm::Value* from = outer ? rangeBegin_ : i64(0);
-    llvm::Value* to = outer ? rangeEnd_ : extent(s.dims[prefix.at.size()]);
+    llvm::Value* to = outer ? rangeEnd_ : extent(s.dims[d]);
+    // Short loops become straight-line code, but only while the copies of
+    // the body stay few: unrolled, [7, 7, 3, 3, 2] is 882 bodies.
+    int64_t copies = 1;
+    for (int inner = d; inner < dims && copies <= kUnrollLimit; ++inner)
+      copies = s.dims[inner] > 0 ? copies * s.dims[inner] : kUnrollLimit + 1;
     emitLoop(
         ir_, from, to, 1,
         [&](llvm::Value* i) {
@@ -266,7 +340,7 @@ private:
       next.at.push_back(i);
       loopNest(s, dims, body, next);
         },
-        kUnrollLimit);
+        copies <= kUnrollLimit ? kUnrollLimit : 1);
   }
 
   /// Lanes of the vector at `from` that lie before `end`.
@@ -294,7 +368,7 @@ private:
 
   /// Whether a kernel over `s` gains from vectors along its innermost dim.
   bool worthVectors(const Shape& s) const {
-    return vectorLanes_ > 1 && s.rank() > 0 && (s.dims.back() == kBatch || s.dims.back() > kUnrollLimit);
+    return vectorLanes_ > 1 && s.rank() > 0 && (isBatchDim(s.dims.back()) || s.dims.back() > kUnrollLimit);
   }
 
   /// body(idx) for every element of `s`, a vector of them at a time along the

@@ -77,4 +77,9 @@ private:
   bool tooLarge_ = false;  // the node limit was reported
 };
 
+/// WindowBuiltins.cpp: the builtins over image windows, for the builtin table.
+NodeId lowerConv2d(Lowerer& L, const Expr& call, const std::vector<const Expr*>& args);
+template <Op op>  // Op::Max: max_pool; Op::Sum: avg_pool
+NodeId lowerPool(Lowerer& L, const Expr& call, const std::vector<const Expr*>& args);
+
 } // namespace nnjit

@@ -6,19 +6,18 @@
 namespace nnjit {
 
 int Shape::batchDims() const {
-  return static_cast<int>(std::count(dims.begin(), dims.end(), kBatch));
+  return static_cast<int>(std::count_if(dims.begin(), dims.end(), isBatchDim));
 }
 
 int64_t Shape::staticElements() const {
   int64_t n = 1;
-  for (int64_t d : dims)
-    if (d != kBatch) n *= d;
+  for (int64_t d : dims) n *= isBatchDim(d) ? batchFactor(d) : d;
   return n;
 }
 
 int64_t Shape::elements(int64_t batch) const {
   int64_t n = 1;
-  for (int64_t d : dims) n *= d == kBatch ? batch : d;
+  for (int64_t d : dims) n *= isBatchDim(d) ? batch * batchFactor(d) : d;
   return n;
 }
 
@@ -26,7 +25,9 @@ std::string Shape::str() const {
   std::string out = "[";
   for (size_t i = 0; i < dims.size(); ++i) {
     if (i) out += ", ";
-    out += dims[i] == kBatch ? std::string("batch") : std::to_string(dims[i]);
+    if (dims[i] == kBatch) out += "batch";
+    else if (isBatchDim(dims[i])) out += "batch*" + std::to_string(batchFactor(dims[i]));
+    else out += std::to_string(dims[i]);
   }
   return out + "]";
 }

@@ -10,6 +10,14 @@ namespace nnjit {
 /// The size of the `batch` dim, unknown until a batch arrives.
 constexpr int64_t kBatch = -1;
 
+/// A dim of `batch` times c rows is written -c: a convolution multiplies the
+/// batch's rows by its output pixels ([batch*196, 800] @ [800, 64]). Only the
+/// compiler makes such dims; -1 is plain `batch`.
+inline bool isBatchDim(int64_t d) { return d < 0; }
+inline int64_t batchTimes(int64_t c) { return -c; }
+/// The rows of batch dim `d` per batch row (1 for plain `batch`).
+inline int64_t batchFactor(int64_t d) { return -d; }
+
 /// Largest element count (per batch row) we plan buffers for; beyond it a
 /// shape is refused before anything is allocated.
 constexpr int64_t kMaxElements = int64_t(1) << 31;

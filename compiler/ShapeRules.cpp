@@ -47,7 +47,7 @@ std::string concat(const Shape& a, const Shape& b, const Attrs& attrs, Shape& ou
   for (int i = 0; i < a.rank(); ++i)
     if (i != axis && a.dims[i] != b.dims[i])
       return fmt::format("cannot concat {} and {} along axis {}: dim {} differs", a.str(), b.str(), axis, i);
-  if (a.dims[axis] == kBatch || b.dims[axis] == kBatch) return "concat cannot join along batch";
+  if (isBatchDim(a.dims[axis]) || isBatchDim(b.dims[axis])) return "concat cannot join along batch";
   out = a;
   out.dims[axis] = a.dims[axis] + b.dims[axis];
   return "";
@@ -64,6 +64,20 @@ std::string reduce(const Shape& x, const Attrs& attrs, Shape& out) {
     if (a < 0 || a >= x.rank()) return fmt::format("axis {} is out of range for {}", a, x.str());
   out = Shape(dims);
   return "";
+}
+
+/// The window geometry of patches/unpatch: `image` is [n, h, w, c] and
+/// `windows` [n, oh, ow, kh, kw, c]; every window starts inside the padded image.
+std::string windows(const Shape& image, const Shape& windows, const Attrs& attrs) {
+  auto fail = [&] { return fmt::format("{} is not a window layout of {}", windows.str(), image.str()); };
+  if (image.rank() != 4 || windows.rank() != 6 || attrs.ints.size() != 6) return fail();
+  int64_t kh = attrs.ints[0], kw = attrs.ints[1], sh = attrs.ints[2], sw = attrs.ints[3];
+  int64_t top = attrs.ints[4], left = attrs.ints[5];
+  bool fits = windows.dims[0] == image.dims[0] && windows.dims[5] == image.dims[3] && windows.dims[3] == kh &&
+              windows.dims[4] == kw && sh >= 1 && sw >= 1 && top >= 0 && left >= 0 && windows.dims[1] >= 1 &&
+              windows.dims[2] >= 1 && (windows.dims[1] - 1) * sh - top < image.dims[1] &&
+              (windows.dims[2] - 1) * sw - left < image.dims[2];
+  return fits ? "" : fail();
 }
 
 std::string matmul(const Shape& a, const Shape& b, Shape& out) {
@@ -102,7 +116,7 @@ std::string inferShape(Op op, const std::vector<const Shape*>& in, const Attrs& 
   case Op::Slice: {
     const Shape& x = *in[0];
     int64_t axis = attrs.ints[0], start = attrs.ints[1];
-    bool fits = out.rank() == x.rank() && axis >= 0 && axis < x.rank() && x.dims[axis] != kBatch &&
+    bool fits = out.rank() == x.rank() && axis >= 0 && axis < x.rank() && !isBatchDim(x.dims[axis]) &&
                 start >= 0 && start + out.dims[axis] <= x.dims[axis];
     for (int i = 0; fits && i < x.rank(); ++i) fits = i == axis || out.dims[i] == x.dims[i];
     return fits ? "" : fmt::format("cannot slice {} from {}", out.str(), x.str());
@@ -111,6 +125,8 @@ std::string inferShape(Op op, const std::vector<const Shape*>& in, const Attrs& 
     out = *in[0];
     out.dims.push_back(attrs.ints[0]);
     return "";
+  case Op::Patches: return windows(*in[0], out, attrs);
+  case Op::Unpatch: return windows(out, *in[0], attrs);
   case Op::Sum:
   case Op::Max:
   case Op::ArgMax:

@@ -16,6 +16,7 @@ bool mayInline(const Graph& g, NodeId c, NodeId in) {
   case Op::Concat:   // both sides are evaluated for every element
   case Op::Reshape:  // would need a div/mod per element to find the source
   case Op::Broadcast:
+  case Op::Patches:  // reads each pixel once per window over it
     return false;
   default:
     // An elementwise consumer that broadcasts `in` would recompute it.
@@ -118,6 +119,16 @@ bool isMatMulView(const Graph& g, NodeId n, bool transposed, const std::vector<b
   return false;
 }
 
+/// What to materialize for a matmul operand that is not a view: under a
+/// reshape (and, for A, a transpose), the value itself, in its own shape, so
+/// that its kernel runs vector loops (a convolution's patches); the reshape is
+/// then a view of its buffer.
+NodeId reshaped(const Graph& g, NodeId operand, bool transposed) {
+  NodeId x = operand;
+  if (transposed && g.op(x) == Op::Transpose) x = g.node(x).inputs[0];
+  return g.op(x) == Op::Reshape ? g.node(x).inputs[0] : operand;
+}
+
 /// A's elements are broadcast one at a time, so any strides do; B is read a
 /// vector at a time along its rows, which must be contiguous.
 void materializeMatMulOperands(const Graph& g, const std::vector<bool>& live, std::vector<bool>& mat,
@@ -125,8 +136,8 @@ void materializeMatMulOperands(const Graph& g, const std::vector<bool>& live, st
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n] || g.op(n) != Op::MatMul) continue;
     const Node& node = g.node(n);
-    if (!isMatMulView(g, node.inputs[0], true, mat, inSlot)) mat[node.inputs[0]] = true;
-    if (!isMatMulView(g, node.inputs[1], false, mat, inSlot)) mat[node.inputs[1]] = true;
+    if (!isMatMulView(g, node.inputs[0], true, mat, inSlot)) mat[reshaped(g, node.inputs[0], true)] = true;
+    if (!isMatMulView(g, node.inputs[1], false, mat, inSlot)) mat[reshaped(g, node.inputs[1], false)] = true;
   }
 }
 

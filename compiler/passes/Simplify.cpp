@@ -22,8 +22,8 @@ NodeId sumOfBroadcast(Builder& nb, const Node& old, NodeId bcast) {
     bool created = d < lead || (from.dims[d - lead] == 1 && to.dims[d] != 1);
     if (reduced[d] && !created) return kNoNode;
     if (reduced[d]) {
-      if (to.dims[d] == kBatch) count = nb.make(Op::BatchSize, {});
-      else fixed *= static_cast<double>(to.dims[d]);
+      if (isBatchDim(to.dims[d])) count = nb.make(Op::BatchSize, {});
+      fixed *= static_cast<double>(isBatchDim(to.dims[d]) ? batchFactor(to.dims[d]) : to.dims[d]);
     } else if (d >= lead) {
       kept.push_back(from.dims[d - lead]);
     }

@@ -1,0 +1,224 @@
+// ConvTest: conv2d, max_pool and avg_pool against a direct NHWC reference in
+// double, and their gradients against central differences, in every padding
+// and stride form, odd sizes and channel counts past a vector's width.
+#include "TestSupport.h"
+
+#include <numeric>
+#include <random>
+
+using namespace nnjit;
+using namespace nnjit::test;
+
+namespace {
+
+struct Image {
+  int64_t n, h, w, c;
+  std::vector<double> v;
+  double at(int64_t i, int64_t y, int64_t x, int64_t ch) const { return v[((i * h + y) * w + x) * c + ch]; }
+};
+
+std::vector<double> draw(std::mt19937& rng, int64_t count) {
+  std::uniform_int_distribution<int> dist(-64, 64);  // multiples of 1/32: exact in float32
+  std::vector<double> v(count);
+  for (double& x : v) x = dist(rng) / 32.0;
+  return v;
+}
+
+/// TensorFlow's window placement: the padding before the first window and
+/// the window count, for `pad` < 0 meaning "same" and "valid" as pad 0
+/// without spill.
+std::pair<int64_t, int64_t> place(int64_t size, int64_t k, int64_t s, int64_t pad, bool same) {
+  if (same) {
+    int64_t count = (size + s - 1) / s;
+    return {std::max<int64_t>((count - 1) * s + k - size, 0) / 2, count};
+  }
+  return {pad, (size + 2 * pad - k) / s + 1};
+}
+
+struct Conv {
+  int64_t kh, kw, sh, sw, ph, pw;
+  bool same;
+};
+
+Image conv(const Image& x, const std::vector<double>& k, int64_t filters, const Conv& p) {
+  auto [top, oh] = place(x.h, p.kh, p.sh, p.ph, p.same);
+  auto [left, ow] = place(x.w, p.kw, p.sw, p.pw, p.same);
+  Image y{x.n, oh, ow, filters, std::vector<double>(x.n * oh * ow * filters)};
+  for (int64_t i = 0; i < x.n; ++i)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t f = 0; f < filters; ++f) {
+          double acc = 0;
+          for (int64_t dy = 0; dy < p.kh; ++dy)
+            for (int64_t dx = 0; dx < p.kw; ++dx)
+              for (int64_t ch = 0; ch < x.c; ++ch) {
+                int64_t yy = oy * p.sh + dy - top, xx = ox * p.sw + dx - left;
+                if (yy < 0 || yy >= x.h || xx < 0 || xx >= x.w) continue;
+                acc += x.at(i, yy, xx, ch) * k[((dy * p.kw + dx) * x.c + ch) * filters + f];
+              }
+          y.v[((i * oh + oy) * ow + ox) * filters + f] = acc;
+        }
+  return y;
+}
+
+Image pool(const Image& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool isMax) {
+  int64_t oh = (x.h - kh) / sh + 1, ow = (x.w - kw) / sw + 1;
+  Image y{x.n, oh, ow, x.c, std::vector<double>(x.n * oh * ow * x.c)};
+  for (int64_t i = 0; i < x.n; ++i)
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox)
+        for (int64_t ch = 0; ch < x.c; ++ch) {
+          double acc = isMax ? -INFINITY : 0;
+          for (int64_t dy = 0; dy < kh; ++dy)
+            for (int64_t dx = 0; dx < kw; ++dx) {
+              double v = x.at(i, oy * sh + dy, ox * sw + dx, ch);
+              acc = isMax ? std::max(acc, v) : acc + v / static_cast<double>(kh * kw);
+            }
+          y.v[((i * oh + oy) * ow + ox) * x.c + ch] = acc;
+        }
+  return y;
+}
+
+/// Runs `output y = EXPR` over a batch of images x[batch, h, w, c] (and a
+/// kernel param K given as a list), returning y's elements.
+std::vector<double> run(const std::string& expr, const Image& x, const std::string& kernelDecl, DType dtype) {
+  std::string src = fmt::format("input x[batch, {}, {}, {}]\n{}\ny = {}\noutput y\n", x.h, x.w, x.c, kernelDecl, expr);
+  CompileOptions o;
+  o.predict = true;
+  o.dtype = dtype;
+  Compiled c(src, o);
+  INFO(src << c.errors);
+  REQUIRE(c.ok());
+  Dataset data;
+  data.rows = x.n;
+  data.columns = {x.v};
+  std::vector<int64_t> order(x.n);
+  std::iota(order.begin(), order.end(), 0);
+  c.session->initParams(0);
+  c.session->reserveRows(x.n);
+  c.session->feed(data, order, 0, x.n, {0});
+  c.session->run(c.cm->predict, x.n);
+  return c.session->read(c.cm->outputSlot, c.cm->slots[c.cm->outputSlot].shape.elements(x.n));
+}
+
+std::string listOf(const std::vector<double>& v, const std::vector<int64_t>& dims, size_t d = 0, int64_t off = 0) {
+  if (d == dims.size()) return fmt::format("{}", v[off]);
+  int64_t stride = 1;
+  for (size_t i = d + 1; i < dims.size(); ++i) stride *= dims[i];
+  std::string s = "[";
+  for (int64_t i = 0; i < dims[d]; ++i) s += (i ? ", " : "") + listOf(v, dims, d + 1, off + i * stride);
+  return s + "]";
+}
+
+void near(const std::vector<double>& want, const std::vector<double>& got, double tol) {
+  REQUIRE(want.size() == got.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    INFO("element " << i);
+    CHECK(std::fabs(want[i] - got[i]) <= tol * std::max(1.0, std::fabs(want[i])));
+  }
+}
+
+} // namespace
+
+TEST_CASE("conv2d: forward against a direct NHWC convolution", "[conv]") {
+  std::mt19937 rng(7);
+  struct Case {
+    int64_t h, w, c, f;
+    Conv p;
+    const char* args;
+  };
+  const std::vector<Case> cases = {
+      {5, 5, 1, 2, {3, 3, 1, 1, 0, 0, false}, ""},
+      {6, 7, 3, 4, {3, 3, 1, 1, 0, 0, true}, ", padding = \"same\""},
+      {7, 6, 2, 3, {5, 5, 1, 1, 0, 0, true}, ", padding = \"same\""},
+      {8, 9, 2, 5, {3, 2, 2, 3, 0, 0, true}, ", stride = [2, 3], padding = \"same\""},
+      {7, 7, 3, 2, {3, 3, 2, 2, 0, 0, false}, ", stride = 2"},
+      {6, 5, 2, 3, {2, 3, 1, 2, 1, 2, false}, ", stride = [1, 2], padding = [1, 2]"},
+      {4, 4, 20, 17, {3, 3, 1, 1, 1, 1, false}, ", padding = 1"},  // channels past a vector
+      {9, 9, 1, 33, {4, 4, 3, 3, 0, 0, true}, ", stride = 3, padding = \"same\""},
+  };
+  for (const Case& k : cases) {
+    for (DType dtype : {DType::F32, DType::F64}) {
+      Image x{3, k.h, k.w, k.c, draw(rng, 3 * k.h * k.w * k.c)};
+      std::vector<double> kernel = draw(rng, k.p.kh * k.p.kw * k.c * k.f);
+      std::string decl = fmt::format("param K[{}, {}, {}, {}] = {}", k.p.kh, k.p.kw, k.c, k.f,
+                                     listOf(kernel, {k.p.kh, k.p.kw, k.c, k.f}));
+      INFO("conv2d(x, K" << k.args << ") over " << k.h << "x" << k.w << "x" << k.c);
+      near(conv(x, kernel, k.f, k.p).v, run(fmt::format("conv2d(x, K{})", k.args), x, decl, dtype),
+           dtype == DType::F32 ? 1e-5 : 1e-12);
+    }
+  }
+}
+
+TEST_CASE("max_pool and avg_pool: forward against direct pooling", "[conv]") {
+  std::mt19937 rng(11);
+  for (DType dtype : {DType::F32, DType::F64}) {
+    Image x{2, 7, 6, 19, draw(rng, 2 * 7 * 6 * 19)};
+    near(pool(x, 2, 2, 2, 2, true).v, run("max_pool(x, 2)", x, "", dtype), 0);
+    near(pool(x, 3, 2, 2, 1, true).v, run("max_pool(x, [3, 2], stride = [2, 1])", x, "", dtype), 0);
+    near(pool(x, 2, 2, 2, 2, false).v, run("avg_pool(x, 2)", x, "", dtype), 1e-6);
+    near(pool(x, 3, 3, 1, 1, false).v, run("avg_pool(x, 3, stride = 1)", x, "", dtype), 1e-6);
+    Image one{2, 5, 5, 1, draw(rng, 50)};
+    near(pool(one, 2, 2, 2, 2, true).v, run("max_pool(x, 2)", one, "", dtype), 0);
+  }
+}
+
+namespace {
+
+/// The gradient of sum(EXPR * C) for every param (an image P[2, h, w, c], a
+/// kernel K), at several random points, against central differences.
+void checkGradient(const std::string& expr, const std::string& params, const std::string& outShape) {
+  std::string src = fmt::format("{}\nparam C{} = uniform(-1, 1)\nloss = sum(({}) * C)\n", params, outShape, expr);
+  Compiled c(src, f64Gradients());
+  INFO(expr << "\n" << c.errors);
+  REQUIRE(c.ok());
+  for (uint64_t seed = 1; seed <= 2; ++seed) {
+    c.session->initParams(seed);
+    CHECK(gradientError(c, 1) < 1e-6);
+  }
+}
+
+} // namespace
+
+TEST_CASE("conv2d, max_pool, avg_pool: gradients in every form", "[conv][autodiff]") {
+  const std::string p = "param P[2, 5, 6, 3] = uniform(-1, 1)\nparam K[3, 3, 3, 2] = uniform(-1, 1)\n";
+  checkGradient("conv2d(P, K)", p, "[2, 3, 4, 2]");
+  checkGradient("conv2d(P, K, padding = \"same\")", p, "[2, 5, 6, 2]");
+  checkGradient("conv2d(P, K, stride = 2, padding = \"same\")", p, "[2, 3, 3, 2]");
+  checkGradient("conv2d(P, K, stride = [2, 3], padding = 1)", p, "[2, 3, 2, 2]");
+  checkGradient("conv2d(P, K, stride = [1, 2])", p, "[2, 3, 2, 2]");
+  const std::string even = "param P[2, 6, 5, 2] = uniform(-1, 1)\nparam K[2, 4, 2, 3] = uniform(-1, 1)\n";
+  checkGradient("conv2d(P, K, padding = \"same\")", even, "[2, 6, 5, 3]");
+  checkGradient("conv2d(P, K, stride = 2, padding = \"same\")", even, "[2, 3, 3, 3]");
+  // Pools of distinct values (ties share the gradient, which differences cannot check).
+  const std::string img = "param P[2, 5, 7, 3] = uniform(-1, 1)\n";
+  checkGradient("max_pool(P, 2)", img, "[2, 2, 3, 3]");
+  checkGradient("max_pool(P, [3, 2], stride = [1, 2])", img, "[2, 3, 3, 3]");
+  checkGradient("avg_pool(P, 2)", img, "[2, 2, 3, 3]");
+  checkGradient("avg_pool(P, 3, stride = 2)", img, "[2, 2, 3, 3]");
+  checkGradient("max_pool(relu(conv2d(P, K, padding = \"same\")), 2)",
+                img + "param K[3, 3, 3, 4] = uniform(-1, 1)\n", "[2, 2, 3, 4]");
+}
+
+TEST_CASE("conv2d and pools: shape errors name the shapes", "[conv][diagnostics]") {
+  auto errorsOf = [](const std::string& src) {
+    CompileOptions o;
+    o.predict = true;
+    Compiled c(src, o);
+    CHECK(!c.ok());
+    return c.errors;
+  };
+  CHECK_THAT(errorsOf("input x[batch, 5, 5]\nparam K[3, 3, 1, 2] = 0\ny = conv2d(x, K)\noutput y\n"),
+             Catch::Contains("test.nn:3:5: error: conv2d needs images as [batch, height, width, channels] (NHWC), "
+                             "not [batch, 5, 5]"));
+  CHECK_THAT(errorsOf("input x[batch, 5, 5, 3]\nparam K[3, 3, 1, 2] = 0\ny = conv2d(x, K)\noutput y\n"),
+             Catch::Contains("conv2d needs a kernel [kh, kw, 3, filters] for images [batch, 5, 5, 3], not [3, 3, 1, 2]"));
+  CHECK_THAT(errorsOf("input x[batch, 2, 2, 1]\nparam K[3, 3, 1, 2] = 0\ny = conv2d(x, K)\noutput y\n"),
+             Catch::Contains("a 3x3 window does not fit in an image of 2x2 pixels (padding = \"same\" pads it)"));
+  CHECK_THAT(errorsOf("input x[batch, 4, 4, 1]\ny = max_pool(x, 2, stride = 0)\noutput y\n"),
+             Catch::Contains("test.nn:2:29: error: stride must be at least 1, not 0"));
+  CHECK_THAT(errorsOf("input x[batch, 4, 4, 1]\ny = max_pool(x, [2, 2, 2])\noutput y\n"),
+             Catch::Contains("the pool size is one number or a list of two (height, width), not 3 numbers"));
+  CHECK_THAT(errorsOf("input x[batch, 4, 4, 1]\nparam K[1, 1, 1, 1] = 1\ny = conv2d(x, K, padding = \"full\")\noutput y\n"),
+             Catch::Contains("padding is \"same\", \"valid\" or a number of pixels, not \"full\""));
+}
