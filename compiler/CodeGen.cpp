@@ -297,9 +297,28 @@ private:
   /// else (scalar kernels only, see vectorizable) at the delinearized index.
   llvm::Value* reshape(const Node& node, const Index& idx) {
     NodeId x = node.inputs[0];
+    const Shape& from = g_.shape(x);
+    if (!isBuffer(x) && sameUnitFree(from, node.shape)) return value(x, unitFreeIndex(node.shape, from, idx));
     llvm::Value* off = linear(node.shape, idx.at);
     if (isBuffer(x)) return loadAt(ptrs_.at(x), off, idx.lane < 0 ? 0 : laneStride(node.shape, idx.lane));
     return value(x, Index{delinearize(off, g_.shape(x)), -1});
+  }
+
+  /// Index `idx` of a value of shape `to` as an index of the same element in
+  /// `from`, the two differing only in unit dims (see sameUnitFree).
+  Index unitFreeIndex(const Shape& to, const Shape& from, const Index& idx) {
+    Index out;
+    int t = 0;
+    for (int d = 0; d < from.rank(); ++d) {
+      if (from.dims[d] == 1) {
+        out.at.push_back(i64(0));
+        continue;
+      }
+      while (to.dims[t] == 1) ++t;
+      if (idx.lane == t) out.lane = d;
+      out.at.push_back(idx.at[t++]);
+    }
+    return out;
   }
 
   /// Both sides are read at clamped indices (always in bounds), then one is picked:
@@ -395,7 +414,30 @@ private:
   // ---- kernels -----------------------------------------------------------------
   void elementwiseKernel(NodeId n) {
     const Shape& s = g_.shape(n);
+    if (g_.op(n) == Op::Transpose && isBuffer(g_.node(n).inputs[0]) && worthVectors(s)) return transposeKernel(n);
     forEach(s, worthVectors(s) && vectorizable(n), [&](const Index& idx) { storeAt(ptrs_.at(n), s, idx, compute(n, idx)); });
+  }
+
+  /// A transposed copy of a buffer (a matmul's B operand, once per step), a
+  /// vector of output columns at a time, gathered from as many input rows.
+  /// The columns' loop is outside the rows', so those input rows stay in
+  /// the L1 cache while every row of the output takes its vector from them.
+  void transposeKernel(NodeId n) {
+    const Shape& s = g_.shape(n);
+    int rows = s.rank() - 2, cols = s.rank() - 1;
+    loopNest(s, rows, [&](const Index& outer) {
+      bool split = outer.at.empty() && rangeBegin_;
+      llvm::Value* from = split ? rangeBegin_ : i64(0);
+      llvm::Value* to = split ? rangeEnd_ : extent(s.dims[rows]);
+      vectorLoop(extent(s.dims[cols]), [&](llvm::Value* j) {
+        emitLoop(ir_, from, to, 1, [&](llvm::Value* i) {
+          Index idx = outer;
+          idx.at.insert(idx.at.end(), {i, j});
+          idx.lane = cols;
+          storeAt(ptrs_.at(n), s, idx, compute(n, idx));
+        });
+      });
+    });
   }
 
   void copyKernel(NodeId n, llvm::Value* dst) {
@@ -543,9 +585,16 @@ private:
       apply = [&, epilogue, c](llvm::Value* tile, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
         lanes_ = vectorLanes_;
         mask_ = mask;
-        epilogueNode_ = c;
+        epilogueNode_ = schedule_->epilogueTile[epilogue];
         epilogueValue_ = tile;
-        llvm::Value* v = compute(epilogue, Index{{row, col}, 1});
+        Index at{{row, col}, 1};
+        if (epilogueNode_ != c) {
+          const Shape& image = g_.shape(epilogueNode_);
+          at.at = delinearize(row, Shape(std::vector<int64_t>(image.dims.begin(), image.dims.end() - 1)));
+          at.at.push_back(col);
+          at.lane = image.rank() - 1;
+        }
+        llvm::Value* v = compute(epilogue, at);
         epilogueNode_ = kNoNode;
         mask_ = nullptr;
         lanes_ = 1;

@@ -32,6 +32,16 @@ std::string Shape::str() const {
   return out + "]";
 }
 
+bool sameUnitFree(const Shape& a, const Shape& b) {
+  auto unitFree = [](const Shape& s) {
+    std::vector<int64_t> dims;
+    for (int64_t d : s.dims)
+      if (d != 1) dims.push_back(d);
+    return dims;
+  };
+  return unitFree(a) == unitFree(b);
+}
+
 bool broadcastShapes(const Shape& a, const Shape& b, Shape& out) {
   int rank = std::max(a.rank(), b.rank());
   std::vector<int64_t> dims(rank);

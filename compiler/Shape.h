@@ -49,6 +49,10 @@ struct Shape {
   bool operator!=(const Shape& o) const { return dims != o.dims; }
 };
 
+/// Whether `a` and `b` differ only in dims of size 1 (a reshape between them
+/// moves no element: index i of one is index i of the other, unit dims aside).
+bool sameUnitFree(const Shape& a, const Shape& b);
+
 /// NumPy broadcasting of two shapes; false when they do not broadcast.
 bool broadcastShapes(const Shape& a, const Shape& b, Shape& out);
 

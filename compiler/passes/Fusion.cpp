@@ -12,9 +12,12 @@ namespace {
 bool mayInline(const Graph& g, NodeId c, NodeId in) {
   const Node& node = g.node(c);
   switch (node.op) {
+  case Op::Reshape:  // unless it only adds or drops unit dims, a div/mod per element finds the source
+    return sameUnitFree(g.shape(in), node.shape);
+  case Op::Unpatch:  // evaluates every window position, of which 1 in stride_h * stride_w holds the pixel
+    return node.attrs.ints[2] * node.attrs.ints[3] == 1;
   case Op::MatMul:   // read k or n times per element
   case Op::Concat:   // both sides are evaluated for every element
-  case Op::Reshape:  // would need a div/mod per element to find the source
   case Op::Broadcast:
   case Op::Patches:  // reads each pixel once per window over it
     return false;
@@ -154,15 +157,22 @@ void fuseEpilogues(const Graph& g, const std::vector<bool>& live, const std::vec
   for (NodeId r : needed) isRoot[r] = true;
   for (NodeId c = 0; c < g.size(); ++c) {
     if (!live[c] || g.op(c) != Op::MatMul || isRoot[c]) continue;
-    NodeId x = c;
+    // A reshape that only regroups C's rows (a convolution's [batch*oh*ow, f]
+    // as [batch, oh, ow, f]) is the tile too, seen in the image's shape.
+    NodeId tile = c;
+    if (uses[c] == 1 && g.op(consumer[c]) == Op::Reshape && !s.materialized[consumer[c]] &&
+        g.shape(consumer[c]).dims.back() == g.shape(c).dims.back())
+      tile = consumer[c];
+    NodeId x = tile;
     while (uses[x] == 1 && !isRoot[x]) {
       NodeId p = consumer[x];
-      if (opKind(g.op(p)) != OpKind::Elementwise || g.shape(p) != g.shape(c) || s.epilogueOf[p] != kNoNode) break;
+      if (opKind(g.op(p)) != OpKind::Elementwise || g.shape(p) != g.shape(tile) || s.epilogueOf[p] != kNoNode) break;
       if (s.materialized[p]) {
-        auto isBuffer = [&](NodeId n) { return n == c || s.materialized[n] || inSlot(n); };
+        auto isBuffer = [&](NodeId n) { return n == c || n == tile || s.materialized[n] || inSlot(n); };
         if (!isLaneWise(g, p, isBuffer)) break;
         s.materialized[c] = false;
         s.epilogueOf[p] = c;
+        s.epilogueTile[p] = tile;
         break;
       }
       x = p;
@@ -182,7 +192,8 @@ bool isLaneWise(const Graph& g, NodeId root, const std::function<bool(NodeId)>& 
     seen[n] = true;
     const Node& node = g.node(n);
     if (node.op == Op::Concat || node.op == Op::ArgMax) return false;
-    if (node.op == Op::Reshape && !isBuffer(node.inputs[0])) return false;
+    if (node.op == Op::Reshape && !isBuffer(node.inputs[0]) && !sameUnitFree(g.shape(node.inputs[0]), node.shape))
+      return false;
     for (NodeId in : node.inputs) stack.push_back(in);
   }
   return true;
@@ -223,6 +234,7 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
   materializeMatMulOperands(g, live, mat, inSlot);
   boundInlineSize(g, live, mat, inSlot);
   s.epilogueOf.assign(g.size(), kNoNode);
+  s.epilogueTile.assign(g.size(), kNoNode);
   fuseEpilogues(g, live, uses, needed, inSlot, s);
   ReadCollector collect(g, mat, inSlot);
   for (NodeId n = 0; n < g.size(); ++n) {

@@ -17,6 +17,9 @@ struct Schedule {
   /// (its epilogue: a bias add, an activation, a gradient's mask), that
   /// matmul, which then has no buffer or kernel of its own; else kNoNode.
   std::vector<NodeId> epilogueOf;
+  /// By NodeId, for such a kernel: the value its tile is (the matmul, or a
+  /// reshape of it that regroups the rows).
+  std::vector<NodeId> epilogueTile;
 };
 
 /// `needed` are the values the function must produce; `inSlot` tells which

@@ -35,6 +35,26 @@ TEST_CASE("fusion: relu(x @ W + b) is one kernel, the matmul's tile with the bia
   CHECK(s.kernels[0] == m.y);
 }
 
+TEST_CASE("fusion: a convolution's bias and relu ride in its matmul's tile, seen through the image reshape", "[fusion]") {
+  Graph g;
+  Builder b(g);
+  NodeId x = b.make(Op::Input, {}, Attrs{0, {}, "x"}, Shape{kBatch, 6, 6, 3});
+  NodeId k = b.make(Op::Param, {}, Attrs{0, {}, "K"}, Shape{27, 8});
+  NodeId bias = b.make(Op::Param, {}, Attrs{0, {}, "b"}, Shape{8});
+  Attrs window;
+  window.ints = {3, 3, 1, 1, 1, 1};
+  NodeId patches = b.make(Op::Patches, {x}, window, Shape{kBatch, 6, 6, 3, 3, 3});
+  NodeId product = b.matmul(b.reshape(patches, Shape{batchTimes(36), 27}), k);
+  NodeId image = b.reshape(product, Shape{kBatch, 6, 6, 8});
+  NodeId y = b.unary(Op::Relu, b.add(image, b.broadcastTo(bias, Shape{kBatch, 6, 6, 8})));
+  Schedule s = planFusion(g, {y}, [&](NodeId n) { return n == x || n == k || n == bias; });
+  CHECK(s.epilogueOf[y] == product);
+  CHECK(s.epilogueTile[y] == image);
+  CHECK(s.materialized[patches]);  // in its own shape: the reshape is a view of it
+  CHECK_FALSE(s.materialized[product]);
+  REQUIRE(s.kernels.size() == 2);
+}
+
 TEST_CASE("fusion: a matmul whose value is read twice keeps its buffer", "[fusion]") {
   Mlp m;
   NodeId twice = m.b.mul(m.product, m.product);
