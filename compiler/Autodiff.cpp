@@ -1,6 +1,8 @@
 // Autodiff: symbolic reverse-mode differentiation, graph to graph.
 #include "Autodiff.h"
 
+#include "InternalError.h"
+
 #include <fmt/format.h>
 
 namespace nnjit {
@@ -30,7 +32,7 @@ std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
   };
   switch (n.op) {
   case Op::Constant: case Op::Input: case Op::Param: case Op::State:
-  case Op::Epoch: case Op::Step: case Op::BatchSize:
+  case Op::Epoch: case Op::Step: case Op::BatchSize: case Op::RandomKey:
     return {};
   case Op::Neg: return {b.neg(g)};
   case Op::Exp: return {b.mul(g, y)};
@@ -67,6 +69,10 @@ std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
   case Op::Minimum: return tieShared(b, in, g, b.binary(Op::Greater, in[0], in[1]), b.binary(Op::Greater, in[1], in[0]));
   case Op::Select:
     return {kNoNode, to(b.select(in[0], g, c(0)), 1), to(b.select(in[0], c(0), g), 2)};
+  case Op::Dropout:  // the same mask (same site, key and element) scales the gradient
+    return {b.make(Op::Dropout, {g, in[1]}, n.attrs), kNoNode};
+  case Op::Mode:
+    internalError("a train/eval choice left for autodiff (specializeMode runs first)");
   case Op::Broadcast: return {to(g, 0)};
   case Op::Transpose: return {b.transpose(g)};
   case Op::Reshape: return {b.reshape(g, b.shape(x))};

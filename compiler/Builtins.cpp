@@ -280,6 +280,8 @@ const std::vector<Builtin>& builtins() {
       {"conv2d", {"x", "w", "stride", "padding"}, 2, lowerConv2d},
       {"max_pool", {"x", "size", "stride"}, 1, lowerPool<Op::Max>},
       {"avg_pool", {"x", "size", "stride"}, 1, lowerPool<Op::Sum>},
+      {"dropout", {"x", "rate"}, 2, lowerDropout},
+      {"batch_norm", {"x", "gamma", "beta", "axis", "momentum", "eps"}, 3, lowerBatchNorm},
   };
   return table;
 }

@@ -159,7 +159,7 @@ private:
     switch (node.op) {
     case Op::Constant: return fp(node.attrs.value);
     case Op::BatchSize: return uniform(ir_.CreateSIToFP(batch_, elem_));
-    case Op::Input: case Op::Param: case Op::State: case Op::Epoch: case Op::Step:
+    case Op::Input: case Op::Param: case Op::State: case Op::Epoch: case Op::Step: case Op::RandomKey:
       internalError("a slot leaf computed instead of loaded");
     case Op::Neg: return ir_.CreateFNeg(arg(0));
     case Op::Exp: return math(MathFn::Exp, {arg(0)});
@@ -199,6 +199,8 @@ private:
     case Op::GreaterEqual: return boolToFp(ir_.CreateFCmpOGE(arg(0), arg(1)));
     case Op::Equal: return boolToFp(ir_.CreateFCmpOEQ(arg(0), arg(1)));
     case Op::Select: return ir_.CreateSelect(ir_.CreateFCmpUNE(arg(0), fp(0)), arg(1), arg(2));
+    case Op::Dropout: return dropout(node, idx, arg(0));
+    case Op::Mode: internalError("a train/eval choice left for codegen (specializeMode runs first)");
     case Op::Broadcast: return arg(0);
     case Op::Transpose: {
       Index t = idx;
@@ -228,6 +230,52 @@ private:
       internalError("a reduction or contraction computed inline");
     }
     internalError("an op without a codegen rule");
+  }
+
+  // ---- random numbers ------------------------------------------------------------
+  /// SplitMix64's finalizer: every bit of the result depends on every bit of z.
+  llvm::Value* mix64(llvm::Value* z) {
+    auto k = [&](uint64_t v) {
+      llvm::Constant* c = llvm::ConstantInt::get(i64_, v);
+      return z->getType()->isVectorTy() ? ir_.CreateVectorSplat(lanes_, c) : c;
+    };
+    z = ir_.CreateMul(ir_.CreateXor(z, ir_.CreateLShr(z, k(30))), k(0xbf58476d1ce4e5b9ULL));
+    z = ir_.CreateMul(ir_.CreateXor(z, ir_.CreateLShr(z, k(27))), k(0x94d049bb133111ebULL));
+    return ir_.CreateXor(z, ir_.CreateLShr(z, k(31)));
+  }
+
+  /// Inverted dropout: x / (1 - rate) where the element's uniform number is
+  /// at least `rate`, else 0. The number is a pure function of the seed, the
+  /// epoch, the batch, the dropout's site and the element's index (SplitMix64
+  /// in counter mode), so any thread count, and a resumed run, draws it the same.
+  llvm::Value* dropout(const Node& node, const Index& idx, llvm::Value* x) {
+    llvm::Value* key = ptrs_.at(node.inputs[1]);
+    auto word = [&](int i) { return ir_.CreateLoad(i64_, ir_.CreateGEP(i64_, key, i64(i))); };
+    llvm::Value* call = ir_.CreateAdd(ir_.CreateMul(word(1), i64(0xd1b54a32d192ed03ULL)),
+                                      ir_.CreateMul(word(2), i64(0xaef17502108ef2d9ULL)));
+    call = ir_.CreateAdd(call, i64(static_cast<int64_t>(node.attrs.ints[0] * 0x8cb92ba72f3d8dd7ULL)));
+    int lanes = lanes_;
+    lanes_ = 1;
+    llvm::Value* stream = mix64(ir_.CreateXor(word(0), mix64(call)));
+    lanes_ = lanes;
+    llvm::Value* element = linear(node.shape, idx.at);
+    if (lanes_ > 1) {
+      int64_t stride = idx.lane < 0 ? 0 : laneStride(node.shape, idx.lane);
+      std::vector<llvm::Constant*> offsets;
+      for (int l = 0; l < lanes_; ++l) offsets.push_back(llvm::ConstantInt::get(i64_, l * stride));
+      element = ir_.CreateAdd(ir_.CreateVectorSplat(lanes_, element), llvm::ConstantVector::get(offsets));
+      stream = ir_.CreateVectorSplat(lanes_, stream);
+    }
+    llvm::Value* golden = llvm::ConstantInt::get(i64_, 0x9e3779b97f4a7c15ULL);
+    if (lanes_ > 1) golden = ir_.CreateVectorSplat(lanes_, golden);
+    llvm::Value* bits = mix64(ir_.CreateAdd(stream, ir_.CreateMul(element, golden)));
+    // The element stays when its top 24 bits, as a fraction of 2^24, reach
+    // the rate: an integer compare, so float32 and float64 drop the same ones.
+    auto splat = [&](int64_t v) { return lanes_ > 1 ? ir_.CreateVectorSplat(lanes_, i64(v)) : i64(v); };
+    double rate = node.attrs.value;
+    llvm::Value* keep = ir_.CreateICmpUGE(ir_.CreateLShr(bits, splat(40)),
+                                          splat(static_cast<int64_t>(std::ceil(std::ldexp(rate, 24)))));
+    return ir_.CreateSelect(keep, ir_.CreateFMul(x, fp(1 / (1 - rate))), fp(0));
   }
 
   /// A window op computes lanes that run along its channel dim `channel`

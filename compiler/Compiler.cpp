@@ -8,6 +8,7 @@
 #include "LowerToGraph.h"
 #include "Parser.h"
 #include "Program.h"
+#include "TrainingMode.h"
 #include "passes/Passes.h"
 
 #include <llvm/IR/LLVMContext.h>
@@ -40,7 +41,7 @@ struct FunctionRoots {
 class Driver {
 public:
   Driver(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags)
-      : cm_(cm), opt_(opt), diags_(diags), b_(cm.model.graph) {}
+      : cm_(cm), opt_(opt), diags_(diags), b_(cm.model.graph), inMode_(cm.model.graph) {}
 
   bool run() {
     auto t0 = Clock::now();
@@ -52,15 +53,21 @@ public:
     makeSlots();
     std::vector<NodeId> params;
     for (const ParamInfo& p : m.params) params.push_back(p.node);
-    std::vector<NodeId> grads;
-    if (m.loss != kNoNode && (opt_.trainStep || opt_.gradients)) {
-      grads = differentiate(b_, m.loss, params, diags_, opt_.faultyGradient);
+    // The train step differentiates the loss as it trains (dropout on), a
+    // gradient check as evaluate computes it with gradients (see Mode::check).
+    if (m.loss != kNoNode && opt_.trainStep) {
+      std::vector<NodeId> grads = differentiate(b_, inMode_(m.loss, Mode::train()), params, diags_, opt_.faultyGradient);
       if (diags_.hasErrors()) return false;
+      addTrainStep(grads);
     }
-    if (opt_.trainStep) addTrainStep(grads);
     if (opt_.evaluate) addEvaluate();
-    if (opt_.predict && m.output) add({"nnjit_predict", &CompiledModel::predict, {{root(m.output->node), cm_.outputSlot}}, {}});
-    if (opt_.gradients) addGradients(grads);
+    if (opt_.predict && m.output)
+      add({"nnjit_predict", &CompiledModel::predict, {{root(m.output->node, Mode::eval()), cm_.outputSlot}}, {}});
+    if (m.loss != kNoNode && opt_.gradients) {
+      std::vector<NodeId> grads = differentiate(b_, inMode_(m.loss, Mode::check()), params, diags_, opt_.faultyGradient);
+      if (diags_.hasErrors()) return false;
+      addGradients(grads);
+    }
     cm_.times.autodiffMs = msSince(t0);
 
     program_.graph = m.graph;  // passes rebuild this copy; the model keeps its own
@@ -80,9 +87,14 @@ private:
   void makeSlots() {
     Model& m = cm_.model;
     for (const ParamInfo& p : m.params) cm_.paramSlots.push_back(addSlot(p.name, SlotKind::Param, p.shape));
+    for (const ModelState& s : m.states) {
+      cm_.states.push_back(StateTensor{s.name, s.leaf, s.shape, s.initial});
+      cm_.stateSlots.push_back(addSlot(s.name, SlotKind::State, s.shape));
+    }
     for (const InputInfo& in : m.inputs) cm_.inputSlots.push_back(addSlot(in.name, SlotKind::Input, in.shape));
     cm_.epochSlot = addSlot("epoch", SlotKind::Epoch, {});
     cm_.stepSlot = addSlot("step", SlotKind::Step, {});
+    cm_.randomKeySlot = addSlot("random_key", SlotKind::RandomKey, {});
     cm_.lossSlot = addSlot("loss", SlotKind::Loss, {});
     // One sweep for all metrics: a walk per metric was quadratic in their number.
     std::vector<bool> readsInputs(m.graph.size(), false);
@@ -103,19 +115,28 @@ private:
     }
   }
 
-  size_t root(NodeId n) { return program_.addRoot(n); }
+  /// `n` as the function computes it: for training, evaluation or a check.
+  size_t root(NodeId n, Mode mode) { return program_.addRoot(inMode_(n, mode)); }
+  /// Evaluation computes what a gradient check differentiates when the
+  /// gradients are compiled with it (the differences of `check`).
+  Mode evalMode() const { return opt_.gradients ? Mode::check() : Mode::eval(); }
   void add(FunctionRoots f) { functions_.push_back(std::move(f)); }
 
   void addTrainStep(const std::vector<NodeId>& grads) {
     Model& m = cm_.model;
     UpdatePlan plan = buildOptimizerUpdates(b_, m, grads);
-    cm_.states = plan.states;
+    cm_.states.insert(cm_.states.end(), plan.states.begin(), plan.states.end());
     for (const StateTensor& s : plan.states) cm_.stateSlots.push_back(addSlot(s.name, SlotKind::State, s.shape));
-    FunctionRoots f{"nnjit_train_step", &CompiledModel::trainStep, {{root(m.loss), cm_.lossSlot}}, {}};
+    FunctionRoots f{"nnjit_train_step", &CompiledModel::trainStep, {{root(m.loss, Mode::train()), cm_.lossSlot}}, {}};
     FunctionRoots after{"nnjit_param_metrics", &CompiledModel::paramMetrics, {}, {}};
-    for (size_t i = 0; i < m.metrics.size(); ++i)
-      (cm_.metricReadsInputs[i] ? f : after).outputs.push_back({root(m.metrics[i].node), cm_.metricSlots[i]});
-    for (const Update& u : plan.updates) f.assigns.push_back({root(u.value), slotOfLeaf(cm_.model.graph, u.target)});
+    for (size_t i = 0; i < m.metrics.size(); ++i) {
+      bool perBatch = cm_.metricReadsInputs[i];
+      (perBatch ? f : after).outputs.push_back({root(m.metrics[i].node, perBatch ? Mode::train() : Mode::eval()),
+                                               cm_.metricSlots[i]});
+    }
+    for (const Update& u : plan.updates)
+      f.assigns.push_back({root(u.value, Mode::train()), slotOfLeaf(cm_.model.graph, u.target)});
+    for (const ModelState& s : m.states) f.assigns.push_back({root(s.update, Mode::train()), slotOfLeaf(m.graph, s.leaf)});
     add(std::move(f));
     if (!after.outputs.empty()) add(std::move(after));
   }
@@ -123,17 +144,18 @@ private:
   void addEvaluate() {
     Model& m = cm_.model;
     FunctionRoots f{"nnjit_eval", &CompiledModel::evaluate, {}, {}};
-    if (m.loss != kNoNode) f.outputs.push_back({root(m.loss), cm_.lossSlot});
-    for (size_t i = 0; i < m.metrics.size(); ++i) f.outputs.push_back({root(m.metrics[i].node), cm_.metricSlots[i]});
+    if (m.loss != kNoNode) f.outputs.push_back({root(m.loss, evalMode()), cm_.lossSlot});
+    for (size_t i = 0; i < m.metrics.size(); ++i)
+      f.outputs.push_back({root(m.metrics[i].node, evalMode()), cm_.metricSlots[i]});
     add(std::move(f));
   }
 
   void addGradients(const std::vector<NodeId>& grads) {
     Model& m = cm_.model;
-    FunctionRoots f{"nnjit_gradients", &CompiledModel::gradients, {{root(m.loss), cm_.lossSlot}}, {}};
+    FunctionRoots f{"nnjit_gradients", &CompiledModel::gradients, {{root(m.loss, Mode::check()), cm_.lossSlot}}, {}};
     for (size_t i = 0; i < grads.size(); ++i) {
       cm_.gradientSlots.push_back(addSlot("grad." + m.params[i].name, SlotKind::Gradient, m.params[i].shape));
-      f.outputs.push_back({root(grads[i]), cm_.gradientSlots.back()});
+      f.outputs.push_back({root(grads[i], Mode::check()), cm_.gradientSlots.back()});
     }
     add(std::move(f));
   }
@@ -151,6 +173,7 @@ private:
     if (n.op == Op::Input) return named(SlotKind::Input);
     if (n.op == Op::Epoch) return cm_.epochSlot;
     if (n.op == Op::Step) return cm_.stepSlot;
+    if (n.op == Op::RandomKey) return cm_.randomKeySlot;
     return -1;
   }
 
@@ -268,6 +291,7 @@ private:
   const CompileOptions& opt_;
   DiagnosticEngine& diags_;
   Builder b_;
+  ModeSpecializer inMode_;
   Program program_;
   std::vector<FunctionRoots> functions_;
   std::map<std::pair<SlotKind, std::string>, int> slotIndex_;
@@ -311,24 +335,26 @@ std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& o
 std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags) {
   Graph g = model.graph;
   Builder b(g);
+  ModeSpecializer training(g);
+  NodeId loss = training(model.loss, Mode::train());
   std::vector<NodeId> roots;
   std::vector<std::string> names;
   if (model.loss != kNoNode) {
-    roots.push_back(model.loss);
+    roots.push_back(loss);
     names.push_back("loss");
   }
   for (const NamedValue& m : model.metrics) {
-    roots.push_back(m.node);
+    roots.push_back(training(m.node, Mode::train()));
     names.push_back("metric " + m.name);
   }
   if (model.output) {
-    roots.push_back(model.output->node);
+    roots.push_back(training(model.output->node, Mode::eval()));
     names.push_back("output " + model.output->name);
   }
   if (withGradients && model.loss != kNoNode) {
     std::vector<NodeId> params;
     for (const ParamInfo& p : model.params) params.push_back(p.node);
-    std::vector<NodeId> grads = differentiate(b, model.loss, params, diags);
+    std::vector<NodeId> grads = differentiate(b, loss, params, diags);
     for (size_t i = 0; i < grads.size(); ++i) {
       roots.push_back(grads[i]);
       names.push_back("d loss / d " + model.params[i].name);

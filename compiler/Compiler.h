@@ -27,7 +27,7 @@ struct CompileOptions {
   std::optional<Op> faultyGradient; // test hook: this op's gradient rule is made wrong
 };
 
-enum class SlotKind { Param, State, Input, Epoch, Step, Loss, Metric, Output, Gradient, Arena, Workers };
+enum class SlotKind { Param, State, Input, Epoch, Step, RandomKey, Loss, Metric, Output, Gradient, Arena, Workers };
 
 /// One caller-owned buffer the generated functions read or write.
 struct Slot {
@@ -50,6 +50,9 @@ struct CompiledModel {
   std::vector<int> paramSlots, stateSlots, inputSlots, metricSlots, gradientSlots;
   int epochSlot = -1, stepSlot = -1, lossSlot = -1, outputSlot = -1, arenaSlot = -1;
   int workersSlot = -1;  // not a buffer: a Workers (Workers.h), set by the session
+  /// Three uint64 words — the seed, the epoch, the batch in the epoch — that
+  /// dropout draws from (see Session::setRandomKey).
+  int randomKeySlot = -1;
   /// Arena elements for a batch of n rows: arenaStatic + arenaPerRow * n.
   int64_t arenaStatic = 0, arenaPerRow = 0;
   /// Metrics computed by the train step (they read inputs); the others are

@@ -17,6 +17,9 @@ public:
 
   NodeId lowerExpr(const Expr& e);
   Builder& builder() { return b_; }
+  Model& model() { return model_; }
+  /// A new number for a random op, so that two dropouts draw apart.
+  int64_t newRandomSite() { return randomSites_++; }
   void error(SourceLoc loc, std::string message) { diags_.error(loc, std::move(message)); }
   /// Reports a shape error the builder left behind, naming what failed.
   NodeId checked(NodeId n, SourceLoc loc, const std::string& what);
@@ -75,11 +78,16 @@ private:
   std::map<std::pair<const Stmt*, std::vector<NodeId>>, NodeId> inlined_;  // (fn, argument values) -> result
   int inlineDepth_ = 0;
   bool tooLarge_ = false;  // the node limit was reported
+  int64_t randomSites_ = 0;
 };
 
 /// WindowBuiltins.cpp: the builtins over image windows, for the builtin table.
 NodeId lowerConv2d(Lowerer& L, const Expr& call, const std::vector<const Expr*>& args);
 template <Op op>  // Op::Max: max_pool; Op::Sum: avg_pool
 NodeId lowerPool(Lowerer& L, const Expr& call, const std::vector<const Expr*>& args);
+
+/// TrainingBuiltins.cpp: the builtins that train differently from how they run.
+NodeId lowerDropout(Lowerer& L, const Expr& call, const std::vector<const Expr*>& args);
+NodeId lowerBatchNorm(Lowerer& L, const Expr& call, const std::vector<const Expr*>& args);
 
 } // namespace nnjit

@@ -64,6 +64,16 @@ struct TrainSpec {
   SourceLoc loc;
 };
 
+/// A tensor the model keeps between steps besides its params (batch norm's
+/// running statistics): a State leaf, set to `update` after each train step.
+struct ModelState {
+  std::string name;  // e.g. batch_norm.mean.GAMMA
+  NodeId leaf = kNoNode;
+  Shape shape;
+  double initial = 0;
+  NodeId update = kNoNode;  // its value after a step, in the graph's train mode
+};
+
 struct Model {
   std::string file;       // the `.nn` path as given
   Graph graph;
@@ -71,6 +81,7 @@ struct Model {
   SourceLoc dataLoc;
   std::vector<InputInfo> inputs;
   std::vector<ParamInfo> params;
+  std::vector<ModelState> states;
   NodeId loss = kNoNode;
   SourceLoc lossLoc;
   std::vector<NamedValue> metrics;

@@ -95,6 +95,7 @@ std::string inferShape(Op op, const std::vector<const Shape*>& in, const Attrs& 
   case Op::Epoch:
   case Op::Step:
   case Op::BatchSize:
+  case Op::RandomKey:
     out = Shape{};
     return "";
   case Op::Input:
@@ -107,7 +108,7 @@ std::string inferShape(Op op, const std::vector<const Shape*>& in, const Attrs& 
   case Op::LeakyRelu: case Op::StopGradient:
   case Op::Add: case Op::Sub: case Op::Mul: case Op::Div: case Op::Pow:
   case Op::Maximum: case Op::Minimum: case Op::Greater: case Op::GreaterEqual:
-  case Op::Equal: case Op::Select:
+  case Op::Equal: case Op::Select: case Op::Dropout: case Op::Mode:
     return elementwise(in, out);
   case Op::Broadcast: return broadcastTo(*in[0], out);
   case Op::Transpose: return transpose(*in[0], out);

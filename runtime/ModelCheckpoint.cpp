@@ -56,6 +56,7 @@ namespace {
 uint64_t checkpointBound(const CompiledModel& cm) {
   uint64_t elements = 64;  // the scalars: epoch, the step counts
   for (const ParamInfo& p : cm.model.params) elements += static_cast<uint64_t>(p.shape.staticElements()) * 8;
+  for (const ModelState& s : cm.model.states) elements += static_cast<uint64_t>(s.shape.staticElements());
   return (16u << 20) + 8 + elements * 8;
 }
 
@@ -79,6 +80,7 @@ Status validate(const CompiledModel& cm, const std::vector<NamedTensor>& file, c
   }
   for (const NamedTensor& t : file) {
     bool known = t.name == "epoch" || isOptimizerState(t.name, m);
+    for (const StateTensor& s : cm.states) known = known || s.name == t.name;
     for (const ParamInfo& p : m.params) known = known || p.name == t.name;
     if (!known) return refuse(fmt::format("the checkpoint holds '{}', which is not a param of this model", t.name));
     bool counter = t.name == "epoch" || (t.name.size() > 2 && t.name.substr(t.name.size() - 2) == ".t");

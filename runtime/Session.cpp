@@ -96,6 +96,11 @@ void Session::reserveRows(int64_t rows) {
   if (rows <= capacity_) return;
   for (size_t s = 0; s < cm_.slots.size(); ++s) {
     if (static_cast<int>(s) == cm_.workersSlot) continue;
+    if (static_cast<int>(s) == cm_.randomKeySlot) {
+      if (capacity_ < 0) buffers_[s] = Buffer(DType::F64, 3);  // three uint64 words
+      pointers_[s] = buffers_[s].data();
+      continue;
+    }
     bool grows = static_cast<int>(s) == cm_.arenaSlot || cm_.slots[s].shape.hasBatch();
     if (capacity_ >= 0 && !grows) continue;
     buffers_[s] = Buffer(cm_.dtype, slotElements(static_cast<int>(s), rows));
@@ -153,7 +158,14 @@ std::vector<double> drawInit(const ParamInfo& p, Rng& rng) {
 
 } // namespace
 
+void Session::setRandomKey(int64_t epoch, int64_t batch) {
+  if (cm_.randomKeySlot < 0) return;
+  const uint64_t key[3] = {seed_, static_cast<uint64_t>(epoch), static_cast<uint64_t>(batch)};
+  std::memcpy(buffers_[cm_.randomKeySlot].data(), key, sizeof key);
+}
+
 void Session::initParams(uint64_t seed) {
+  seed_ = seed;
   Rng rng(seed);
   for (size_t i = 0; i < model().params.size(); ++i) write(cm_.paramSlots[i], drawInit(model().params[i], rng));
 }

@@ -62,8 +62,12 @@ public:
   std::vector<double> read(int slot, int64_t count = 0) const;
   void write(int slot, const std::vector<double>& values);
 
-  /// Draws every param from its initializer, in declaration order.
+  /// Draws every param from its initializer, in declaration order; random
+  /// ops (dropout) draw from the same seed.
   void initParams(uint64_t seed);
+  /// What random ops draw from in the next step: the seed, and the epoch (from
+  /// 0) and batch (from 1) of the step, both restored when a run resumes.
+  void setRandomKey(int64_t epoch, int64_t batch);
   /// Optimizer state to its initial values; counters to zero.
   void resetOptimizer();
 
@@ -91,6 +95,7 @@ private:
   std::vector<Buffer> buffers_;
   std::vector<void*> pointers_;
   int64_t capacity_ = -1;
+  uint64_t seed_ = 0;
 };
 
 } // namespace nnjit

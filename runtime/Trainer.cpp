@@ -112,6 +112,7 @@ private:
       int64_t n = std::min(batch_, rows_ - begin);
       if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
       s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
+      s_.setRandomKey(epoch, count + 1);
       s_.run(cm_.trainStep, n);
       ++count;
       double loss = s_.scalar(cm_.lossSlot);
