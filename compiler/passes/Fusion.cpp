@@ -106,11 +106,11 @@ bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, bool s
 }
 
 /// Whether the matmul micro-kernel can read `n` as a strided view of a
-/// buffer: the buffer itself, a reshape of it (contiguous rows) or, when
-/// `transposed` is allowed, the transpose of either.
+/// buffer: the buffer itself (or a constant tensor's array), a reshape of it
+/// (contiguous rows) or, when `transposed` is allowed, the transpose of either.
 bool isMatMulView(const Graph& g, NodeId n, bool transposed, const std::vector<bool>& mat,
                   const std::function<bool(NodeId)>& inSlot) {
-  auto buffer = [&](NodeId x) { return mat[x] || inSlot(x); };
+  auto buffer = [&](NodeId x) { return mat[x] || inSlot(x) || g.op(x) == Op::ConstantTensor; };
   if (buffer(n)) return true;
   const Node& node = g.node(n);
   if (node.op == Op::Reshape) return buffer(node.inputs[0]);
