@@ -25,7 +25,7 @@ struct Expr {
   SourceLoc loc;
   double number = 0;           // Number
   std::string name;            // Name, Call (callee), String (contents)
-  char op = 0;                 // Binary: + - * / @ ^
+  char op = 0;                 // Binary: + - * / @ ^, or a comparison (see opSpelling)
   std::vector<ExprPtr> args;   // Neg (1), Binary (2), Call, List
   std::vector<KeywordArg> kwargs;  // Call
 
@@ -34,6 +34,24 @@ struct Expr {
   Expr& operator=(Expr&&) = default;
   ~Expr();
 };
+
+/// Binary ops that are spelled with two characters have one-character codes.
+constexpr char kLessEqual = 'l', kGreaterEqual = 'g', kEqualEqual = 'e', kNotEqual = 'n';
+
+/// How a Binary node's `op` is written in source: "+", "<=", ...
+inline std::string opSpelling(char op) {
+  switch (op) {
+  case kLessEqual: return "<=";
+  case kGreaterEqual: return ">=";
+  case kEqualEqual: return "==";
+  case kNotEqual: return "!=";
+  default: return std::string(1, op);
+  }
+}
+
+inline bool isComparison(char op) {
+  return op == '<' || op == '>' || op == kLessEqual || op == kGreaterEqual || op == kEqualEqual || op == kNotEqual;
+}
 
 /// The Binary nodes down the left operands of `e`, outermost first (empty if
 /// `e` is not Binary). `a - b - c - ...` parses as ((a - b) - c) - ...: a left

@@ -17,7 +17,7 @@ std::string printExpr(const Expr& e) {
     std::string out(spine.size(), '(');
     out += printExpr(*spine.back()->args[0]);
     for (auto link = spine.rbegin(); link != spine.rend(); ++link)
-      out += fmt::format(" {} {})", (*link)->op, printExpr(*(*link)->args[1]));
+      out += fmt::format(" {} {})", opSpelling((*link)->op), printExpr(*(*link)->args[1]));
     return out;
   }
   case Expr::Kind::Call: {

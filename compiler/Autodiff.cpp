@@ -32,7 +32,7 @@ std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
   };
   switch (n.op) {
   case Op::Constant: case Op::Input: case Op::Param: case Op::State:
-  case Op::Epoch: case Op::Step: case Op::BatchSize: case Op::RandomKey:
+  case Op::Epoch: case Op::Step: case Op::BatchSize: case Op::ConstantTensor: case Op::RandomKey:
     return {};
   case Op::Neg: return {b.neg(g)};
   case Op::Exp: return {b.mul(g, y)};

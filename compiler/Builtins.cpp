@@ -1,6 +1,7 @@
 // Builtins: the contract's builtin functions, each lowered to graph ops.
 #include "Lowering.h"
 
+#include <cmath>
 #include <fmt/format.h>
 
 namespace nnjit {
@@ -73,7 +74,7 @@ NodeId leakyRelu(Lowerer& L, const Expr& call, const Args& a) {
   return L.builder().make(Op::LeakyRelu, {x}, attrs);
 }
 
-/// sum/mean/max: all axes, or one `axis`.
+/// sum/mean/max: all axes, one `axis = K` or several, `axis = [K, ...]`.
 template <int kind>  // 0 sum, 1 mean, 2 max
 NodeId reduction(Lowerer& L, const Expr& call, const Args& a) {
   NodeId x = arg(L, a, 0);
@@ -81,9 +82,9 @@ NodeId reduction(Lowerer& L, const Expr& call, const Args& a) {
   Builder& b = L.builder();
   std::vector<int64_t> axes = Builder::allAxes(b.shape(x));
   if (a[1]) {
-    auto ax = L.axis(a[1], 0, b.shape(x).rank(), call.loc);
+    auto ax = L.axes(*a[1], b.shape(x).rank());
     if (!ax) return kNoNode;
-    axes = {*ax};
+    axes = *ax;
   }
   b.setLoc(call.loc);
   if (kind == 1) return b.mean(x, axes);
@@ -96,11 +97,66 @@ NodeId transposeFn(Lowerer& L, const Expr& call, const Args& a) {
   return L.checked(L.builder().transpose(x), call.loc, "transpose");
 }
 
+/// The dims of reshape's list: whole numbers, `batch`, and at most one -1,
+/// whose position is returned in `inferred` (else -1). `written` is the list
+/// as the user wrote it, for messages.
+bool reshapeDims(Lowerer& L, const Expr& dims, Shape& to, int& inferred, std::string& written) {
+  inferred = -1;
+  for (const auto& d : dims.args) {
+    written += written.empty() ? "" : ", ";
+    if (d->kind == Expr::Kind::Name && d->name == "batch") {
+      to.dims.push_back(kBatch);
+      written += "batch";
+      continue;
+    }
+    auto v = L.wholeConstant(*d, "a dim");
+    if (!v) return false;
+    if (*v == -1 && inferred >= 0) {
+      L.error(d->loc, "only one dim may be -1 (inferred)");
+      return false;
+    }
+    if (*v == -1) inferred = to.rank();
+    else if (*v < 1) {
+      L.error(d->loc, fmt::format("a dim must be at least 1 (or -1, inferred), not {}", *v));
+      return false;
+    }
+    to.dims.push_back(*v == -1 ? 1 : *v);
+    written += std::to_string(*v);
+  }
+  written = "[" + written + "]";
+  return true;
+}
+
+/// Replaces the -1 at `inferred` by what keeps x's element count, or says why none does.
+bool inferDim(Lowerer& L, const Expr& at, const Shape& from, Shape& to, int inferred, const std::string& written) {
+  if (from.hasBatch() && !to.hasBatch()) {
+    L.error(at.loc, fmt::format("reshape {} to {}: write `batch` for the batch dim; -1 infers a fixed dim",
+                                from.str(), written));
+    return false;
+  }
+  if (!from.hasBatch() && to.hasBatch()) {
+    L.error(at.loc, fmt::format("cannot reshape {} to {}: it has no batch dim", from.str(), written));
+    return false;
+  }
+  // In double: the other dims' product may pass int64 before the check.
+  double others = 1;
+  for (int64_t d : to.dims)
+    if (d != kBatch) others *= static_cast<double>(d);
+  double count = static_cast<double>(from.staticElements());
+  if (std::fmod(count, others) != 0) {
+    L.error(at.loc, fmt::format("cannot reshape {} to {}: {} elements{} are not a multiple of {}", from.str(), written,
+                                from.staticElements(), from.hasBatch() ? " per batch row" : "", others));
+    return false;
+  }
+  to.dims[inferred] = static_cast<int64_t>(count / others);
+  return true;
+}
+
 NodeId reshapeFn(Lowerer& L, const Expr& call, const Args& a) {
   NodeId x = arg(L, a, 0);
   const Expr& dims = *a[1];
-  if (dims.kind != Expr::Kind::List || dims.args.empty()) {
-    L.error(dims.loc, "reshape needs its dims as a list, e.g. reshape(x, [batch, 4])");
+  if (dims.kind != Expr::Kind::List) {
+    L.error(dims.loc, "reshape needs its dims as a list, e.g. reshape(x, [batch, 4]), or [] for a scalar");
     return kNoNode;
   }
   if (dims.args.size() > static_cast<size_t>(kMaxRank)) {
@@ -109,21 +165,20 @@ NodeId reshapeFn(Lowerer& L, const Expr& call, const Args& a) {
     return kNoNode;
   }
   Shape to;
-  for (const auto& d : dims.args) {
-    if (d->kind == Expr::Kind::Name && d->name == "batch") {
-      to.dims.push_back(kBatch);
-      continue;
-    }
-    auto v = L.wholeConstant(*d, "a dim");
-    if (!v) return kNoNode;
-    if (*v < 1) {
-      L.error(d->loc, fmt::format("a dim must be at least 1, not {}", *v));
-      return kNoNode;
-    }
-    to.dims.push_back(*v);
-  }
+  int inferred = -1;
+  std::string written;
+  if (!reshapeDims(L, dims, to, inferred, written) || x == kNoNode) return kNoNode;
+  const Shape from = L.builder().shape(x);
+  if (inferred >= 0 && !inferDim(L, *dims.args[inferred], from, to, inferred, written)) return kNoNode;
   L.builder().setLoc(call.loc);
   return L.checked(L.builder().make(Op::Reshape, {x}, {}, to), call.loc, "reshape");
+}
+
+/// where(cond, a, b): a where cond is not 0, else b; all three broadcast.
+NodeId whereFn(Lowerer& L, const Expr& call, const Args& a) {
+  NodeId c = arg(L, a, 0), x = arg(L, a, 1), y = arg(L, a, 2);
+  L.builder().setLoc(call.loc);
+  return L.checked(L.builder().select(c, x, y), call.loc, "'where'");
 }
 
 NodeId concatFn(Lowerer& L, const Expr& call, const Args& a) {
@@ -263,6 +318,7 @@ const std::vector<Builtin>& builtins() {
       {"pow", {"x", "y"}, 2, binaryOp<Op::Pow>},
       {"maximum", {"a", "b"}, 2, binaryOp<Op::Maximum>},
       {"minimum", {"a", "b"}, 2, binaryOp<Op::Minimum>},
+      {"where", {"cond", "a", "b"}, 3, whereFn},
       {"sum", {"x", "axis"}, 1, reduction<0>},
       {"mean", {"x", "axis"}, 1, reduction<1>},
       {"max", {"x", "axis"}, 1, reduction<2>},

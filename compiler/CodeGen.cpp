@@ -147,6 +147,33 @@ private:
   // ---- values ----------------------------------------------------------------
   bool isBuffer(NodeId n) const { return n != self_ && ptrs_.count(n); }
 
+  /// A constant tensor's elements: a private constant array in the module,
+  /// made the first time a kernel reads it.
+  llvm::Value* tensorData(NodeId n) {
+    llvm::GlobalVariable*& global = tensors_[n];
+    if (global) return global;
+    const std::vector<double>& values = g_.node(n).attrs.values;
+    llvm::Constant* init = nullptr;
+    if (elem_->isFloatTy()) {
+      std::vector<float> rounded(values.begin(), values.end());
+      init = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<float>(rounded));
+    } else {
+      init = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<double>(values));
+    }
+    global = new llvm::GlobalVariable(*module_, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init,
+                                      "tensor." + std::to_string(n));
+    global->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    global->setAlignment(llvm::Align(64));
+    return global;
+  }
+
+  /// The memory a value already lives in: its buffer, or a constant tensor's array; else null.
+  llvm::Value* storage(NodeId n) {
+    if (isBuffer(n)) return ptrs_.at(n);
+    if (g_.op(n) == Op::ConstantTensor) return tensorData(n);
+    return nullptr;
+  }
+
   llvm::Value* value(NodeId n, const Index& idx) {
     if (n == epilogueNode_) return epilogueValue_;
     return isBuffer(n) ? load(n, idx) : compute(n, idx);
@@ -158,6 +185,7 @@ private:
     auto arg = [&](size_t i) { return value(node.inputs[i], broadcastIndex(g_.shape(node.inputs[i]), s, idx)); };
     switch (node.op) {
     case Op::Constant: return fp(node.attrs.value);
+    case Op::ConstantTensor: return loadAt(tensorData(n), linear(s, idx.at), idx.lane < 0 ? 0 : laneStride(s, idx.lane));
     case Op::BatchSize: return uniform(ir_.CreateSIToFP(batch_, elem_));
     case Op::Input: case Op::Param: case Op::State: case Op::Epoch: case Op::Step: case Op::RandomKey:
       internalError("a slot leaf computed instead of loaded");
@@ -594,9 +622,9 @@ private:
   /// Fusion leaves only strided views of buffers as operands (see isMatMulView).
   View matmulView(NodeId x) {
     const Shape& s = g_.shape(x);
-    if (x != self_ && ptrs_.count(x)) return {ptrs_.at(x), extent(s.dims[1]), i64(1)};
+    if (llvm::Value* at = storage(x)) return {at, extent(s.dims[1]), i64(1)};
     const Node& node = g_.node(x);
-    if (node.op == Op::Reshape && ptrs_.count(node.inputs[0])) return {ptrs_.at(node.inputs[0]), extent(s.dims[1]), i64(1)};
+    if (node.op == Op::Reshape && storage(node.inputs[0])) return {storage(node.inputs[0]), extent(s.dims[1]), i64(1)};
     if (node.op == Op::Transpose) {
       View v = matmulView(node.inputs[0]);
       return {v.base, v.colStride, v.rowStride};
@@ -904,6 +932,7 @@ private:
   llvm::Type* i64_;
   llvm::Type* ptr_;
   std::map<NodeId, llvm::Value*> ptrs_;
+  std::map<NodeId, llvm::GlobalVariable*> tensors_;  // constant tensors emitted so far
   NodeId self_ = kNoNode;
   llvm::Value* batch_ = nullptr;
   const int vectorLanes_;        // elements in one of the target's vectors

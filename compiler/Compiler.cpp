@@ -229,7 +229,8 @@ private:
     in.target = hostVectorTarget();
     in.profileKernels = Jit::perfMapRequested();
     for (NodeId n = 0; n < g.size(); ++n)
-      if (opKind(g.op(n)) == OpKind::Leaf && g.op(n) != Op::Constant && g.op(n) != Op::BatchSize)
+      if (opKind(g.op(n)) == OpKind::Leaf && g.op(n) != Op::Constant && g.op(n) != Op::BatchSize &&
+          g.op(n) != Op::ConstantTensor)
         in.leafSlot[n] = slotOfLeaf(g, n);
     cm_.arenaSlot = in.arenaSlot = addSlot("arena", SlotKind::Arena, {});
     cm_.workersSlot = in.workersSlot = addSlot("workers", SlotKind::Workers, {});

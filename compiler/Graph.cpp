@@ -16,7 +16,9 @@ const OpInfo& opInfo(Op op) {
 
 bool Attrs::operator==(const Attrs& o) const {
   // Compare constants bitwise so that 0.0 and -0.0 (and NaNs) stay distinct.
-  return std::memcmp(&value, &o.value, sizeof value) == 0 && ints == o.ints && name == o.name;
+  return std::memcmp(&value, &o.value, sizeof value) == 0 && ints == o.ints && name == o.name &&
+         values.size() == o.values.size() &&
+         (values.empty() || std::memcmp(values.data(), o.values.data(), values.size() * sizeof(double)) == 0);
 }
 
 bool Graph::Key::operator==(const Key& o) const {
@@ -33,6 +35,10 @@ size_t Graph::KeyHash::operator()(const Key& k) const {
   mix(std::hash<uint64_t>()(bits));
   for (int64_t v : k.attrs.ints) mix(std::hash<int64_t>()(v));
   mix(std::hash<std::string>()(k.attrs.name));
+  for (double v : k.attrs.values) {
+    std::memcpy(&bits, &v, sizeof bits);
+    mix(std::hash<uint64_t>()(bits));
+  }
   return h;
 }
 

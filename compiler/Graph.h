@@ -35,6 +35,7 @@ struct Attrs {
   double value = 0;
   std::vector<int64_t> ints;
   std::string name;
+  std::vector<double> values;  // a ConstantTensor's elements, row-major
   bool operator==(const Attrs& o) const;
 };
 

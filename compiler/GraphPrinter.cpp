@@ -5,10 +5,18 @@
 
 namespace nnjit {
 
+/// A constant tensor's values, flattened; the first 8 of a longer one.
+static std::string tensorValues(const Node& n) {
+  const std::vector<double>& v = n.attrs.values;
+  if (v.size() <= 8) return fmt::format("[{}]", fmt::join(v, ", "));
+  return fmt::format("[{}, ... {} values]", fmt::join(v.begin(), v.begin() + 8, ", "), v.size());
+}
+
 static std::string operands(const Node& n) {
   std::string out;
   const OpInfo& info = opInfo(n.op);
   if (n.op == Op::Constant) out = fmt::format(" {}", n.attrs.value);
+  if (n.op == Op::ConstantTensor) out = " " + tensorValues(n);
   if (!n.attrs.name.empty()) out += fmt::format(" \"{}\"", n.attrs.name);
   for (size_t i = 0; i < n.inputs.size(); ++i) out += fmt::format("{}%{}", i ? ", " : " ", n.inputs[i]);
   if (!n.attrs.ints.empty() && info.kind != OpKind::Leaf) out += fmt::format(" {{{}}}", fmt::join(n.attrs.ints, ", "));
@@ -48,6 +56,7 @@ std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std
     const Node& n = g.node(i);
     std::string label = opInfo(n.op).spelling;
     if (n.op == Op::Constant) label = fmt::format("{}", n.attrs.value);
+    if (n.op == Op::ConstantTensor) label = tensorValues(n);
     if (!n.attrs.name.empty()) label += " " + n.attrs.name;
     label = escape(label) + "\\n" + n.shape.str();
     if (n.loc.line) label += fmt::format("\\nline {}", n.loc.line);

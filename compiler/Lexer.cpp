@@ -28,6 +28,12 @@ const char* tokName(Tok t) {
   case Tok::Slash: return "'/'";
   case Tok::At: return "'@'";
   case Tok::Caret: return "'^'";
+  case Tok::Less: return "'<'";
+  case Tok::LessEqual: return "'<='";
+  case Tok::Greater: return "'>'";
+  case Tok::GreaterEqual: return "'>='";
+  case Tok::EqualEqual: return "'=='";
+  case Tok::NotEqual: return "'!='";
   }
   return "a token";
 }
@@ -117,6 +123,13 @@ private:
     ++pos_;
   }
 
+  /// Consumes the next character if it is `c`.
+  bool followedBy(char c) {
+    if (pos_ >= src_.size() || src_[pos_] != c) return false;
+    ++pos_;
+    return true;
+  }
+
   void punctuation(char c) {
     SourceLoc loc = here();
     ++pos_;
@@ -126,7 +139,14 @@ private:
     case ')': if (depth_ > 0) --depth_; return push(Tok::RParen, loc);
     case ']': if (depth_ > 0) --depth_; return push(Tok::RBracket, loc);
     case ',': return push(Tok::Comma, loc);
-    case '=': return push(Tok::Assign, loc);
+    // `==` is one token, so `f(a == b)` is never the named argument `a = ...`.
+    case '=': return push(followedBy('=') ? Tok::EqualEqual : Tok::Assign, loc);
+    case '<': return push(followedBy('=') ? Tok::LessEqual : Tok::Less, loc);
+    case '>': return push(followedBy('=') ? Tok::GreaterEqual : Tok::Greater, loc);
+    case '!':
+      if (followedBy('=')) return push(Tok::NotEqual, loc);
+      diags_.error(loc, "unexpected character '!' (not equal is '!=')");
+      return;
     case ':': return push(Tok::Colon, loc);
     case '+': return push(Tok::Plus, loc);
     case '-': return push(Tok::Minus, loc);

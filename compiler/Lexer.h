@@ -13,6 +13,7 @@ enum class Tok {
   Ident, Number, String, Newline, End,
   LParen, RParen, LBracket, RBracket, Comma, Assign, Colon,
   Plus, Minus, Star, Slash, At, Caret,
+  Less, LessEqual, Greater, GreaterEqual, EqualEqual, NotEqual,
 };
 
 struct Token {

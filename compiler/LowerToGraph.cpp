@@ -1,6 +1,7 @@
 // LowerToGraph: AST to graph — names, fn inlining, shapes and declarations.
 #include "Lowering.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -168,7 +169,7 @@ std::optional<InitSpec> Lowerer::lowerInit(const Expr& e, const Shape& shape) {
   using K = InitSpec::Kind;
   if (e.kind == Expr::Kind::List) {
     init.kind = K::List;
-    if (!flattenList(e, shape, 0, init.values)) return std::nullopt;
+    if (!flattenList(e, shape, 0, init.values, "the param's shape")) return std::nullopt;
     return init;
   }
   std::string name = e.kind == Expr::Kind::Name || e.kind == Expr::Kind::Call ? e.name : "";
@@ -215,11 +216,12 @@ std::optional<InitSpec> Lowerer::lowerInit(const Expr& e, const Shape& shape) {
   return init;
 }
 
-bool Lowerer::flattenList(const Expr& e, const Shape& shape, size_t dim, std::vector<double>& out) {
+bool Lowerer::flattenList(const Expr& e, const Shape& shape, size_t dim, std::vector<double>& out,
+                          const char* whose) {
   if (dim == shape.dims.size()) {
     if (e.kind == Expr::Kind::List) {
       error(e.loc, shape.isScalar() ? "a list initializer needs the param's dims, e.g. param c[2] = [0.5, 1]"
-                                    : fmt::format("the list has more levels than the param's shape {}", shape.str()));
+                                    : fmt::format("the list has more levels than {} {}", whose, shape.str()));
       return false;
     }
     std::optional<double> v = constant(e, "a list element");
@@ -227,13 +229,13 @@ bool Lowerer::flattenList(const Expr& e, const Shape& shape, size_t dim, std::ve
     return v.has_value();
   }
   if (e.kind != Expr::Kind::List || static_cast<int64_t>(e.args.size()) != shape.dims[dim]) {
-    error(e.loc, fmt::format("the list does not match the param's shape {}: dim {} should have {} elements{}",
-                             shape.str(), dim, shape.dims[dim],
+    error(e.loc, fmt::format("the list does not match {} {}: dim {} should have {} elements{}", whose, shape.str(),
+                             dim, shape.dims[dim],
                              e.kind == Expr::Kind::List ? fmt::format(", found {}", e.args.size()) : ""));
     return false;
   }
   for (const auto& el : e.args)
-    if (!flattenList(*el, shape, dim + 1, out)) return false;
+    if (!flattenList(*el, shape, dim + 1, out, whose)) return false;
   return true;
 }
 
@@ -286,11 +288,41 @@ NodeId Lowerer::lowerExpr(const Expr& e) {
   }
   case Expr::Kind::Binary: return lowerBinary(e);
   case Expr::Kind::Call: return lowerCall(e);
-  case Expr::Kind::List:
-    error(e.loc, "a list is only allowed as a param initializer or a reshape's dims");
-    return kNoNode;
+  case Expr::Kind::List: return lowerList(e);
   }
   return kNoNode;
+}
+
+bool Lowerer::listShape(const Expr& e, Shape& shape) {
+  double total = 1;  // in double: 32 levels of 1000 overflow int64
+  for (const Expr* at = &e; at->kind == Expr::Kind::List; at = at->args[0].get()) {
+    if (at->args.empty()) {
+      error(at->loc, "an empty list has no values; a constant needs at least one element");
+      return false;
+    }
+    if (shape.rank() == kMaxRank) {
+      error(at->loc, fmt::format("a value may have at most {} dims; this list nests deeper", kMaxRank));
+      return false;
+    }
+    shape.dims.push_back(static_cast<int64_t>(at->args.size()));
+    total *= static_cast<double>(at->args.size());
+    if (total > static_cast<double>(kMaxElements)) {
+      error(e.loc, fmt::format("the list has more than {} elements", kMaxElements));
+      return false;
+    }
+  }
+  return true;
+}
+
+NodeId Lowerer::lowerList(const Expr& e) {
+  // The first element at each level fixes the shape; flattenList then
+  // reports the first element that does not fit it (a ragged list).
+  Shape shape;
+  if (!listShape(e, shape)) return kNoNode;
+  Attrs a;
+  if (!flattenList(e, shape, 0, a.values, "the shape set by its first elements")) return kNoNode;
+  b_.setLoc(e.loc);
+  return checked(b_.make(Op::ConstantTensor, {}, std::move(a), shape), e.loc, "a list");
 }
 
 NodeId Lowerer::lowerName(const Expr& e) {
@@ -340,6 +372,8 @@ bool Lowerer::withinNodeLimit(SourceLoc loc, const std::string& what) {
 NodeId Lowerer::applyBinary(const Expr& e, NodeId a, NodeId b) {
   b_.setLoc(e.loc);
   Op op = Op::Add;
+  // The graph compares with > >= == only: a < b is b > a, and a != b is 1 - (a == b).
+  bool swap = false, negate = false;
   switch (e.op) {
   case '@': return lowerMatMul(a, b, e.loc);
   case '+': op = Op::Add; break;
@@ -347,8 +381,22 @@ NodeId Lowerer::applyBinary(const Expr& e, NodeId a, NodeId b) {
   case '*': op = Op::Mul; break;
   case '/': op = Op::Div; break;
   case '^': op = Op::Pow; break;
+  case '>': op = Op::Greater; break;
+  case kGreaterEqual: op = Op::GreaterEqual; break;
+  case '<': op = Op::Greater; swap = true; break;
+  case kLessEqual: op = Op::GreaterEqual; swap = true; break;
+  case kEqualEqual: op = Op::Equal; break;
+  case kNotEqual: op = Op::Equal; negate = true; break;
   }
-  return checked(b_.binary(op, a, b), e.loc, fmt::format("'{}'", e.op));
+  std::string what = fmt::format("'{}'", opSpelling(e.op));
+  Shape joined;
+  if (swap && a != kNoNode && b != kNoNode && !broadcastShapes(b_.shape(a), b_.shape(b), joined)) {
+    // Checked in the order written: the swapped node would name the shapes backwards.
+    error(e.loc, fmt::format("{}: shapes {} and {} do not broadcast", what, b_.shape(a).str(), b_.shape(b).str()));
+    return kNoNode;
+  }
+  NodeId out = checked(swap ? b_.binary(op, b, a) : b_.binary(op, a, b), e.loc, what);
+  return negate && out != kNoNode ? b_.sub(b_.constant(1), out) : out;
 }
 
 NodeId Lowerer::lowerMatMul(NodeId a, NodeId b, SourceLoc loc) {
@@ -439,6 +487,12 @@ static std::optional<double> arithmetic(char op, double a, double b) {
   case '*': return a * b;
   case '/': return a / b;
   case '^': return std::pow(a, b);
+  case '<': return a < b;
+  case '>': return a > b;
+  case kLessEqual: return a <= b;
+  case kGreaterEqual: return a >= b;
+  case kEqualEqual: return a == b;
+  case kNotEqual: return a != b;
   default: return std::nullopt;
   }
 }
@@ -486,6 +540,10 @@ std::optional<int64_t> Lowerer::wholeConstant(const Expr& e, const char* what) {
 
 std::optional<int64_t> Lowerer::axis(const Expr* e, int64_t fallback, int rank, SourceLoc loc) {
   int64_t a = fallback;
+  if (e && e->kind == Expr::Kind::List) {
+    error(e->loc, "this axis is one number; only sum, mean and max take a list of axes");
+    return std::nullopt;
+  }
   if (e) {
     auto v = wholeConstant(*e, "axis");
     if (!v) return std::nullopt;
@@ -496,6 +554,40 @@ std::optional<int64_t> Lowerer::axis(const Expr* e, int64_t fallback, int rank, 
     return std::nullopt;
   }
   return a < 0 ? a + rank : a;
+}
+
+std::optional<std::vector<int64_t>> Lowerer::axes(const Expr& e, int rank) {
+  if (e.kind != Expr::Kind::List) {
+    std::optional<int64_t> one = axis(&e, 0, rank, e.loc);
+    if (!one) return std::nullopt;
+    return std::vector<int64_t>{*one};
+  }
+  if (e.args.empty()) {
+    error(e.loc, "axis = [] names no axis; leave axis out to reduce over every axis");
+    return std::nullopt;
+  }
+  std::vector<int64_t> out;
+  std::vector<const Expr*> source;  // where each axis was written
+  for (const auto& el : e.args) {
+    if (el->kind == Expr::Kind::List) {
+      error(el->loc, "a list of axes holds numbers, not lists");
+      return std::nullopt;
+    }
+    std::optional<int64_t> a = axis(el.get(), 0, rank, el->loc);
+    if (!a) return std::nullopt;
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (out[i] != *a) continue;
+      // As written (both are valid constants by now): -1 and 1 may be the same axis.
+      int64_t first = *wholeConstant(*source[i], "axis"), again = *wholeConstant(*el, "axis");
+      error(el->loc, first == again ? fmt::format("axis {} is listed twice", first)
+                                    : fmt::format("axes {} and {} are both axis {}", first, again, *a));
+      return std::nullopt;
+    }
+    out.push_back(*a);
+    source.push_back(el.get());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 bool Lowerer::bindArgs(const Expr& call, const std::vector<const char*>& names, size_t required,

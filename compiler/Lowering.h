@@ -29,6 +29,8 @@ public:
   std::optional<int64_t> wholeConstant(const Expr& e, const char* what);
   /// An `axis = K` argument resolved against `rank` (negatives count from the end).
   std::optional<int64_t> axis(const Expr* e, int64_t fallback, int rank, SourceLoc loc);
+  /// A reduction's `axis = K` or `axis = [K, ...]`, resolved and sorted; a repeat is an error.
+  std::optional<std::vector<int64_t>> axes(const Expr& e, int rank);
 
   /// Matches a call's arguments to `names`; the first `required` must be given.
   /// Returns false (after reporting) on a mismatch.
@@ -55,7 +57,13 @@ private:
   void declareInput(const Stmt& s);
   void declareParam(const Stmt& s);
   std::optional<InitSpec> lowerInit(const Expr& e, const Shape& shape);
-  bool flattenList(const Expr& e, const Shape& shape, size_t dim, std::vector<double>& out);
+  /// Appends the numbers of list `e` (row-major) after checking that it has
+  /// `shape` from `dim` on; `whose` names the shape in a diagnostic.
+  bool flattenList(const Expr& e, const Shape& shape, size_t dim, std::vector<double>& out, const char* whose);
+  /// A list literal as a value: a constant tensor of its nested shape.
+  NodeId lowerList(const Expr& e);
+  /// The shape a nested list claims through its first elements.
+  bool listShape(const Expr& e, Shape& shape);
   void declareMetric(const Stmt& s);
   void declareOutput(const Stmt& s);
   void declareOptimizer(const Stmt& s);

@@ -267,9 +267,34 @@ private:
     return e;
   }
 
-  /// expr := term {('+' | '-') term}
+  /// The code of a comparison token (see AST.h), or 0.
+  static char comparisonOp(Tok k) {
+    switch (k) {
+    case Tok::Less: return '<';
+    case Tok::Greater: return '>';
+    case Tok::LessEqual: return kLessEqual;
+    case Tok::GreaterEqual: return kGreaterEqual;
+    case Tok::EqualEqual: return kEqualEqual;
+    case Tok::NotEqual: return kNotEqual;
+    default: return 0;
+    }
+  }
+
+  /// expr := additive [('<' | '<=' | '>' | '>=' | '==' | '!=') additive]   (no chains: `a < b < c` is an error)
   ExprPtr expr() {
     DepthGuard guard(*this, peek());
+    ExprPtr lhs = additive();
+    char op = comparisonOp(peek().kind);
+    if (!op) return lhs;
+    const Token& at = next();
+    lhs = binary(op, at.loc, std::move(lhs), additive());
+    if (comparisonOp(peek().kind))
+      fail(peek(), "comparisons do not chain: parenthesize one of them, or write (a < b) * (b < c) for both");
+    return lhs;
+  }
+
+  /// additive := term {('+' | '-') term}
+  ExprPtr additive() {
     ExprPtr lhs = term();
     while (peek().kind == Tok::Plus || peek().kind == Tok::Minus) {
       const Token& op = next();

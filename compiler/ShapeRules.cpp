@@ -102,6 +102,10 @@ std::string inferShape(Op op, const std::vector<const Shape*>& in, const Attrs& 
   case Op::Param:
   case Op::State:
     return "";
+  case Op::ConstantTensor:
+    if (static_cast<size_t>(out.staticElements()) != attrs.values.size() || out.hasBatch())
+      return fmt::format("{} values cannot fill shape {}", attrs.values.size(), out.str());
+    return "";
   case Op::Neg: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Abs:
   case Op::Square: case Op::Tanh: case Op::Sigmoid: case Op::Relu:
   case Op::Softplus: case Op::Sin: case Op::Cos: case Op::Sign:

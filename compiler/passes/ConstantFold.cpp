@@ -37,8 +37,9 @@ double evaluateScalar(Op op, const std::vector<double>& a, double attr) {
   case Op::Select: return a[0] != 0 ? a[1] : a[2];
   // Not elementwise: never folded here.
   case Op::Constant: case Op::Input: case Op::Param: case Op::State: case Op::Epoch:
-  case Op::Step: case Op::BatchSize: case Op::RandomKey: case Op::Dropout: case Op::Mode: case Op::Broadcast: case Op::Transpose:
-  case Op::Reshape: case Op::Concat: case Op::Slice: case Op::OneHot: case Op::Patches: case Op::Unpatch: case Op::Sum:
+  case Op::Step: case Op::BatchSize: case Op::ConstantTensor: case Op::RandomKey: case Op::Dropout: case Op::Mode:
+  case Op::Broadcast: case Op::Transpose: case Op::Reshape: case Op::Concat: case Op::Slice: case Op::OneHot:
+  case Op::Patches: case Op::Unpatch: case Op::Sum:
   case Op::Max: case Op::ArgMax: case Op::MatMul:
     break;
   }

@@ -110,11 +110,11 @@ bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, bool s
 }
 
 /// Whether the matmul micro-kernel can read `n` as a strided view of a
-/// buffer: the buffer itself, a reshape of it (contiguous rows) or, when
-/// `transposed` is allowed, the transpose of either.
+/// buffer: the buffer itself (or a constant tensor's array), a reshape of it
+/// (contiguous rows) or, when `transposed` is allowed, the transpose of either.
 bool isMatMulView(const Graph& g, NodeId n, bool transposed, const std::vector<bool>& mat,
                   const std::function<bool(NodeId)>& inSlot) {
-  auto buffer = [&](NodeId x) { return mat[x] || inSlot(x); };
+  auto buffer = [&](NodeId x) { return mat[x] || inSlot(x) || g.op(x) == Op::ConstantTensor; };
   if (buffer(n)) return true;
   const Node& node = g.node(n);
   if (node.op == Op::Reshape) return buffer(node.inputs[0]);
@@ -129,7 +129,9 @@ bool isMatMulView(const Graph& g, NodeId n, bool transposed, const std::vector<b
 NodeId reshaped(const Graph& g, NodeId operand, bool transposed) {
   NodeId x = operand;
   if (transposed && g.op(x) == Op::Transpose) x = g.node(x).inputs[0];
-  return g.op(x) == Op::Reshape ? g.node(x).inputs[0] : operand;
+  if (g.op(x) != Op::Reshape) return operand;
+  NodeId value = g.node(x).inputs[0];
+  return opKind(g.op(value)) == OpKind::Leaf ? operand : value;  // a leaf has no kernel to run
 }
 
 /// A's elements are broadcast one at a time, so any strides do; B is read a
@@ -161,7 +163,7 @@ void fuseEpilogues(const Graph& g, const std::vector<bool>& live, const std::vec
     // as [batch, oh, ow, f]) is the tile too, seen in the image's shape.
     NodeId tile = c;
     if (uses[c] == 1 && g.op(consumer[c]) == Op::Reshape && !s.materialized[consumer[c]] &&
-        g.shape(consumer[c]).dims.back() == g.shape(c).dims.back())
+        g.shape(consumer[c]).rank() >= 2 && g.shape(consumer[c]).dims.back() == g.shape(c).dims.back())
       tile = consumer[c];
     NodeId x = tile;
     while (uses[x] == 1 && !isRoot[x]) {

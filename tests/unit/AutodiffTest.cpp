@@ -16,13 +16,7 @@ void checkGradient(const std::string& expr, const std::string& shape, const char
       "fn sq(x) = x * x\nfn twice(x) = sq(x) + x\n"
       "loss = sum(({2}) * c)\n",
       init, shape, expr);
-  Compiled c(src, f64Gradients());
-  INFO(expr << "\n" << c.errors);
-  REQUIRE(c.ok());
-  for (uint64_t seed = 1; seed <= 3; ++seed) {
-    c.session->initParams(seed);
-    CHECK(gradientError(c, 1) < 1e-6);
-  }
+  checkGradients(src);
 }
 
 } // namespace
@@ -94,19 +88,10 @@ TEST_CASE("autodiff: cross_entropy and onehot against class labels", "[autodiff]
   std::string src =
       "input x[batch, 3]\ninput label[batch] : class(3)\nparam W[3, 3] = normal(0, 1)\nparam b[3] = normal(0, 1)\n"
       "z = x @ W + b\nloss = cross_entropy(z, label) + mean(square(onehot(label, 3) - softmax(z)))\n";
-  Compiled c(src, f64Gradients());
-  INFO(c.errors);
-  REQUIRE(c.ok());
   Dataset data;
   data.rows = 4;
   data.columns = {{0.1, -0.2, 0.3, 1, 2, -1, 0.5, 0.5, 0.5, -1, 0, 1}, {0, 2, 1, 2}};
-  std::vector<int64_t> rows{0, 1, 2, 3};
-  c.session->reserveRows(4);
-  c.session->feed(data, rows, 0, 4, {0, 1});
-  for (uint64_t seed = 1; seed <= 3; ++seed) {
-    c.session->initParams(seed);
-    CHECK(gradientError(c, 4) < 1e-6);
-  }
+  checkGradients(src, &data);
 }
 
 TEST_CASE("autodiff: metrics-only ops are refused where a gradient is needed", "[autodiff][diagnostics]") {

@@ -1,9 +1,5 @@
 // FrontEndTest: lexer, parser and the diagnostics they produce.
-#include "Lexer.h"
-#include "LowerToGraph.h"
-#include "Parser.h"
-
-#include <catch2/catch.hpp>
+#include "TestSupport.h"
 
 using namespace nnjit;
 
@@ -17,14 +13,7 @@ std::string parsed(const std::string& src) {
   return out;
 }
 
-std::string errors(const std::string& src) {
-  DiagnosticEngine diags("t.nn", src);
-  Module m = parse(lex(src, diags), diags);
-  if (!diags.hasErrors()) lowerToGraph(m, "t.nn", diags);
-  std::string out;
-  for (const auto& d : diags.diagnostics()) out += formatDiagnostic(d);
-  return out;
-}
+std::string errors(const std::string& src) { return test::lowerErrors(src); }
 
 } // namespace
 

@@ -2,6 +2,9 @@
 #pragma once
 
 #include "Compiler.h"
+#include "Lexer.h"
+#include "LowerToGraph.h"
+#include "Parser.h"
 #include "Session.h"
 
 #include <catch2/catch.hpp>
@@ -10,6 +13,7 @@
 #include <cmath>
 
 #include <memory>
+#include <numeric>
 #include <string>
 
 namespace nnjit::test {
@@ -35,6 +39,27 @@ inline CompileOptions f64Gradients() {
   o.gradients = true;
   o.evaluate = true;
   return o;
+}
+
+/// Every diagnostic of parsing and (when that succeeds) lowering `src`, as
+/// printed: `t.nn:LINE:COL: error: ...`, the source line and a caret.
+inline std::string lowerErrors(const std::string& src) {
+  DiagnosticEngine diags("t.nn", src);
+  Module m = parse(lex(src, diags), diags);
+  if (!diags.hasErrors()) lowerToGraph(m, "t.nn", diags);
+  std::string out;
+  for (const auto& d : diags.diagnostics()) out += formatDiagnostic(d);
+  return out;
+}
+
+/// Feeds all rows of `data`, in order, column i to input i.
+inline void feedAll(Session& s, const Dataset& data) {
+  std::vector<int64_t> rows(data.rows);
+  std::iota(rows.begin(), rows.end(), 0);
+  std::vector<int> columnOf(data.columns.size());
+  std::iota(columnOf.begin(), columnOf.end(), 0);
+  s.reserveRows(data.rows);
+  s.feed(data, rows, 0, data.rows, columnOf);
 }
 
 /// The largest relative difference between every param's symbolic gradient
@@ -66,6 +91,19 @@ inline double gradientError(Compiled& c, int64_t rows) {
     }
   }
   return worst;
+}
+
+/// `src`'s gradients (over all rows of `data`, if given) match finite
+/// differences at three random draws of its params.
+inline void checkGradients(const std::string& src, const Dataset* data = nullptr) {
+  Compiled c(src, f64Gradients());
+  INFO(src << c.errors);
+  REQUIRE(c.ok());
+  if (data) feedAll(*c.session, *data);
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    c.session->initParams(seed);
+    CHECK(gradientError(c, data ? data->rows : 1) < 1e-6);
+  }
 }
 
 } // namespace nnjit::test
