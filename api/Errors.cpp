@@ -48,7 +48,9 @@ std::string Diagnostic::str() const {
   return escapeControls((where.empty() ? "" : where + ": ") + kind + ": " + message);
 }
 
-std::string Diagnostic::render() const {
+std::string Diagnostic::render() const { return render(false); }
+
+std::string Diagnostic::render(bool colour) const {
   nnjit::Diagnostic d;
   d.severity = severity == Severity::Error     ? nnjit::Severity::Error
                : severity == Severity::Warning ? nnjit::Severity::Warning
@@ -58,9 +60,9 @@ std::string Diagnostic::render() const {
   d.col = column;
   d.message = escapeControls(message);
   // The location keeps the column as an editor counts it; the caret follows its byte into the escaped line.
-  std::string location = nnjit::formatDiagnostic(d);
+  std::string location = nnjit::formatDiagnostic(d, colour);
   d.sourceLine = escapeControls(sourceLine, &d.col);
-  std::string full = nnjit::formatDiagnostic(d);
+  std::string full = nnjit::formatDiagnostic(d, colour);
   return location + full.substr(full.find('\n') + 1);
 }
 

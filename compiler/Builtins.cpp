@@ -350,6 +350,12 @@ bool isBuiltinName(const std::string& name) {
   return false;
 }
 
+std::vector<std::string> builtinNames() {
+  std::vector<std::string> names;
+  for (const Builtin& b : builtins()) names.push_back(b.name);
+  return names;
+}
+
 bool Lowerer::lowerBuiltin(const Expr& call, NodeId& out) {
   for (const Builtin& b : builtins()) {
     if (call.name != b.name) continue;

@@ -14,13 +14,33 @@ static const char* severityName(Severity s) {
   return "error";
 }
 
-std::string formatDiagnostic(const Diagnostic& d) {
+namespace {
+
+/// The escape sequences clang colours its diagnostics with.
+struct Palette {
+  const char* bold = "";
+  const char* severity = "";
+  const char* caret = "";
+  const char* reset = "";
+};
+
+Palette paletteFor(Severity s, bool colour) {
+  if (!colour) return {};
+  const char* severity = s == Severity::Error ? "\033[0;1;31m" : s == Severity::Warning ? "\033[0;1;35m" : "\033[0;1;30m";
+  return {"\033[1m", severity, "\033[0;1;32m", "\033[0m"};
+}
+
+} // namespace
+
+std::string formatDiagnostic(const Diagnostic& d, bool colour) {
   std::string where = d.file.empty() ? "nnjit" : d.file;
   if (!d.file.empty() && d.line > 0) {
     where += fmt::format(":{}", d.line);
     if (d.col > 0) where += fmt::format(":{}", d.col);
   }
-  std::string out = fmt::format("{}: {}: {}\n", where, severityName(d.severity), d.message);
+  Palette p = paletteFor(d.severity, colour);
+  std::string out = fmt::format("{}{}: {}{}{}: {}{}{}{}\n", p.bold, where, p.reset, p.severity, severityName(d.severity),
+                                p.reset, p.bold, d.message, p.reset);
   // A column past the kept text (a line cut to kMaxSourceLine) shows no
   // line; one or two past it is the end of the line (`\r\n` counts as two).
   if (d.col > 0 && !d.sourceLine.empty() && static_cast<size_t>(d.col) <= d.sourceLine.size() + 2) {
@@ -29,7 +49,7 @@ std::string formatDiagnostic(const Diagnostic& d) {
     std::string pad;
     for (int i = 0; i + 1 < d.col && i < static_cast<int>(d.sourceLine.size()); ++i)
       pad += d.sourceLine[i] == '\t' ? '\t' : ' ';
-    out += pad + "^\n";
+    out += pad + p.caret + "^" + p.reset + "\n";
   }
   return out;
 }

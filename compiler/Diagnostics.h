@@ -27,8 +27,10 @@ struct Diagnostic {
   std::string sourceLine;
 };
 
-/// Formats as `FILE:LINE:COL: error: MESSAGE` plus the source line and a caret.
-std::string formatDiagnostic(const Diagnostic& d);
+/// Formats as `FILE:LINE:COL: error: MESSAGE` plus the source line and a
+/// caret; with `colour`, in clang's colours (a bold location and message, a
+/// red `error:`, a magenta `warning:`, a green caret) for a terminal.
+std::string formatDiagnostic(const Diagnostic& d, bool colour = false);
 
 /// Collects diagnostics for one source file; knows its text for carets.
 class DiagnosticEngine {

@@ -1,4 +1,5 @@
 // LowerToGraph: AST to graph — names, fn inlining, shapes and declarations.
+#include "EditDistance.h"
 #include "Lowering.h"
 
 #include <algorithm>
@@ -341,8 +342,18 @@ NodeId Lowerer::lowerName(const Expr& e) {
   else if (fns_.count(e.name)) error(e.loc, fmt::format("'{}' is a function; call it with arguments", e.name));
   else if (isBuiltinName(e.name)) error(e.loc, fmt::format("'{}' is a builtin function; call it with arguments", e.name));
   else if (defined_.count(e.name)) return kNoNode; // defined, but its definition failed
-  else error(e.loc, fmt::format("unknown name '{}'", e.name));
+  else error(e.loc, fmt::format("unknown name '{}'{}", e.name, didYouMean(e.name, namesInScope())));
   return kNoNode;
+}
+
+std::vector<std::string> Lowerer::namesInScope() const {
+  std::vector<std::string> names;
+  if (!fnScopes_.empty())
+    for (const auto& [name, node] : fnScopes_.back()) names.push_back(name);
+  for (const auto& [name, loc] : defined_)
+    if (!fns_.count(name)) names.push_back(name);  // a value, not a function
+  names.push_back("epoch");
+  return names;
 }
 
 NodeId Lowerer::lowerBinary(const Expr& e) {
@@ -430,7 +441,11 @@ NodeId Lowerer::lowerCall(const Expr& e) {
   // error in any other (say onehot adding a 33rd dim) is reported here.
   if (lowerBuiltin(e, out)) return checked(out, e.loc, fmt::format("'{}'", e.name));
   if (globals_.count(e.name)) error(e.loc, fmt::format("'{}' is a value, not a function", e.name));
-  else error(e.loc, fmt::format("unknown function '{}'", e.name));
+  else {
+    std::vector<std::string> names = builtinNames();
+    for (const auto& [name, fn] : fns_) names.push_back(name);
+    error(e.loc, fmt::format("unknown function '{}'{}", e.name, didYouMean(e.name, names)));
+  }
   return kNoNode;
 }
 
@@ -603,10 +618,10 @@ bool Lowerer::bindArgs(const Expr& call, const std::vector<const char*>& names, 
     size_t i = 0;
     while (i < names.size() && k.name != names[i]) ++i;
     if (i == names.size()) {
-      std::string known;
+      std::string known, suggestion = didYouMean(k.name, {names.begin(), names.end()});
       for (const char* n : names) known += (known.empty() ? "" : ", ") + std::string(n);
-      error(k.loc, fmt::format("'{}' has no argument '{}'{}", call.name, k.name,
-                               known.empty() ? "" : " (it takes " + known + ")"));
+      if (suggestion.empty() && !known.empty()) suggestion = " (it takes " + known + ")";
+      error(k.loc, fmt::format("'{}' has no argument '{}'{}", call.name, k.name, suggestion));
       return false;
     }
     if (out[i]) {

@@ -19,5 +19,7 @@ constexpr int32_t kMaxGraphNodes = 200000;
 
 /// True for every builtin function name (they cannot be used as value names).
 bool isBuiltinName(const std::string& name);
+/// Every builtin function name, for "did you mean".
+std::vector<std::string> builtinNames();
 
 } // namespace nnjit

@@ -1,4 +1,5 @@
 // LowerTraining: the `optimizer` and `train` statements, checked and defaulted.
+#include "EditDistance.h"
 #include "Lowering.h"
 
 #include <cmath>
@@ -33,8 +34,13 @@ void Lowerer::declareOptimizer(const Stmt& s) {
   const OptimizerForm* form = nullptr;
   for (const auto& f : optimizerForms())
     if (call.name == f.kind) form = &f;
-  if (!form)
-    return error(call.loc, fmt::format("unknown optimizer '{}' (expected sgd, adagrad, rmsprop, adam or adamw)", call.name));
+  if (!form) {
+    std::vector<std::string> kinds;
+    for (const auto& f : optimizerForms()) kinds.push_back(f.kind);
+    std::string suggestion = didYouMean(call.name, kinds);
+    return error(call.loc, fmt::format("unknown optimizer '{}'{}", call.name,
+                                       suggestion.empty() ? " (expected sgd, adagrad, rmsprop, adam or adamw)" : suggestion));
+  }
   std::vector<const Expr*> args;
   if (!bindArgs(call, form->params, std::isnan(form->defaults[0]) ? 1 : 0, args)) return;
 

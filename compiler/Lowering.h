@@ -42,6 +42,8 @@ private:
   bool lowerBuiltin(const Expr& call, NodeId& out);
 
   NodeId lowerName(const Expr& e);
+  /// The values a name here may refer to, for "did you mean".
+  std::vector<std::string> namesInScope() const;
   NodeId lowerBinary(const Expr& e);
   NodeId applyBinary(const Expr& e, NodeId a, NodeId b);
   /// False (reporting once, at `loc`, naming `what` if given) when the graph

@@ -33,6 +33,9 @@ struct Diagnostic {
   /// As the nnjit CLI prints it: `str()` plus the source line with a caret
   /// under the column, when known; ends in a newline.
   NNJIT_API std::string render() const;
+  /// The same, in clang's colours when `colour` (for a terminal): a bold
+  /// location and message, a red `error:` (magenta `warning:`), a green caret.
+  NNJIT_API std::string render(bool colour) const;
 };
 
 /// What went wrong, coarsely, so that callers can branch without parsing text.

@@ -8,7 +8,8 @@
 // end alone, to check a model and find its data before compiling),
 // `Model::compile` with `BuildOptions` (which entry points, IR, assembly), and
 // from <nnjit/Data.h> (included below) CSV `Table`s, the `TrainData` split
-// and whole training runs with per-epoch reports.
+// and whole training runs with per-epoch reports; from <nnjit/Tools.h>
+// "did you mean" suggestions and the build's version and host CPU.
 //
 // Errors are values: every call that can fail returns `Expected<T>` or
 // `Status` carrying an `Error` (a kind plus diagnostics with file, line,
@@ -386,3 +387,4 @@ private:
 } // namespace nnjit::api
 
 #include <nnjit/Data.h>
+#include <nnjit/Tools.h>

@@ -25,6 +25,7 @@ struct Options {
   int threads = 0;  // 0: one per core
   api::DType dtype = api::DType::F32;
   bool timeReport = false;
+  int color = 0;  // --color, read before parsing (see setDiagnosticColour)
   std::string breakGradient;  // check's test hook: an op whose gradient rule is made wrong
   // show
   bool graph = false, grad = false, ir = false, assembly = false;
@@ -41,7 +42,13 @@ int runShow(const Options& o);
 
 // ---- shared by the commands ----
 
-/// Prints diagnostics to stderr; returns kModelError if any was an error.
+/// Whether diagnostics are coloured: `when` is --color's auto (the default:
+/// when stderr is a terminal, NO_COLOR is unset or empty and TERM is not
+/// "dumb"), always or never, in any case.
+void setDiagnosticColour(const std::string& when);
+
+/// Prints diagnostics to stderr, then "N errors generated." when there are
+/// several errors; returns kModelError if any was an error.
 int report(const std::vector<api::Diagnostic>& diags);
 /// The same for a failed call's error.
 int report(const api::Error& error);

@@ -4,21 +4,48 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <string_view>
 #include <thread>
+#include <unistd.h>
 
 namespace nnjit::cli {
 
 /// Like a C compiler's error limit: past this, more errors are counted, not shown.
 constexpr size_t kErrorLimit = 20;
 
+namespace {
+
+bool colour = false;
+
+std::string lowercase(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+} // namespace
+
+void setDiagnosticColour(const std::string& when) {
+  std::string w = lowercase(when);
+  if (w == "always" || w == "never") {
+    colour = w == "always";
+    return;
+  }
+  const char* noColor = std::getenv("NO_COLOR");  // https://no-color.org: set and not empty
+  const char* term = std::getenv("TERM");
+  colour = isatty(STDERR_FILENO) && !(noColor && *noColor) && !(term && std::string_view(term) == "dumb");
+}
+
 int report(const std::vector<api::Diagnostic>& diags) {
   size_t errors = 0;
   for (const api::Diagnostic& d : diags) {
     bool isError = d.severity == api::Severity::Error;
     errors += isError;
-    if (errors <= kErrorLimit || !isError) fmt::print(stderr, "{}", d.render());
+    if (errors <= kErrorLimit || !isError) fmt::print(stderr, "{}", d.render(colour));
   }
   if (errors > kErrorLimit) fmt::print(stderr, "nnjit: {} more errors not shown\n", errors - kErrorLimit);
+  if (errors > 1) fmt::print(stderr, "{} errors generated.\n", errors);  // as clang closes
   return errors ? kModelError : kOk;
 }
 

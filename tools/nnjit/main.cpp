@@ -1,10 +1,13 @@
 // main: the `nnjit` command line — parses arguments and hands off to a subcommand.
 #include "Commands.h"
 #include "Output.h"
+#include "Usage.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <new>
@@ -13,16 +16,6 @@ using namespace nnjit;
 using namespace nnjit::cli;
 
 namespace {
-
-const char* const kUsageText =
-    "usage: nnjit train   MODEL.nn [--data CSV] [--epochs N] [--batch N] [--lr X] [--seed N]\n"
-    "                              [--load P.safetensors] [--save P.safetensors]\n"
-    "                              [--log text|json] [--threads N] [--dtype f32|f64]\n"
-    "       nnjit eval    MODEL.nn --load P.safetensors [--data CSV] [--log text|json]\n"
-    "       nnjit predict MODEL.nn --load P.safetensors --data CSV\n"
-    "       nnjit check   MODEL.nn\n"
-    "       nnjit show    MODEL.nn --graph | --grad | --ir | --asm\n"
-    "run 'nnjit COMMAND --help' for a command's options\n";
 
 /// A whole number from `lo` to `hi`, written as plain digits: no sign, no
 /// exponent, no rounding or saturation ("--seed -1" is not 2^64 - 1).
@@ -35,7 +28,7 @@ CLI::Validator wholeNumber(uint64_t lo, uint64_t hi) {
         if (digits && ec == std::errc() && end == text.data() + text.size() && v >= lo && v <= hi) return "";
         return fmt::format("'{}' is not a whole number from {} to {}", text, lo, hi);
       },
-      "N");
+      "");
 }
 
 /// `--lr 0` freezes the params, which tests of a model's plumbing use.
@@ -48,54 +41,80 @@ CLI::Validator finiteNumber() {
           return "";
         return fmt::format("'{}' is not a finite number", text);
       },
-      "X");
+      "");
 }
 
 /// `--save ''` would otherwise read as "no --save" and silently save nothing.
 CLI::Validator nonEmptyPath() {
-  return CLI::Validator([](std::string& text) { return text.empty() ? std::string("the path is empty") : ""; },
-                        "PATH");
+  return CLI::Validator([](std::string& text) { return text.empty() ? std::string("the path is empty") : ""; }, "");
+}
+
+/// One of `names`, in any case, stored as its index: `--log text|json` into
+/// a LogFormat. Only the names are accepted (not "1" for json), and a near
+/// miss gets a suggestion.
+CLI::Validator choice(std::vector<std::string> names) {
+  return CLI::Validator(
+      [names](std::string& text) -> std::string {
+        std::string lower = text;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+        for (size_t i = 0; i < names.size(); ++i)
+          if (lower == names[i]) {
+            text = std::to_string(i);
+            return "";
+          }
+        std::string all;
+        for (size_t i = 0; i < names.size(); ++i)
+          all += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+        std::optional<std::string> close = api::closestName(lower, names);
+        return fmt::format("'{}' is not {}{}", text, all, close ? "; did you mean '" + *close + "'?" : "");
+      },
+      "");
 }
 
 void addModel(CLI::App* cmd, Options& o) {
-  cmd->add_option("model", o.model, "the .nn model file")->required()->type_name("MODEL.nn");
+  cmd->add_option("model", o.model, "the model file")->required()->type_name("MODEL.nn");
 }
 
 void addLog(CLI::App* cmd, Options& o) {
-  static const std::map<std::string, LogFormat> formats{{"text", LogFormat::Text}, {"json", LogFormat::Json}};
-  cmd->add_option("--log", o.log, "log format: text (default) or json (one object per line)")
-      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case))
+  // The order of LogFormat's values.
+  cmd->add_option("--log", o.log, "log as text (the default) or json, one object per line")
+      ->transform(choice({"text", "json"}))
       ->type_name("text|json");
 }
 
 void addDtype(CLI::App* cmd, Options& o) {
-  static const std::map<std::string, api::DType> types{{"f32", api::DType::F32}, {"f64", api::DType::F64}};
-  cmd->add_option("--dtype", o.dtype, "compute in float32 (default) or float64")
-      ->transform(CLI::CheckedTransformer(types, CLI::ignore_case))
+  // The order of api::DType's values.
+  cmd->add_option("--dtype", o.dtype, "compute in float32 (the default) or float64")
+      ->transform(choice({"f32", "f64"}))
       ->type_name("f32|f64");
 }
 
-void addData(CLI::App* cmd, Options& o, bool required) {
-  auto* opt = cmd->add_option("--data", o.data, "CSV data (instead of the model's 'data' file)")
-                  ->check(nonEmptyPath())
-                  ->type_name("CSV");
-  if (required) opt->required();
+/// `needed`: the command needs it (predict, when the model has inputs); the help shows it so.
+CLI::Option* addData(CLI::App* cmd, Options& o, const char* description) {
+  return cmd->add_option("--data", o.data, description)->check(nonEmptyPath())->type_name("CSV");
 }
 
 void addThreads(CLI::App* cmd, Options& o) {
-  cmd->add_option("--threads", o.threads, "threads the compiled code runs on (default: one per core; any count gives the same bits)")
+  cmd->add_option("--threads", o.threads, "threads to run on (default: one per core)")
       ->check(wholeNumber(1, 1024))->type_name("N");
 }
 
 void addSeed(CLI::App* cmd, Options& o) {
-  cmd->add_option("--seed", o.seed, "seed for the params' random initializers (default 0)")
+  cmd->add_option("--seed", o.seed, "seed of the params' random initializers (default 0)")
       ->check(wholeNumber(0, UINT64_MAX))->type_name("N");
+}
+
+/// Accepted everywhere; colorArgument() reads it before parsing, so that errors in the parse are coloured too.
+void addColor(CLI::App* cmd, Options& o) {
+  cmd->add_option("--color", o.color, "colour diagnostics: auto (on a terminal), always, never")
+      ->transform(choice({"auto", "always", "never"}))
+      ->type_name("WHEN");
 }
 
 void buildTrain(CLI::App& app, Options& o) {
   CLI::App* cmd = app.add_subcommand("train", "compile the model and train it");
   addModel(cmd, o);
-  addData(cmd, o, false);
+  addData(cmd, o, "training data, instead of the model's 'data' file");
   cmd->add_option("--epochs", o.epochs, "epochs to train (overrides train(epochs = ...))")
       ->check(wholeNumber(0, api::kMaxEpochs))->type_name("N");
   cmd->add_option("--batch", o.batch, "rows per batch (overrides train(batch = ...))")
@@ -109,34 +128,39 @@ void buildTrain(CLI::App& app, Options& o) {
   addThreads(cmd, o);
   addDtype(cmd, o);
   cmd->add_flag("--time-report", o.timeReport, "print the time each compiler stage took to stderr");
+  addColor(cmd, o);
 }
 
 void buildOthers(CLI::App& app, Options& o) {
-  CLI::App* eval = app.add_subcommand("eval", "loss and metrics of a checkpoint over all rows of the data");
+  CLI::App* eval = app.add_subcommand("eval", "loss and metrics of a checkpoint on all rows of the data");
   addModel(eval, o);
   eval->add_option("--load", o.load, "the checkpoint to evaluate")->required()->check(nonEmptyPath())
       ->type_name("P.safetensors");
-  addData(eval, o, false);
+  addData(eval, o, "data to evaluate on, instead of the model's 'data' file");
   addLog(eval, o);
   addThreads(eval, o);
   addDtype(eval, o);
+  addColor(eval, o);
 
   CLI::App* predict = app.add_subcommand("predict", "write the model's output for each data row as CSV");
   addModel(predict, o);
   predict->add_option("--load", o.load, "the trained checkpoint")->required()->check(nonEmptyPath())
       ->type_name("P.safetensors");
-  addData(predict, o, false);  // required when the model has inputs
+  // Needed when the model has inputs, which only the model file tells: checked in runPredict.
+  addData(predict, o, "rows to predict (needed when the model has inputs)")->group(kRequiredGroup);
   addThreads(predict, o);
   addDtype(predict, o);
+  addColor(predict, o);
 
-  CLI::App* check = app.add_subcommand("check", "check shapes and every param's gradient against finite differences");
+  CLI::App* check = app.add_subcommand("check", "check shapes and gradients against finite differences");
   addModel(check, o);
-  addData(check, o, false);
+  addData(check, o, "data to check on, instead of the model's 'data' file");
   addSeed(check, o);
+  addColor(check, o);
   // A test hook, hidden from --help: proves that check catches a wrong gradient rule.
   check->add_option("--test-break-gradient", o.breakGradient)->group("");
 
-  CLI::App* show = app.add_subcommand("show", "print the graph, the gradient graph, the LLVM IR or the assembly");
+  CLI::App* show = app.add_subcommand("show", "print the graph, its gradient, the LLVM IR or assembly");
   addModel(show, o);
   auto* graph = show->add_flag("--graph", o.graph, "the forward graph as Graphviz dot");
   auto* grad = show->add_flag("--grad", o.grad, "the forward and gradient graph as Graphviz dot");
@@ -145,12 +169,15 @@ void buildOthers(CLI::App& app, Options& o) {
   graph->excludes(grad)->excludes(ir)->excludes(assembly);
   grad->excludes(ir)->excludes(assembly);
   ir->excludes(assembly);
+  for (CLI::Option* what : {graph, grad, ir, assembly}) what->group(kOneOfGroup);
   addDtype(show, o);
+  addColor(show, o);
 }
 
-int usageError(const std::string& message) {
+/// A wrong command line: the message, then the usage of the command it was for (of all, without one).
+int usageError(const std::string& message, const CLI::App& cmd) {
   report({fileError("", message)});  // escaped like every diagnostic: arguments may hold anything
-  fmt::print(stderr, "{}", kUsageText);
+  fmt::print(stderr, "{}", usageOf(cmd));
   return kUsage;
 }
 
@@ -159,7 +186,8 @@ int dispatch(CLI::App& app, const Options& o) {
   if (app.got_subcommand("eval")) return runEval(o);
   if (app.got_subcommand("predict")) return runPredict(o);
   if (app.got_subcommand("check")) return runCheck(o);
-  if (o.graph + o.grad + o.ir + o.assembly == 0) return usageError("show needs one of --graph, --grad, --ir, --asm");
+  if (o.graph + o.grad + o.ir + o.assembly == 0)
+    return usageError("show needs one of --graph, --grad, --ir, --asm", *app.get_subcommand("show"));
   return runShow(o);
 }
 
@@ -180,21 +208,29 @@ int run(CLI::App& app, const Options& o) {
 
 int main(int argc, char** argv) {
   installCheckedOutput();
-  CLI::App app("nnjit: a JIT compiler for training neural networks described in .nn files", "nnjit");
+  setDiagnosticColour(colorArgument(argc, argv));
+  CLI::App app("nnjit compiles the model a .nn file describes to native code with LLVM and\n"
+               "trains it, evaluates it, predicts with it or checks its gradients.",
+               "nnjit");
+  useHelpFormatter(app);
   app.require_subcommand(1);
-  app.footer(kUsageText);
   Options o;
+  app.set_version_flag("--version", versionText, "print nnjit's version, LLVM's and the host CPU");
+  addColor(&app, o);
   buildTrain(app, o);
   buildOthers(app, o);
   if (argc <= 1) {
-    fmt::print(stderr, "{}", kUsageText);
+    fmt::print(stderr, "{}", usageText());
     return kUsage;
   }
+  if (std::optional<ArgumentError> bad = checkArguments(app, argc, argv))
+    return usageError(bad->message, bad->command ? *bad->command : app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return finishOutput(app.exit(e));
-    return usageError(e.what());
+    std::vector<CLI::App*> in = app.get_subcommands();
+    return usageError(e.what(), in.empty() ? app : *in.front());
   }
   return finishOutput(run(app, o));
 }
