@@ -76,8 +76,10 @@ void addDtype(CLI::App* cmd, Options& o) {
 }
 
 void addData(CLI::App* cmd, Options& o, bool required) {
-  auto* opt = cmd->add_option("--data", o.data, "CSV data (instead of the model's 'data' file)")
+  // One path per --data: repeated for several IDX files, never eating MODEL.nn.
+  auto* opt = cmd->add_option("--data", o.data, "CSV data, or an IDX file, repeated for each (instead of the model's 'data')")
                   ->check(nonEmptyPath())
+                  ->allow_extra_args(false)
                   ->type_name("CSV");
   if (required) opt->required();
 }
