@@ -184,3 +184,16 @@ TEST_CASE("idx: Debian's Fashion-MNIST loads through a .nn file", "[e2e][idx][fa
   REQUIRE(t.status == 0);
   CHECK(epochLines(t.out).at(0)["test"]["acc"].get<double>() > 0.7);
 }
+
+TEST_CASE("idx: examples/fashion_mlp.nn compiles and reads its data", "[e2e][idx][fashion]") {
+  if (!std::filesystem::exists(std::string(kFashion) + "/train-images-idx3-ubyte.gz")) {
+    WARN("skipped: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  Scratch s;
+  s.copy("examples/fashion_mlp.nn", "fashion_mlp.nn");
+  Output o = s.nnjit({"train", "fashion_mlp.nn", "--epochs", "0", "--log", "json"});
+  INFO(o.err);
+  CHECK(o.status == 0);
+  CHECK(contains(o.out, "\"done\": true"));
+}
