@@ -307,6 +307,13 @@ Status loadOne(const DataSource& file, const std::vector<InputColumns>& inputs, 
 
 Result<DataFormat> dataFormat(const std::vector<DataSource>& files) {
   for (const DataSource& file : files) {
+    // Sniffing reads a file twice: a pipe (`--data <(cat d.csv)`) would lose
+    // its first bytes, so a single one is CSV, read once, as it always was.
+    struct stat st {};
+    if (::stat(file.path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      if (files.size() == 1) return DataFormat::Csv;
+      return errorIn(file, "not a regular file; the IDX files of a 'data' list are read from files, not pipes or devices");
+    }
     Reader in(file);
     if (std::string why = in.open(); !why.empty()) return errorIn(file, why);
     unsigned char magic[4];

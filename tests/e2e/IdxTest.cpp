@@ -197,3 +197,18 @@ TEST_CASE("idx: examples/fashion_mlp.nn compiles and reads its data", "[e2e][idx
   CHECK(o.status == 0);
   CHECK(contains(o.out, "\"done\": true"));
 }
+
+TEST_CASE("idx: a CSV through a pipe is still CSV; IDX files in a list must be regular files", "[e2e][idx]") {
+  Scratch s;
+  s.write("c.nn", "input x[batch, 2]\ninput label[batch] : class(3)\nparam W[2, 3] = zeros\n"
+                  "loss = cross_entropy(x @ W, label)\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n");
+  s.write("d.csv", "a,b,label\n1,2,0\n3,4,1\n");
+  Output o = s.shell("$NNJIT train c.nn --data <(cat d.csv)");
+  INFO(o.err);
+  CHECK(o.status == 0);
+  writePair(s, "good", 10, false);
+  s.write("m.nn", softmaxModel("data \"good-images\", \"good-labels\""));
+  o = s.shell("$NNJIT train m.nn --data good-images --data <(cat good-labels)");
+  CHECK(o.status == 1);
+  CHECK(contains(o.err, "error: not a regular file; the IDX files of a 'data' list are read from files"));
+}
