@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(cmake ninja-build g++ llvm-19-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libbenchmark-dev)
-TEST_PACKAGES=(clang-19 libfuzzer-19-dev libclang-rt-19-dev graphviz)
+PACKAGES=(cmake ninja-build g++ llvm-19-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libbenchmark-dev zlib1g-dev)
+TEST_PACKAGES=(clang-19 libfuzzer-19-dev libclang-rt-19-dev graphviz dataset-fashion-mnist)
 BUILD_DIR=${NNJIT_BUILD_DIR:-build}
 
 install_missing() {
@@ -50,7 +50,7 @@ case "${1:-}" in
     # libFuzzer needs clang: a third build of the libraries, then each fuzzer briefly.
     [ -f "$BUILD_DIR-fuzz/build.ninja" ] || CC=clang-19 CXX=clang++-19 cmake -S . -B "$BUILD_DIR-fuzz" -G Ninja \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNJIT_FUZZ=ON -DBUILD_TESTING=OFF -DNNJIT_BENCH=OFF >/dev/null
-    cmake --build "$BUILD_DIR-fuzz" --target FuzzFrontEnd FuzzCsv FuzzSafetensors FuzzCheckpoint
+    cmake --build "$BUILD_DIR-fuzz" --target FuzzFrontEnd FuzzCsv FuzzIdx FuzzSafetensors FuzzCheckpoint
     tests/fuzz/run.sh "${NNJIT_FUZZ_SECONDS:-60}" "$BUILD_DIR-fuzz"
     # One closing line for both ctest runs (a failure has already stopped the script).
     sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\1 \2/p' "$log" |

@@ -1,7 +1,8 @@
-// Data: CSV tables for a model and their train/test split, on top of runtime/CsvDataset and Trainer.
+// Data: data tables for a model and their train/test split, on top of runtime/CsvDataset, IdxDataset and Trainer.
 #include "Internal.h"
 
 #include "CsvDataset.h"
+#include "IdxDataset.h"
 
 #include <fmt/format.h>
 
@@ -20,6 +21,31 @@ std::vector<std::string> namesOf(const std::vector<nnjit::InputColumns>& layout)
 Expected<Table> tableOf(Result<nnjit::Dataset> data, std::vector<std::string> names) {
   if (!data) return Error(ErrorKind::Io, publicDiagnostics(data.errors()));
   return Access::table(std::move(*data), std::move(names));
+}
+
+std::vector<nnjit::DataSource> sourcesOf(const std::vector<DataFile>& files) {
+  std::vector<nnjit::DataSource> sources;
+  for (const DataFile& f : files) sources.push_back({f.path, f.name.empty() ? f.path : f.name});
+  return sources;
+}
+
+/// Whether the files are one CSV (else IDX files); an Io error when that cannot be told.
+Expected<bool> isCsv(const std::vector<nnjit::DataSource>& files, const std::string& modelName) {
+  if (files.empty()) return errorIn(ErrorKind::InvalidArgument, modelName, "no data files to read");
+  Result<nnjit::DataFormat> format = nnjit::dataFormat(files);
+  if (!format) return Error(ErrorKind::Io, publicDiagnostics(format.errors()));
+  return *format == nnjit::DataFormat::Csv;
+}
+
+/// IDX files bound to `layout`; the table holds the inputs they bind.
+Expected<Table> idxTable(const std::vector<nnjit::DataSource>& files, const std::vector<nnjit::InputColumns>& layout,
+                         const std::vector<bool>& required, nnjit::DType dtype, const std::string& modelName) {
+  std::vector<bool> bound;
+  Result<nnjit::Dataset> data = nnjit::loadIdx(files, layout, required, dtype, modelName, bound);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < layout.size(); ++i)
+    if (bound[i]) names.push_back(layout[i].name);
+  return tableOf(std::move(data), std::move(names));
 }
 
 /// How many of `rows` the model holds out to test on; -1 for a separate test file.
@@ -68,17 +94,36 @@ Table Table::firstRows(int64_t count, std::optional<uint64_t> shuffleSeed) const
 
 Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype,
                         const std::string& displayName) {
-  std::vector<nnjit::InputColumns> layout = nnjit::csvLayout(Access::of(model).model);
-  const std::string& name = displayName.empty() ? path : displayName;
-  return tableOf(nnjit::loadCsv(path, name, layout, internalDType(dtype)), namesOf(layout));
+  return loadData(model, {{path, displayName}}, dtype);
 }
 
-Expected<Table> loadPredictCsv(const Model& model, const std::string& path) {
-  const nnjit::CompiledModel& cm = *Access::of(model).cm;
+Expected<Table> loadPredictCsv(const Model& model, const std::string& path) { return loadPredictData(model, {path}); }
+
+Expected<Table> loadData(const ParsedModel& model, const std::vector<DataFile>& files, DType dtype) {
+  const ParsedModel::Impl& p = Access::of(model);
+  std::vector<nnjit::InputColumns> layout = nnjit::csvLayout(p.model);
+  std::vector<nnjit::DataSource> sources = sourcesOf(files);
+  Expected<bool> csv = isCsv(sources, p.name);
+  if (!csv) return csv.error();
+  if (!*csv) return idxTable(sources, layout, std::vector<bool>(layout.size(), true), internalDType(dtype), p.name);
+  return tableOf(nnjit::loadCsv(sources[0].path, sources[0].name, layout, internalDType(dtype)), namesOf(layout));
+}
+
+Expected<Table> loadPredictData(const Model& model, const std::vector<std::string>& paths) {
+  const Model::Impl& m = Access::of(model);
+  const nnjit::CompiledModel& cm = *m.cm;
   std::vector<nnjit::InputColumns> full = nnjit::csvLayout(cm.model), subset;
-  for (size_t i = 0; i < full.size(); ++i)
-    if (i < cm.outputReadsInput.size() && cm.outputReadsInput[i]) subset.push_back(full[i]);
-  Result<nnjit::Dataset> data = nnjit::loadCsvEither(path, path, full, subset, cm.dtype);
+  std::vector<bool> reads(full.size());
+  for (size_t i = 0; i < full.size(); ++i) {
+    reads[i] = i < cm.outputReadsInput.size() && cm.outputReadsInput[i];
+    if (reads[i]) subset.push_back(full[i]);
+  }
+  std::vector<nnjit::DataSource> sources;
+  for (const std::string& path : paths) sources.push_back({path, path});
+  Expected<bool> csv = isCsv(sources, m.name);
+  if (!csv) return csv.error();
+  if (!*csv) return idxTable(sources, full, reads, cm.dtype, m.name);
+  Result<nnjit::Dataset> data = nnjit::loadCsvEither(paths[0], paths[0], full, subset, cm.dtype);
   bool isFull = data && data->columns.size() == full.size();
   return tableOf(std::move(data), namesOf(isFull ? full : subset));
 }
@@ -93,7 +138,10 @@ Expected<TrainData> TrainData::split(const ParsedModel& model, std::optional<Tab
   Expected<int64_t> test = testCount(p, rows);
   if (!test) return test.error();
   if (*test < 0) {
-    Expected<Table> file = loadCsv(model, p.defaults.test.path, dtype, p.defaults.test.name);
+    std::vector<DataFile> files;
+    for (size_t i = 0; i < p.defaults.test.paths.size(); ++i)
+      files.push_back({p.defaults.test.paths[i], p.defaults.test.names[i]});
+    Expected<Table> file = loadData(model, files, dtype);
     if (!file) return file.error();
     impl->testFile = std::move(*file);
     impl->testRows.resize(static_cast<size_t>(impl->testFile->rows()));

@@ -29,7 +29,8 @@ struct Model::Impl {
 struct ParsedModel::Impl {
   nnjit::Model model;
   nnjit::StageTimes times;  // parse and lower
-  std::string name, dataPath;
+  std::string name;
+  std::vector<std::string> dataPaths;  // relative to the current directory
   TrainDefaults defaults;
   std::vector<Diagnostic> warnings;
 };

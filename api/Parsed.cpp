@@ -22,8 +22,12 @@ TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelP
   d.test.kind = static_cast<TestSplit::Kind>(spec.test.kind);
   d.test.count = spec.test.count;
   d.test.fraction = spec.test.fraction;
-  d.test.path = spec.test.kind == nnjit::TestSplit::Kind::File ? besideModel(modelPath, spec.test.path) : "";
-  d.test.name = spec.test.path;
+  for (const std::string& path : spec.test.paths) d.test.paths.push_back(besideModel(modelPath, path));
+  d.test.names = spec.test.paths;
+  if (!d.test.paths.empty()) {
+    d.test.path = d.test.paths[0];
+    d.test.name = d.test.names[0];
+  }
   return d;
 }
 
@@ -45,7 +49,7 @@ Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
   if (!model || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->model = std::move(*model);
   impl->name = path;
-  impl->dataPath = besideModel(path, impl->model.dataPath);
+  for (const std::string& data : impl->model.dataPaths) impl->dataPaths.push_back(besideModel(path, data));
   impl->defaults = nnjit::api::trainDefaults(impl->model, path);
   impl->warnings = publicDiagnostics(diags.diagnostics());
   return ParsedModel(std::move(impl));
@@ -58,8 +62,17 @@ bool ParsedModel::hasLoss() const { return impl_->model.loss != kNoNode; }
 bool ParsedModel::hasOptimizer() const { return impl_->model.optimizer.has_value(); }
 bool ParsedModel::hasTrain() const { return impl_->model.train.has_value(); }
 bool ParsedModel::hasOutput() const { return impl_->model.output.has_value(); }
-const std::string& ParsedModel::dataPath() const { return impl_->dataPath; }
-const std::string& ParsedModel::dataName() const { return impl_->model.dataPath; }
+namespace {
+const std::string& firstOf(const std::vector<std::string>& list) {
+  static const std::string none;
+  return list.empty() ? none : list[0];
+}
+} // namespace
+
+const std::string& ParsedModel::dataPath() const { return firstOf(impl_->dataPaths); }
+const std::string& ParsedModel::dataName() const { return firstOf(impl_->model.dataPaths); }
+const std::vector<std::string>& ParsedModel::dataPaths() const { return impl_->dataPaths; }
+const std::vector<std::string>& ParsedModel::dataNames() const { return impl_->model.dataPaths; }
 const TrainDefaults& ParsedModel::trainDefaults() const { return impl_->defaults; }
 
 Expected<std::string> ParsedModel::dot(bool withGradients) const {

@@ -95,13 +95,15 @@ struct Stmt {
   enum class Kind { Data, Input, Param, Let, Fn, Loss, Metric, Output, Optimizer, Train };
   Kind kind = Kind::Let;
   SourceLoc loc;                 // the statement keyword
-  std::string name;              // Input/Param/Let/Fn/Metric/Output name; Data path
+  std::string name;              // Input/Param/Let/Fn/Metric/Output name
   SourceLoc nameLoc;
   std::vector<DimSpec> dims;     // Input/Param
   bool hasDims = false;
   int64_t numClasses = 0;        // Input `: class(N)`
   std::vector<std::string> fnParams;  // Fn
   std::vector<SourceLoc> fnParamLocs;
+  std::vector<std::string> paths;  // Data: the quoted files, in order
+  std::vector<SourceLoc> pathLocs;
   ExprPtr expr;                  // Param init, Let/Fn/Loss/Metric value, Optimizer/Train call
 };
 

@@ -51,7 +51,11 @@ static std::string printDims(const Stmt& s) {
 static std::string printStmt(const Stmt& s) {
   auto value = [&] { return s.expr ? printExpr(*s.expr) : std::string(); };
   switch (s.kind) {
-  case Stmt::Kind::Data: return fmt::format("data \"{}\"", s.name);
+  case Stmt::Kind::Data: {
+    std::string list;
+    for (const std::string& p : s.paths) list += fmt::format("{}\"{}\"", list.empty() ? "" : ", ", p);
+    return "data " + list;
+  }
   case Stmt::Kind::Input:
     return fmt::format("input {}{}", s.name, printDims(s)) +
            (s.numClasses ? fmt::format(" : class({})", s.numClasses) : "");

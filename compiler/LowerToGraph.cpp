@@ -36,9 +36,9 @@ void Lowerer::statement(const Stmt& s) {
   b_.setLoc(s.loc);
   switch (s.kind) {
   case Stmt::Kind::Data:
-    if (!model_.dataPath.empty()) error(s.loc, "a second 'data' statement; the file has one already");
-    model_.dataPath = s.name;
-    model_.dataLoc = s.nameLoc;
+    if (!model_.dataPaths.empty()) error(s.loc, "a second 'data' statement; the file has one already");
+    model_.dataPaths = s.paths;
+    model_.dataLocs = s.pathLocs;
     return;
   case Stmt::Kind::Input: return declareInput(s);
   case Stmt::Kind::Param: return declareParam(s);

@@ -74,6 +74,27 @@ void Lowerer::declareOptimizer(const Stmt& s) {
   model_.optimizer = spec;
 }
 
+/// `test = "x.csv"` or `test = ["images.gz", "labels.gz"]`: the files to test on.
+bool Lowerer::testFiles(const Expr& t, TestSplit& test) {
+  test.kind = TestSplit::Kind::File;
+  if (t.kind == Expr::Kind::String) {
+    test.paths = {t.name};
+    return true;
+  }
+  if (t.args.empty()) {
+    error(t.loc, "test = [] lists no files; give the test data's paths");
+    return false;
+  }
+  for (const ExprPtr& e : t.args) {
+    if (e->kind != Expr::Kind::String) {
+      error(e->loc, "test = [...] lists data files: each must be a quoted path");
+      return false;
+    }
+    test.paths.push_back(e->name);
+  }
+  return true;
+}
+
 void Lowerer::declareTrain(const Stmt& s) {
   if (model_.train) return error(s.loc, "a second 'train(...)'; a model has one");
   const Expr& call = *s.expr;
@@ -101,10 +122,9 @@ void Lowerer::declareTrain(const Stmt& s) {
     if (v) spec.shuffleSeed = static_cast<uint64_t>(*v);
   }
   if (const Expr* t = args[3]) {
-    if (t->kind == Expr::Kind::String) {
-      spec.test.kind = TestSplit::Kind::File;
-      spec.test.path = t->name;
-    } else if (auto v = constant(*t, "test (a row count, a fraction or a CSV path)")) {
+    if (t->kind == Expr::Kind::String || t->kind == Expr::Kind::List) {
+      ok &= testFiles(*t, spec.test);
+    } else if (auto v = constant(*t, "test (a row count, a fraction, a CSV path or a list of IDX paths)")) {
       if (*v < 0 || std::isnan(*v)) {
         error(t->loc, "test must not be negative");
         ok = false;

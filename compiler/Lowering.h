@@ -70,6 +70,7 @@ private:
   void declareOutput(const Stmt& s);
   void declareOptimizer(const Stmt& s);
   void declareTrain(const Stmt& s);
+  bool testFiles(const Expr& t, TestSplit& test);
   std::optional<Shape> declaredShape(const Stmt& s, bool allowBatch);
 
   struct Binding {

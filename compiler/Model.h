@@ -53,7 +53,7 @@ struct TestSplit {
   Kind kind = Kind::None;
   int64_t count = 0;
   double fraction = 0;
-  std::string path;   // relative to the `.nn` file
+  std::vector<std::string> paths;  // relative to the `.nn` file: one CSV, or IDX files
 };
 
 struct TrainSpec {
@@ -77,8 +77,8 @@ struct ModelState {
 struct Model {
   std::string file;       // the `.nn` path as given
   Graph graph;
-  std::string dataPath;   // as written, relative to the `.nn` file
-  SourceLoc dataLoc;
+  std::vector<std::string> dataPaths;  // as written, relative to the `.nn` file
+  std::vector<SourceLoc> dataLocs;
   std::vector<InputInfo> inputs;
   std::vector<ParamInfo> params;
   std::vector<ModelState> states;

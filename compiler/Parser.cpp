@@ -96,12 +96,14 @@ private:
     s.nameLoc = t.loc;
   }
 
-  /// data := 'data' STRING
+  /// data := 'data' STRING {',' STRING}
   Stmt dataStmt() {
     Stmt s = begin(Stmt::Kind::Data);
-    const Token& t = expect(Tok::String, "a quoted path");
-    s.name = t.text;
-    s.nameLoc = t.loc;
+    do {
+      const Token& t = expect(Tok::String, "a quoted path");
+      s.paths.push_back(t.text);
+      s.pathLocs.push_back(t.loc);
+    } while (accept(Tok::Comma));
     return s;
   }
 

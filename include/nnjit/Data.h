@@ -1,7 +1,8 @@
-// Data.h: CSV tables bound to a model and whole training runs over them (included by nnjit.h).
+// Data.h: data tables bound to a model and whole training runs over them (included by nnjit.h).
 //
 // A `Table` owns the values of a CSV file laid out by a model's inputs, as the
-// contract's data-binding rules say; `Table::batch()` views it as a `Batch`.
+// contract's data-binding rules say, or of IDX files (MNIST's format), each
+// bound to an input; `Table::batch()` views it as a `Batch`.
 // `TrainData` is a table split into training and test rows by the model's
 // `train(test = ...)`; `Session::train` runs epochs over it.
 #pragma once
@@ -12,7 +13,7 @@
 
 namespace nnjit::api {
 
-/// CSV data for a model: one column group per input it was read for. Cheap to copy.
+/// Data for a model: one column group per input it was read for. Cheap to copy.
 class NNJIT_API Table {
 public:
   int64_t rows() const;
@@ -34,13 +35,30 @@ private:
 
 /// Reads `path` with a column group per input of `model`. `dtype` decides
 /// which values count as finite (1e39 overflows f32). Errors name the line and
-/// field, and the file as `displayName` (default: `path`).
+/// field, and the file as `displayName` (default: `path`). An IDX file is
+/// read as `loadData` reads it.
 NNJIT_API Expected<Table> loadCsv(const ParsedModel& model, const std::string& path, DType dtype,
                                   const std::string& displayName = "");
 
 /// For predicting: a CSV with every input of `model`, or only those its output
 /// reads, told apart by the first row's column count.
 NNJIT_API Expected<Table> loadPredictCsv(const Model& model, const std::string& path);
+
+/// One data file: its path, and how diagnostics name it (empty: as `path`).
+struct DataFile {
+  std::string path;
+  std::string name;
+};
+
+/// Reads the data of `model` from `files`: one CSV file, or IDX files (raw or
+/// gzip-compressed, told by their first bytes), each binding the first
+/// unbound input its items fit, in declaration order; every input must be
+/// bound (see docs/language.md). Errors name the file.
+NNJIT_API Expected<Table> loadData(const ParsedModel& model, const std::vector<DataFile>& files, DType dtype);
+
+/// For predicting: one CSV file as `loadPredictCsv` reads it, or IDX files
+/// that bind at least the inputs the output reads.
+NNJIT_API Expected<Table> loadPredictData(const Model& model, const std::vector<std::string>& paths);
 
 /// Training and test rows, as the model's `train(test = ...)` splits them.
 class NNJIT_API TrainData {

@@ -102,8 +102,10 @@ struct TestSplit {
   Kind kind = Kind::None;
   int64_t count = 0;    ///< Kind::Count: the last `count` rows (after the one-time shuffle)
   double fraction = 0;  ///< Kind::Fraction: that share of the rows, rounded to nearest
-  std::string path;     ///< Kind::File: a separate CSV, relative to the current directory
+  std::string path;     ///< Kind::File: a separate CSV, relative to the current directory (the first of `paths`)
   std::string name;     ///< Kind::File: the path as the `.nn` file writes it (names it in diagnostics)
+  std::vector<std::string> paths;  ///< Kind::File: every test file (one CSV, or IDX files), like `path`
+  std::vector<std::string> names;  ///< Kind::File: each as the `.nn` file writes it, like `name`
 };
 
 /// The model's own `train(...)` settings, the defaults of `Session::trainEpoch`.
@@ -145,10 +147,15 @@ public:
   bool hasTrain() const;
   bool hasOutput() const;
   /// The `data "FILE"` path, made relative to the current directory (it is
-  /// written relative to the `.nn` file); empty when there is none.
+  /// written relative to the `.nn` file); empty when there is none. With
+  /// several files (`data "a.gz", "b.gz"`), the first.
   const std::string& dataPath() const;
   /// The `data "FILE"` path as the `.nn` file writes it: how diagnostics name it.
   const std::string& dataName() const;
+  /// Every file of the `data` statement, like `dataPath()`; empty when there is none.
+  const std::vector<std::string>& dataPaths() const;
+  /// Every file of the `data` statement as the `.nn` file writes it, like `dataName()`.
+  const std::vector<std::string>& dataNames() const;
   /// `train(...)`, with a test file's path resolved like `dataPath()`.
   const TrainDefaults& trainDefaults() const;
   /// The forward graph, or with `withGradients` also its gradient graph, as Graphviz dot.

@@ -319,3 +319,39 @@ TEST_CASE("Session::evaluate over a table and Session::gradients on a batch") {
   Session t(*noGradients);
   CHECK(t.gradients(b).error().kind() == ErrorKind::NotSupported);
 }
+
+TEST_CASE("loadData reads the IDX files of a data list, a test list names the test files") {
+  Folder f;
+  // IDX: 00 00 TYPE DIMS, big-endian dims, then unsigned bytes: 3 images of 2x2 and their labels.
+  f.write("images", std::string("\0\0\x08\x03\0\0\0\x03\0\0\0\x02\0\0\0\x02", 16) + std::string(12, '\x05'));
+  f.write("labels", std::string("\0\0\x08\x01\0\0\0\x03\x02\x00\x01", 11));
+  std::string src = kClassifier;
+  src = "data \"labels\", \"images\"\n" + src.substr(0, src.find("train(")) +
+        "train(epochs = 1, test = [\"images\", \"labels\"])\n";
+  Expected<ParsedModel> p = ParsedModel::fromFile(f.write("m.nn", src));
+  REQUIRE(p.ok());
+  CHECK(p->dataPaths() == std::vector<std::string>{f.path() + "/labels", f.path() + "/images"});
+  CHECK(p->dataNames() == std::vector<std::string>{"labels", "images"});
+  CHECK(p->dataPath() == f.path() + "/labels");
+  const TestSplit& test = p->trainDefaults().test;
+  CHECK(test.kind == TestSplit::Kind::File);
+  CHECK(test.paths == std::vector<std::string>{f.path() + "/images", f.path() + "/labels"});
+  CHECK(test.names == std::vector<std::string>{"images", "labels"});
+
+  std::vector<DataFile> files;
+  for (size_t i = 0; i < p->dataPaths().size(); ++i) files.push_back({p->dataPaths()[i], p->dataNames()[i]});
+  Expected<Table> data = loadData(*p, files, DType::F32);
+  REQUIRE(data.ok());
+  CHECK(data->rows() == 3);
+  CHECK(data->inputNames() == std::vector<std::string>{"x", "label"});  // declaration order, not the list's
+  Expected<TrainData> split = TrainData::split(*p, *data, DType::F32);
+  REQUIRE(split.ok());
+  CHECK(split->trainRows() == 3);
+  CHECK(split->testRows() == 3);
+
+  Expected<Table> missing = loadData(*p, {{f.path() + "/images", "images"}}, DType::F32);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().kind() == ErrorKind::Io);
+  CHECK(missing.error().message().find("input 'label' (class(3)) is fed by none of the data files") !=
+        std::string::npos);
+}

@@ -9,7 +9,7 @@ build=${2:-build-fuzz}
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for pair in FuzzFrontEnd:nn FuzzCsv:csv FuzzSafetensors:safetensors FuzzCheckpoint:checkpoint; do
+for pair in FuzzFrontEnd:nn FuzzCsv:csv FuzzIdx:idx FuzzSafetensors:safetensors FuzzCheckpoint:checkpoint; do
   target=${pair%%:*}
   corpus=${pair##*:}
   mkdir -p "$work/$corpus"

@@ -16,7 +16,7 @@ enum class LogFormat { Text, Json };
 
 struct Options {
   std::string model;
-  std::string data;       // --data, relative to the current directory
+  std::vector<std::string> data;  // each --data, relative to the current directory
   std::string load, save;
   std::optional<int64_t> epochs, batch;
   std::optional<double> lr;
@@ -66,7 +66,7 @@ std::optional<api::ParsedModel> loadModel(const Options& o, const char* command)
 std::optional<api::Model> compile(const api::ParsedModel& parsed, api::DType dtype, std::optional<double> lr,
                                   const api::BuildOptions& build);
 
-/// The CSV `--data` names, or else the model's `data` file; none when the model has no inputs.
+/// The files `--data` names, or else the model's `data` files; none when the model has no inputs.
 /// Sets `failed` (after printing) when the data is needed but missing or broken.
 std::optional<api::Table> loadData(const Options& o, const api::ParsedModel& m, bool& failed);
 

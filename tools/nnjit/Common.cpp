@@ -101,14 +101,17 @@ std::optional<api::Model> compile(const api::ParsedModel& parsed, api::DType dty
 std::optional<api::Table> loadData(const Options& o, const api::ParsedModel& m, bool& failed) {
   failed = false;
   if (!m.hasInputs()) return std::nullopt;
-  std::string path = !o.data.empty() ? o.data : m.dataPath();
-  if (path.empty()) {
+  // Diagnostics name each file as the user wrote it: on the command line, or in the .nn file.
+  std::vector<api::DataFile> files;
+  for (const std::string& path : o.data) files.push_back({path, path});
+  for (size_t i = 0; o.data.empty() && i < m.dataPaths().size(); ++i)
+    files.push_back({m.dataPaths()[i], m.dataNames()[i]});
+  if (files.empty()) {
     report({fileError(o.model, "the model has inputs but no data; add 'data \"FILE.csv\"' or pass --data FILE.csv")});
     failed = true;
     return std::nullopt;
   }
-  // Diagnostics name the file as the user wrote it: on the command line, or in the .nn file.
-  api::Expected<api::Table> data = api::loadCsv(m, path, o.dtype, o.data.empty() ? m.dataName() : o.data);
+  api::Expected<api::Table> data = api::loadData(m, files, o.dtype);
   if (!data) {
     report(data.error());
     failed = true;

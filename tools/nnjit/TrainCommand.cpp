@@ -137,13 +137,13 @@ int runPredict(const Options& o) {
     return kUsage;
   }
   if (!parsed->hasInputs() && !o.data.empty())
-    report({warningFor(o.data, "the model has no inputs; --data is not read")});
+    report({warningFor(o.data[0], "the model has no inputs; --data is not read")});
   std::optional<api::Model> model = compileFor(*parsed, o, {.predict = true});
   if (!model) return kModelError;
   std::optional<api::Table> data;
   if (parsed->hasInputs()) {
     // The CSV holds every input, or only those the output reads.
-    api::Expected<api::Table> read = api::loadPredictCsv(*model, o.data);
+    api::Expected<api::Table> read = api::loadPredictData(*model, o.data);
     if (!read) return report(read.error());
     data = std::move(*read);
   }

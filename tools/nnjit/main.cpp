@@ -89,9 +89,12 @@ void addDtype(CLI::App* cmd, Options& o) {
       ->type_name("f32|f64");
 }
 
-/// `needed`: the command needs it (predict, when the model has inputs); the help shows it so.
+/// One path per --data: repeated for several IDX files, never eating MODEL.nn.
 CLI::Option* addData(CLI::App* cmd, Options& o, const char* description) {
-  return cmd->add_option("--data", o.data, description)->check(nonEmptyPath())->type_name("CSV");
+  return cmd->add_option("--data", o.data, description)
+      ->check(nonEmptyPath())
+      ->allow_extra_args(false)
+      ->type_name("CSV");
 }
 
 void addThreads(CLI::App* cmd, Options& o) {
@@ -114,7 +117,7 @@ void addColor(CLI::App* cmd, Options& o) {
 void buildTrain(CLI::App& app, Options& o) {
   CLI::App* cmd = app.add_subcommand("train", "compile the model and train it");
   addModel(cmd, o);
-  addData(cmd, o, "training data, instead of the model's 'data' file");
+  addData(cmd, o, "training data (CSV or IDX; once per file), instead of the model's 'data'");
   cmd->add_option("--epochs", o.epochs, "epochs to train (overrides train(epochs = ...))")
       ->check(wholeNumber(0, api::kMaxEpochs))->type_name("N");
   cmd->add_option("--batch", o.batch, "rows per batch (overrides train(batch = ...))")
@@ -136,7 +139,7 @@ void buildOthers(CLI::App& app, Options& o) {
   addModel(eval, o);
   eval->add_option("--load", o.load, "the checkpoint to evaluate")->required()->check(nonEmptyPath())
       ->type_name("P.safetensors");
-  addData(eval, o, "data to evaluate on, instead of the model's 'data' file");
+  addData(eval, o, "data to evaluate on (CSV or IDX; once per file), instead of the model's 'data'");
   addLog(eval, o);
   addThreads(eval, o);
   addDtype(eval, o);
@@ -147,14 +150,14 @@ void buildOthers(CLI::App& app, Options& o) {
   predict->add_option("--load", o.load, "the trained checkpoint")->required()->check(nonEmptyPath())
       ->type_name("P.safetensors");
   // Needed when the model has inputs, which only the model file tells: checked in runPredict.
-  addData(predict, o, "rows to predict (needed when the model has inputs)")->group(kRequiredGroup);
+  addData(predict, o, "rows to predict (CSV or IDX; once per file; needed when the model has inputs)")->group(kRequiredGroup);
   addThreads(predict, o);
   addDtype(predict, o);
   addColor(predict, o);
 
   CLI::App* check = app.add_subcommand("check", "check shapes and gradients against finite differences");
   addModel(check, o);
-  addData(check, o, "data to check on, instead of the model's 'data' file");
+  addData(check, o, "data to check on (CSV or IDX; once per file), instead of the model's 'data'");
   addSeed(check, o);
   addColor(check, o);
   // A test hook, hidden from --help: proves that check catches a wrong gradient rule.
