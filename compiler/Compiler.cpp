@@ -277,12 +277,14 @@ private:
       for (const Diagnostic& d : added.errors()) diags_.add(d);
       return false;
     }
-    for (const FunctionRoots& f : functions_) {
+    for (size_t i = 0; i < functions_.size(); ++i) {
+      const FunctionRoots& f = functions_[i];
       cm_.*(f.entry) = cm_.jit->lookup(f.name);
       if (!(cm_.*(f.entry))) {
         diags_.add(fileError(cm_.model.file, "internal compiler error: the JIT has no function " + f.name));
         return false;
       }
+      cm_.arenaNeeds.push_back({cm_.*(f.entry), functions[i].memory.staticSize, functions[i].memory.rowSize});
     }
     cm_.times.jitMs = msSince(t0) - cm_.times.optimizeMs;
     return true;

@@ -53,8 +53,17 @@ struct CompiledModel {
   /// Three uint64 words — the seed, the epoch, the batch in the epoch — that
   /// dropout draws from (see Session::setRandomKey).
   int randomKeySlot = -1;
-  /// Arena elements for a batch of n rows: arenaStatic + arenaPerRow * n.
+  /// Arena elements for a batch of n rows: arenaStatic + arenaPerRow * n,
+  /// enough for any entry point (an upper bound of what a session needs).
   int64_t arenaStatic = 0, arenaPerRow = 0;
+  /// The same for each entry point alone: the session sizes the arena for
+  /// the function it runs, so evaluating 10,000 test images does not reserve
+  /// the train step's gradient buffers for 10,000 rows.
+  struct ArenaNeed {
+    EntryFn entry;
+    int64_t fixed, perRow;
+  };
+  std::vector<ArenaNeed> arenaNeeds;
   /// Metrics computed by the train step (they read inputs); the others are
   /// computed after an epoch by `paramMetrics`.
   std::vector<bool> metricReadsInputs;

@@ -95,7 +95,7 @@ uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows) {
 void Session::reserveRows(int64_t rows) {
   if (rows <= capacity_) return;
   for (size_t s = 0; s < cm_.slots.size(); ++s) {
-    if (static_cast<int>(s) == cm_.workersSlot) continue;
+    if (static_cast<int>(s) == cm_.workersSlot || static_cast<int>(s) == cm_.arenaSlot) continue;
     if (static_cast<int>(s) == cm_.randomKeySlot) {
       if (capacity_ < 0) buffers_[s] = Buffer(DType::F64, 3);  // three uint64 words
       pointers_[s] = buffers_[s].data();
@@ -111,7 +111,20 @@ void Session::reserveRows(int64_t rows) {
 
 void Session::run(EntryFn fn, int64_t rows) {
   NNJIT_CHECK(fn && rows <= capacity_, "an entry point run without its buffers");
+  fitArena(fn, rows);
   fn(pointers_.data(), rows);
+}
+
+void Session::fitArena(EntryFn fn, int64_t rows) {
+  if (cm_.arenaSlot < 0) return;
+  int64_t need = 0;
+  for (const CompiledModel::ArenaNeed& a : cm_.arenaNeeds)
+    if (a.entry == fn && (__builtin_mul_overflow(a.perRow, rows, &need) || __builtin_add_overflow(need, a.fixed, &need)))
+      throw std::bad_alloc();
+  Buffer& arena = buffers_[cm_.arenaSlot];
+  if (pointers_[cm_.arenaSlot] && arena.size() >= need) return;
+  arena = Buffer(cm_.dtype, need);  // grows once per larger batch, never per step
+  pointers_[cm_.arenaSlot] = arena.data();
 }
 
 std::vector<double> Session::read(int slot, int64_t count) const {

@@ -88,6 +88,8 @@ public:
 
 private:
   int64_t slotElements(int slot, int64_t rows) const;
+  /// Makes the arena large enough for `fn` on `rows` rows.
+  void fitArena(EntryFn fn, int64_t rows);
 
   const CompiledModel& cm_;
   std::unique_ptr<ThreadPool> pool_;
