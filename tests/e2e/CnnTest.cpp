@@ -1,6 +1,10 @@
 // CnnTest: a convolutional network with batch norm and dropout, trained through the real binary.
 #include "Helpers.h"
 
+#include <zlib.h>
+
+#include <filesystem>
+
 using namespace nnjit::e2e;
 using nlohmann::json;
 
@@ -24,6 +28,31 @@ const char* kCnn = "data \"digits.csv\"\n"
                    "output logits\n"
                    "optimizer sgd(lr = 0.05, momentum = 0.9)\n"
                    "train(epochs = 3, batch = 64, test = 97, shuffle = 5)\n";
+
+const char* const kFashion = "/usr/share/datasets/fashion-mnist/";
+
+/// The first `count` items of a gzip-compressed IDX file, as a raw IDX file.
+std::string firstItems(const std::string& path, uint32_t count) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  REQUIRE(f);
+  unsigned char header[4];
+  REQUIRE(gzread(f, header, 4) == 4);
+  int dims = header[3];
+  std::string head(reinterpret_cast<char*>(header), 4);
+  uint64_t itemBytes = 1;
+  for (int d = 0; d < dims; ++d) {
+    unsigned char be[4];
+    REQUIRE(gzread(f, be, 4) == 4);
+    uint32_t n = (uint32_t(be[0]) << 24) | (uint32_t(be[1]) << 16) | (uint32_t(be[2]) << 8) | be[3];
+    if (d == 0) n = count;
+    else itemBytes *= n;
+    for (int shift = 24; shift >= 0; shift -= 8) head.push_back(static_cast<char>((n >> shift) & 0xff));
+  }
+  std::string data(itemBytes * count, '\0');
+  REQUIRE(gzread(f, data.data(), static_cast<unsigned>(data.size())) == static_cast<int>(data.size()));
+  gzclose(f);
+  return head + data;
+}
 
 json withoutMs(json line) {
   line.erase("ms");
@@ -87,4 +116,50 @@ TEST_CASE("cnn: a resumed run with dropout and batch norm equals an uninterrupte
   REQUIRE(predict.status == 0);
   Output again = s.nnjit({"predict", "cnn.nn", "--load", "whole.safetensors", "--data", "digits.csv"});
   CHECK(predict.out == again.out);  // no dropout outside training
+}
+
+TEST_CASE("cnn: one epoch on the first 2,000 Fashion-MNIST images lowers the loss", "[e2e][cnn][fashion]") {
+  if (!std::filesystem::exists(std::string(kFashion) + "train-images-idx3-ubyte.gz")) {
+    WARN("skipped: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  Scratch s;
+  s.write("images.idx", firstItems(std::string(kFashion) + "train-images-idx3-ubyte.gz", 2000));
+  s.write("labels.idx", firstItems(std::string(kFashion) + "train-labels-idx1-ubyte.gz", 2000));
+  s.write("small.nn", "data \"images.idx\", \"labels.idx\"\n"
+                      "input image[batch, 28, 28, 1]\n"
+                      "input label[batch] : class(10)\n"
+                      "param K1[3, 3, 1, 8] = normal(0, 0.47)\n"
+                      "param K2[3, 3, 8, 16] = normal(0, 0.17)\n"
+                      "param c2[16] = zeros\n"
+                      "param W[576, 10] = glorot\n"
+                      "h1 = max_pool(relu(conv2d(image / 255, K1, padding = \"same\")), 2)\n"
+                      "h2 = max_pool(relu(conv2d(h1, K2) + c2), 2)\n"
+                      "logits = dropout(reshape(h2, [batch, 576]), 0.2) @ W\n"
+                      "loss = cross_entropy(logits, label)\n"
+                      "metric acc = accuracy(logits, label)\n"
+                      "optimizer adam(lr = 0.003)\n"
+                      "train(epochs = 1, batch = 32, shuffle = 1, test = 400)\n");
+  Output o = s.nnjit({"train", "small.nn", "--log", "json"});
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  auto epochs = epochLines(o.out);
+  REQUIRE(epochs.size() == 1);
+  // From ln 10 = 2.30 at the start: the epoch's mean and the held-out rows after it.
+  CHECK(epochs[0]["loss"].get<double>() < 1.6);
+  CHECK(epochs[0]["test"]["loss"].get<double>() < 1.0);
+  CHECK(epochs[0]["test"]["acc"].get<double>() > 0.6);
+}
+
+TEST_CASE("cnn: examples/fashion_cnn.nn compiles and reads its data", "[e2e][cnn][fashion]") {
+  if (!std::filesystem::exists(std::string(kFashion) + "train-images-idx3-ubyte.gz")) {
+    WARN("skipped: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)");
+    return;
+  }
+  Scratch s;
+  s.copy("examples/fashion_cnn.nn", "fashion_cnn.nn");
+  Output o = s.nnjit({"train", "fashion_cnn.nn", "--epochs", "0", "--log", "json"});
+  INFO(o.err);
+  CHECK(o.status == 0);
+  CHECK(contains(o.out, "\"done\": true"));
 }
