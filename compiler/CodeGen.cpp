@@ -685,7 +685,8 @@ private:
   /// knows the loops do not alias; it is inlined into the entry point (or
   /// into its range function, for a kernel the workers share). Its last
   /// arguments are the batch and the units [begin, end) to compute.
-  llvm::Function* kernelFunction(const std::string& name, size_t numBuffers, bool scalar) {
+  /// An update computed in place writes the slot it reads: its buffers may alias.
+  llvm::Function* kernelFunction(const std::string& name, size_t numBuffers, bool scalar, bool noAlias = true) {
     std::vector<llvm::Type*> params(numBuffers, ptr_);
     params.insert(params.end(), {i64_, i64_, i64_});
     auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), params, false),
@@ -704,7 +705,7 @@ private:
     f->addFnAttr(llvm::Attribute::NoUnwind);
     setVectorWidth(f);
     for (size_t i = 0; i < numBuffers; ++i) {
-      f->addParamAttr(i, llvm::Attribute::NoAlias);
+      if (noAlias) f->addParamAttr(i, llvm::Attribute::NoAlias);
       f->addParamAttr(i, llvm::Attribute::NoCapture);
     }
     return f;
@@ -712,9 +713,10 @@ private:
 
   /// Emits the function that computes `n` (or copies its value, for Copy)
   /// into its first argument, reading `reads` from the others.
-  llvm::Function* emitKernel(const std::string& name, NodeId n, const std::vector<NodeId>& reads, KernelKind kind) {
+  llvm::Function* emitKernel(const std::string& name, NodeId n, const std::vector<NodeId>& reads, KernelKind kind,
+                             bool inPlace = false) {
     llvm::IRBuilderBase::InsertPointGuard guard(ir_);
-    llvm::Function* f = kernelFunction(name, reads.size() + 1, g_.shape(n).isScalar());
+    llvm::Function* f = kernelFunction(name, reads.size() + 1, g_.shape(n).isScalar(), !inPlace);
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     ptrs_.clear();
     self_ = kind == KernelKind::Compute ? n : kNoNode;
@@ -894,8 +896,9 @@ private:
     for (size_t k = 0; k < s.kernels.size(); ++k) {
       NodeId n = s.kernels[k];
       std::string name = fc.name + "." + std::to_string(n) + "." + opInfo(g_.op(n)).name;
-      llvm::Function* kernel = emitKernel(name, n, s.reads[k], KernelKind::Compute);
+      llvm::Function* kernel = emitKernel(name, n, s.reads[k], KernelKind::Compute, fc.inPlace.count(n) > 0);
       Body& b = nextCall();
+      if (fc.guardBeforeKernel >= 0 && k >= static_cast<size_t>(fc.guardBeforeKernel)) guardAssigns(b, fc);
       invoke(b, fc, kernel, n, KernelKind::Compute, where(b, fc, n), s.reads[k]);
     }
     auto inSlot = [&](NodeId x) { return in_.leafSlot.count(x) > 0; };

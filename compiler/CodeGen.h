@@ -6,6 +6,7 @@
 #include "passes/MemoryPlan.h"
 
 #include <map>
+#include <set>
 #include <memory>
 
 namespace llvm {
@@ -24,6 +25,10 @@ struct FunctionCode {
   std::vector<std::pair<NodeId, int>> copies;    // after the kernels: slot <- value
   std::vector<std::pair<NodeId, int>> assigns;   // last of all: slot <- value (updates)
   int finiteGuardSlot = -1;  // the assigns run only when this scalar slot is finite
+  /// Updates computed straight into their slot (see passes/InPlace.h); the
+  /// guard runs before kernel `guardBeforeKernel` (an index into the schedule's kernels).
+  std::set<NodeId> inPlace;
+  int guardBeforeKernel = -1;
 };
 
 struct CodeGenInput {

@@ -9,6 +9,7 @@
 #include "Parser.h"
 #include "Program.h"
 #include "TrainingMode.h"
+#include "passes/InPlace.h"
 #include "passes/Passes.h"
 
 #include <llvm/IR/LLVMContext.h>
@@ -198,6 +199,7 @@ private:
       fc.assigns.push_back({program_.roots[r], slot});
       keep.push_back(program_.roots[r]);
     }
+    updateInPlace(g, fc, leafSlot);
     for (const auto& [n, slot] : fc.copies) keep.push_back(n);
     fc.memory = planMemory(g, fc.schedule, fc.writesToSlot, keep);
     return fc;

@@ -1,5 +1,6 @@
 // FusionTest: which nodes get a buffer, and which elementwise work rides in a matmul's tile.
 #include "Builder.h"
+#include "Compiler.h"
 #include "passes/Fusion.h"
 
 #include <catch2/catch.hpp>
@@ -84,4 +85,17 @@ TEST_CASE("fusion: a 20,000-node chain is planned without recursion, at most 128
     REQUIRE(s.reads[k].size() == 1);
     CHECK(s.kernels[k] - s.reads[k][0] <= 128 + 1);  // its own node and at most 128 inline
   }
+}
+
+TEST_CASE("in place: adam's m, v and p are computed straight into their slots, with no copies", "[fusion]") {
+  nnjit::CompileOptions o;
+  o.trainStep = true;
+  o.keepIR = true;
+  std::string src = "input x[batch, 8]\nparam W[8, 4] = 0.1\nparam b[4] = 0\n"
+                    "loss = mean(square(x @ W + b))\noptimizer adam(lr = 0.01)\n";
+  nnjit::DiagnosticEngine diags("test.nn", src);
+  auto cm = nnjit::compileModel(src, "test.nn", o, diags);
+  REQUIRE(cm);
+  CHECK(cm->ir.find("nnjit_train_step.update") == std::string::npos);
+  CHECK(cm->ir.find("nnjit_train_step") != std::string::npos);
 }
