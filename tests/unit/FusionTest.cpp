@@ -2,6 +2,7 @@
 #include "Builder.h"
 #include "Compiler.h"
 #include "passes/Fusion.h"
+#include "passes/Passes.h"
 
 #include <catch2/catch.hpp>
 
@@ -98,4 +99,20 @@ TEST_CASE("in place: adam's m, v and p are computed straight into their slots, w
   REQUIRE(cm);
   CHECK(cm->ir.find("nnjit_train_step.update") == std::string::npos);
   CHECK(cm->ir.find("nnjit_train_step") != std::string::npos);
+}
+
+TEST_CASE("simplify: dZ @ transpose(W) of a large W becomes transpose(W @ transpose(dZ))", "[fusion][simplify]") {
+  auto optimized = [](int64_t n, int64_t k) {
+    Program p;
+    Builder b(p.graph);
+    NodeId dz = b.make(Op::Input, {}, Attrs{0, {}, "dz"}, Shape{kBatch, n});
+    NodeId w = b.make(Op::Param, {}, Attrs{0, {}, "W"}, Shape{k, n});
+    p.addRoot(b.matmul(dz, b.transpose(w)));
+    optimizeGraph(p);
+    return std::pair{p.graph.op(p.roots[0]), p.graph.shape(p.roots[0])};
+  };
+  auto [bigOp, bigShape] = optimized(1024, 3136);  // a 3.2M-element transpose per step otherwise
+  CHECK(bigOp == Op::Transpose);
+  CHECK(bigShape == Shape{kBatch, 3136});
+  CHECK(optimized(3, 4).first == Op::MatMul);  // a small weight stays: its transpose costs less
 }
