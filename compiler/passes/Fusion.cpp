@@ -101,7 +101,8 @@ bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, bool s
   };
   switch (opKind(node.op)) {
   case OpKind::Leaf: return true;
-  case OpKind::Layout: return node.op != Op::Concat && inputsCheap();
+  // Unpatch sums a window of its input: recomputed per read, not an index move.
+  case OpKind::Layout: return node.op != Op::Concat && node.op != Op::Unpatch && inputsCheap();
   case OpKind::Elementwise: return !shared && node.shape.isScalar() && inputsCheap();
   case OpKind::Reduction:
   case OpKind::Contraction: return false;
