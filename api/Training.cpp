@@ -57,6 +57,8 @@ Expected<nnjit::TrainPlan> planOf(const Session::Impl& s, const TrainData::Impl&
   plan.trainRows = d.trainRows;
   plan.testData = d.testFile ? &Access::of(*d.testFile).data : plan.data;
   plan.testRows = d.testRows;
+  plan.stop = options.stop;
+  plan.undoUnfinishedEpoch = options.undoUnfinishedEpoch;
   return plan;
 }
 
@@ -91,6 +93,7 @@ Expected<TrainRun> Session::train(const TrainData& data, const TrainOptions& opt
     run.lastLoss = outcome.lastLoss;
     run.trainMs = outcome.trainMs;
     if (outcome.diverged) run.diverged = Divergence{outcome.badEpoch, outcome.badBatch, outcome.badLoss};
+    if (outcome.interrupted) run.interrupted = Interruption{outcome.stopEpoch, outcome.stopBatch, outcome.batches};
     return run;
   });
 }

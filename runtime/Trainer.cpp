@@ -70,6 +70,28 @@ std::vector<int64_t> epochRows(const TrainPlan& plan, int64_t epoch) {
 
 namespace {
 
+/// What an unfinished epoch has changed by the time it stops: the params,
+/// the optimizer state and the step count (the epoch count changes only at its end).
+struct EpochStart {
+  std::vector<std::vector<double>> params, states;
+  int64_t steps = 0;
+};
+
+EpochStart remember(const Session& s) {
+  const CompiledModel& cm = s.compiled();
+  EpochStart start{{}, {}, s.steps};
+  for (int slot : cm.paramSlots) start.params.push_back(s.read(slot));
+  for (int slot : cm.stateSlots) start.states.push_back(s.read(slot));
+  return start;
+}
+
+void restore(Session& s, const EpochStart& start) {
+  const CompiledModel& cm = s.compiled();
+  for (size_t i = 0; i < cm.paramSlots.size(); ++i) s.write(cm.paramSlots[i], start.params[i]);
+  for (size_t i = 0; i < cm.stateSlots.size(); ++i) s.write(cm.stateSlots[i], start.states[i]);
+  s.steps = start.steps;
+}
+
 /// One training run: the epoch loop split into its batches and its end.
 class Run {
 public:
@@ -81,6 +103,7 @@ public:
     // Saturating: the API bounds epochs, but a progress figure must never overflow.
     if (__builtin_add_overflow(s_.epochsDone, plan.epochs, &progress_.lastEpoch)) progress_.lastEpoch = INT64_MAX;
     progress_.batches = (rows_ + batch_ - 1) / batch_;
+    out_.batches = progress_.batches;
     if (__builtin_mul_overflow(rows_, plan.epochs, &progress_.rowsTotal)) progress_.rowsTotal = INT64_MAX;
   }
 
@@ -108,7 +131,11 @@ private:
     stats.epoch = epoch + 1;
     stats.metrics.assign(cm_.model.metrics.size(), 0.0);
     int64_t count = 0;
+    // A one-batch epoch is never stopped inside: nothing to remember.
+    std::optional<EpochStart> start;
+    if (plan_.stop && plan_.undoUnfinishedEpoch && progress_.batches > 1) start = remember(s_);
     for (int64_t begin = 0; begin < rows_; begin += batch_) {
+      if (plan_.stop && plan_.stop->load(std::memory_order_relaxed)) return interrupted(epoch + 1, count, start);
       int64_t n = std::min(batch_, rows_ - begin);
       if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
       s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
@@ -151,6 +178,14 @@ private:
     out_.badEpoch = epoch;
     out_.badBatch = batch;
     out_.badLoss = loss;
+    return false;
+  }
+
+  bool interrupted(int64_t epoch, int64_t batchesDone, const std::optional<EpochStart>& start) {
+    out_.interrupted = true;
+    out_.stopEpoch = epoch;
+    out_.stopBatch = batchesDone;
+    if (batchesDone > 0 && start) restore(s_, *start);
     return false;
   }
 

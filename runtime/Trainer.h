@@ -3,6 +3,7 @@
 
 #include "Session.h"
 
+#include <atomic>
 #include <functional>
 #include <optional>
 
@@ -17,6 +18,14 @@ struct TrainPlan {
   std::vector<int64_t> trainRows;       // row numbers into *data
   const Dataset* testData = nullptr;    // may equal data
   std::vector<int64_t> testRows;
+  /// Polled before each batch: once true, the run stops there (a signal
+  /// handler sets it, so it is only read here, never waited on).
+  const std::atomic<bool>* stop = nullptr;
+  /// On such a stop inside an epoch, put the params, optimizer state and
+  /// counters back as they were at its start, so that a checkpoint saved then
+  /// resumes exactly like a run that was never stopped. Costs a copy of them
+  /// per epoch.
+  bool undoUnfinishedEpoch = false;
 };
 
 /// Splits `data` into train and test rows as the contract says: shuffle
@@ -45,6 +54,9 @@ struct TrainOutcome {
   bool diverged = false;
   int64_t badEpoch = 0, badBatch = 0;  // 1-based, where the loss stopped being finite
   double badLoss = 0;
+  bool interrupted = false;           // `TrainPlan::stop` was seen
+  int64_t stopEpoch = 0, stopBatch = 0;  // 1-based epoch; batches of it done (0: stopped between epochs)
+  int64_t batches = 0;                // per epoch
   int64_t epochsRun = 0;
   double lastLoss = 0;
   double trainMs = 0;
@@ -65,7 +77,8 @@ struct TrainCallbacks {
 };
 
 /// Runs `plan.epochs` epochs from `session.epochsDone`, calling back after
-/// each batch and epoch. Stops at the first batch whose loss is not finite.
+/// each batch and epoch. Stops at the first batch whose loss is not finite,
+/// or before the first batch that finds `plan.stop` set.
 TrainOutcome train(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks);
 
 /// Loss and metrics of `rows` of `data` as one batch (eval, test figures).

@@ -9,6 +9,7 @@
 
 #include <nnjit/nnjit.h>
 
+#include <atomic>
 #include <functional>
 
 namespace nnjit::api {
@@ -82,6 +83,13 @@ private:
 struct TrainOptions {
   std::optional<int64_t> epochs;     ///< none: the model's epochs
   std::optional<int64_t> batchSize;  ///< none: the model's batch size (0: all rows)
+  /// Read before each batch; once true, the run stops there and reports
+  /// `TrainRun::interrupted`. Setting it from a signal handler is safe.
+  const std::atomic<bool>* stop = nullptr;
+  /// On such a stop inside an epoch, the session goes back to that epoch's
+  /// start, so that `save` then writes a checkpoint that resumes exactly like
+  /// a run never stopped. Costs a copy of the params and optimizer state per epoch.
+  bool undoUnfinishedEpoch = false;
 };
 
 /// After each epoch of `Session::train`.
@@ -114,12 +122,20 @@ struct Divergence {
   double loss = 0;
 };
 
+/// Where a run stopped because `TrainOptions::stop` was set.
+struct Interruption {
+  int64_t epoch = 0;    ///< 1-based: the epoch that was running, or would have run next
+  int64_t batch = 0;    ///< batches of it done (0: stopped between epochs)
+  int64_t batches = 0;  ///< batches per epoch
+};
+
 /// What `Session::train` did.
 struct TrainRun {
   int64_t epochs = 0;  ///< epochs completed by this run
   double lastLoss = 0;
   double trainMs = 0;
   std::optional<Divergence> diverged;
+  std::optional<Interruption> interrupted;
 };
 
 } // namespace nnjit::api

@@ -6,7 +6,13 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <chrono>
+#include <csignal>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 namespace nnjit::e2e {
 
@@ -66,6 +72,70 @@ Output Scratch::capture(std::string cmd) const {
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) o.out.append(buf, n);
   int status = pclose(pipe);
+  o.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  o.err = read(".stderr");
+  return o;
+}
+
+namespace {
+
+/// Starts the binary in `dir` with `args`: stdout to a pipe (returned), stderr
+/// to `errPath`, stdin from /dev/null.
+pid_t spawn(const std::string& dir, const std::vector<std::string>& args, const std::string& errPath, int& outFd) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(dir.c_str()) != 0) _exit(127);
+    dup2(fds[1], 1);
+    int err = open(errPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int in = open("/dev/null", O_RDONLY);
+    dup2(err, 2);
+    dup2(in, 0);
+    close(fds[0]);
+    std::vector<char*> argv{const_cast<char*>(NNJIT_BINARY)};
+    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(NNJIT_BINARY, argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  outFd = fds[0];
+  return pid;
+}
+
+/// Appends what `fd` has to `out`, waiting up to `ms`; false at end of file.
+bool readSome(int fd, std::string& out, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, ms) <= 0) return true;
+  char buf[4096];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n <= 0) return false;
+  out.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+} // namespace
+
+Output Scratch::interrupt(const std::vector<std::string>& args, const std::string& waitFor,
+                          const std::vector<int>& signals) const {
+  Output o;
+  int fd = -1;
+  pid_t pid = spawn(dir_, args, path(".stderr"), fd);
+  if (pid < 0) return o;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool alive = true;
+  while (alive && o.out.find(waitFor) == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    alive = readSome(fd, o.out, 100);
+  for (int sig : signals) {
+    kill(pid, sig);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  while (alive && std::chrono::steady_clock::now() < deadline) alive = readSome(fd, o.out, 100);
+  if (alive) kill(pid, SIGKILL);
+  close(fd);
+  int status = 0;
+  waitpid(pid, &status, 0);
   o.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   o.err = read(".stderr");
   return o;

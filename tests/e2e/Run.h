@@ -34,6 +34,11 @@ public:
   /// Runs a bash script in the folder, with `$NNJIT` the binary: for pipes,
   /// redirections and environments that `nnjit()` cannot express.
   Output shell(const std::string& script) const;
+  /// Runs `nnjit ARGS...` until its stdout holds `waitFor`, then sends it each
+  /// of `signals` (a moment apart, so that two are two, not one pending), and
+  /// captures the rest. Killed after a minute, like `nnjit()`.
+  Output interrupt(const std::vector<std::string>& args, const std::string& waitFor,
+                   const std::vector<int>& signals) const;
 
 private:
   Output capture(std::string cmd) const;

@@ -56,6 +56,13 @@ private:
 
 double roundMs(double v) { return std::round(v * 1000) / 1000; }
 
+/// What a run's last JSON line ends with, whether it finished or not.
+void addRunFigures(JsonObject& j, const api::TrainRun& run, double compileMs, api::DType dtype) {
+  j.raw("loss", run.epochs ? jsonNumber(run.lastLoss, dtype) : "null");
+  j.raw("compile_ms", jsonNumber(roundMs(compileMs), api::DType::F64));
+  j.raw("train_ms", jsonNumber(roundMs(run.trainMs), api::DType::F64));
+}
+
 /// How often a log that goes to a pipe or a file is flushed: often enough to
 /// watch, rarely enough that 500 epochs of iris are not 500 system calls.
 constexpr double kFlushSeconds = 0.1;
@@ -102,13 +109,30 @@ void Reporter::done(const api::TrainRun& run, double compileMs) {
   if (format_ == LogFormat::Json) {
     JsonObject j;
     j.raw("done", "true").raw("epochs", std::to_string(run.epochs));
-    j.raw("loss", run.epochs ? json(run.lastLoss) : "null");
-    j.raw("compile_ms", jsonNumber(roundMs(compileMs), api::DType::F64));
-    j.raw("train_ms", jsonNumber(roundMs(run.trainMs), api::DType::F64));
+    addRunFigures(j, run, compileMs, dtype_);
     fmt::print(out_, "{}\n", j.str());
   } else {
     fmt::print(out_, "done: {} epoch{}{}, compile {:.1f} ms, train {:.1f} ms\n", run.epochs, run.epochs == 1 ? "" : "s",
                run.epochs ? ", final loss " + number(run.lastLoss) : "", compileMs, run.trainMs);
+  }
+  std::fflush(out_);
+}
+
+void Reporter::interrupted(const api::TrainRun& run, double compileMs, int64_t epochsDone, const std::string& savedTo) {
+  const api::Interruption& at = *run.interrupted;
+  if (format_ == LogFormat::Json) {
+    JsonObject j;
+    j.raw("interrupted", "true").raw("epochs", std::to_string(run.epochs));
+    j.raw("in_epoch", std::to_string(at.epoch)).raw("batch", std::to_string(at.batch));
+    j.raw("batches", std::to_string(at.batches)).raw("saved", savedTo.empty() ? "null" : quoted(savedTo));
+    addRunFigures(j, run, compileMs, dtype_);
+    fmt::print(out_, "{}\n", j.str());
+  } else {
+    std::string where = at.batch ? fmt::format("in epoch {}, batch {} of {}", at.epoch, at.batch, at.batches)
+                                 : fmt::format("after epoch {}", at.epoch - 1);
+    std::string what = savedTo.empty() ? "nothing saved (no --save)"
+                                       : fmt::format("saved the state after epoch {} to {}", epochsDone, savedTo);
+    fmt::print(out_, "interrupted {}: {}\n", where, what);
   }
   std::fflush(out_);
 }

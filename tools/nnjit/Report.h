@@ -21,6 +21,9 @@ public:
 
   void epoch(const api::EpochReport& r);
   void done(const api::TrainRun& run, double compileMs);
+  /// The last line of a run that `TrainRun::interrupted` stopped; `savedTo`
+  /// is the checkpoint written (empty: none), holding `epochsDone` epochs.
+  void interrupted(const api::TrainRun& run, double compileMs, int64_t epochsDone, const std::string& savedTo);
   void evaluation(const api::Evaluation& e);
 
 private:

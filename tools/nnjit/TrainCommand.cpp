@@ -1,5 +1,6 @@
 // TrainCommand: `nnjit train`, `eval` and `predict` — compile once, then run and report.
 #include "Commands.h"
+#include "Interrupt.h"
 #include "ProgressLine.h"
 #include "Report.h"
 
@@ -79,7 +80,13 @@ int runTrain(const Options& o) {
                                   reporter.epoch(r);
                                 },
                                 [&](const api::TrainProgress& p) { progress.update(p); }};
-  api::Expected<api::TrainRun> run = session.train(*split, {o.epochs, o.batch}, callbacks);
+  // From here to the save, Ctrl-C stops at the end of the batch and keeps the finished epochs.
+  InterruptGuard interrupts;
+  api::TrainOptions options{.epochs = o.epochs,
+                            .batchSize = o.batch,
+                            .stop = &InterruptGuard::requested(),
+                            .undoUnfinishedEpoch = !o.save.empty()};
+  api::Expected<api::TrainRun> run = session.train(*split, options, callbacks);
   progress.clear();
   if (!run) return report(run.error());
   if (const std::optional<api::Divergence>& bad = run->diverged) {
@@ -89,6 +96,10 @@ int runTrain(const Options& o) {
   }
   if (!o.save.empty())
     if (api::Status saved = session.save(o.save); !saved) return report(saved.error());
+  if (run->interrupted) {
+    reporter.interrupted(*run, model->compileTimes().totalMs(), session.epochsDone(), o.save);
+    return InterruptGuard::exitStatus();
+  }
   reporter.done(*run, model->compileTimes().totalMs());
   return kOk;
 }
