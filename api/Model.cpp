@@ -160,6 +160,21 @@ const std::vector<TensorInfo>& Model::inputs() const { return impl_->inputs; }
 const std::vector<TensorInfo>& Model::params() const { return impl_->params; }
 const std::optional<TensorInfo>& Model::output() const { return impl_->output; }
 const std::vector<std::string>& Model::metrics() const { return impl_->metrics; }
+
+std::vector<TensorInfo> Model::values() const {
+  std::vector<TensorInfo> out;
+  const nnjit::Model& m = impl_->cm->model;
+  for (const nnjit::NamedValue& v : m.values) out.push_back(describe(v.name, m.graph.shape(v.node)));
+  return out;
+}
+
+Model::StepFlops Model::trainStepFlops() const {
+  nnjit::DiagnosticEngine diags(impl_->name, "");
+  nnjit::StepFlops f = nnjit::trainStepFlops(impl_->cm->model, diags);
+  return {f.perRow, f.fixed};
+}
+
+uint64_t Model::sessionBytes(int64_t rows) const { return nnjit::Session::bytesFor(*impl_->cm, rows); }
 bool Model::hasLoss() const { return impl_->hasLoss; }
 bool Model::canTrain() const { return impl_->canTrain; }
 const TrainDefaults& Model::trainDefaults() const { return impl_->defaults; }

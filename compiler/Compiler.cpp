@@ -337,6 +337,52 @@ std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& o
   return cm;
 }
 
+namespace {
+
+/// The arithmetic of node `n` for a batch of `batch` rows.
+double flopsOf(const Graph& g, NodeId n, int64_t batch) {
+  const Node& node = g.node(n);
+  auto elements = [&](NodeId x) { return static_cast<double>(g.shape(x).elements(batch)); };
+  auto extent = [&](int64_t d) { return static_cast<double>(isBatchDim(d) ? batch * batchFactor(d) : d); };
+  switch (opKind(node.op)) {
+  case OpKind::Leaf: return 0;
+  case OpKind::Elementwise: return node.op == Op::StopGradient ? 0 : elements(n);
+  case OpKind::Reduction: return elements(node.inputs[0]);
+  case OpKind::Layout: return node.op == Op::Unpatch ? elements(node.inputs[0]) : 0;
+  case OpKind::Contraction: {  // [m, k] @ [k, n]
+    const Shape& a = g.shape(node.inputs[0]);
+    return 2 * extent(a.dims[0]) * extent(a.dims[1]) * extent(node.shape.dims[1]);
+  }
+  }
+  return 0;
+}
+
+} // namespace
+
+StepFlops trainStepFlops(const Model& model, DiagnosticEngine& diags) {
+  StepFlops out;
+  if (model.loss == kNoNode) return out;
+  Graph g = model.graph;
+  Builder b(g);
+  ModeSpecializer training(g);
+  NodeId loss = training(model.loss, Mode::train());
+  std::vector<NodeId> params, roots{loss};
+  for (const ParamInfo& p : model.params) params.push_back(p.node);
+  for (NodeId grad : differentiate(b, loss, params, diags)) roots.push_back(grad);
+  if (diags.hasErrors()) return out;
+  Program p;
+  p.graph = std::move(g);
+  p.roots = roots;
+  optimizeGraph(p);  // what the train step computes: folded, simplified, shared
+  std::vector<bool> live = reachableFrom(p.graph, p.roots);
+  double one = 0, two = 0;
+  for (NodeId n = 0; n < p.graph.size(); ++n)
+    if (live[n]) one += flopsOf(p.graph, n, 1), two += flopsOf(p.graph, n, 2);
+  out.perRow = two - one;
+  out.fixed = one - out.perRow;
+  return out;
+}
+
 std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags) {
   Graph g = model.graph;
   Builder b(g);

@@ -92,4 +92,12 @@ std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& o
 /// The forward graph and its gradient graph as Graphviz dot (show --graph / --grad).
 std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags);
 
+/// The arithmetic of one train step's forward and backward pass (the
+/// optimizer's update aside): a part that grows with the batch, per row,
+/// and a part that does not. Multiply-adds count as two.
+struct StepFlops {
+  double perRow = 0, fixed = 0;
+};
+StepFlops trainStepFlops(const Model& model, DiagnosticEngine& diags);
+
 } // namespace nnjit

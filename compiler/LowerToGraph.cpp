@@ -44,7 +44,10 @@ void Lowerer::statement(const Stmt& s) {
   case Stmt::Kind::Param: return declareParam(s);
   case Stmt::Kind::Let: {
     NodeId v = lowerExpr(*s.expr);
-    if (defineName(s.name, s.nameLoc, "value")) globals_[s.name] = {v, s.nameLoc};
+    if (defineName(s.name, s.nameLoc, "value")) {
+      globals_[s.name] = {v, s.nameLoc};
+      if (v != kNoNode) model_.values.push_back({s.name, v, s.nameLoc});
+    }
     return;
   }
   case Stmt::Kind::Fn: return declareFn(s);

@@ -82,6 +82,7 @@ struct Model {
   std::vector<InputInfo> inputs;
   std::vector<ParamInfo> params;
   std::vector<ModelState> states;
+  std::vector<NamedValue> values;  // `NAME = EXPR` statements, in source order
   NodeId loss = kNoNode;
   SourceLoc lossLoc;
   std::vector<NamedValue> metrics;

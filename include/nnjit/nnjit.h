@@ -191,6 +191,19 @@ public:
   const std::optional<TensorInfo>& output() const;
   /// Metric names in declaration order.
   const std::vector<std::string>& metrics() const;
+  /// The `NAME = EXPR` values, in source order, with their computed shapes.
+  std::vector<TensorInfo> values() const;
+  /// The arithmetic of one train step's forward and backward pass (not the
+  /// optimizer's update): per batch row, and per step whatever the batch.
+  /// A multiply-add counts as two operations.
+  struct StepFlops {
+    double perRow = 0, fixed = 0;
+  };
+  StepFlops trainStepFlops() const;
+  /// The bytes a Session allocates for batches of `rows` rows: params,
+  /// optimizer and model state, inputs, outputs and the intermediates'
+  /// arena (planned at compile time); UINT64_MAX if that overflows.
+  uint64_t sessionBytes(int64_t rows) const;
   bool hasLoss() const;
   /// Has a loss and an optimizer: `trainStep` and `trainEpoch` work.
   bool canTrain() const;

@@ -210,3 +210,24 @@ TEST_CASE("check and train: transpose(x) @ x contracts over the batch", "[e2e][c
     CHECK(near(lines[0]["loss"].get<double>(), want, 1e-6));
   }
 }
+
+TEST_CASE("show --summary: params with shapes and counts, values, a train step's arithmetic and memory",
+          "[e2e][show]") {
+  Scratch s;
+  s.copy("examples/iris.nn", "iris.nn");
+  s.copy("examples/iris.csv", "iris.csv");
+  Output o = s.nnjit({"show", "iris.nn", "--summary"});
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  CHECK(contains(o.out, "  x       [batch, 4]\n"));
+  CHECK(contains(o.out, "  label   [batch] : class(3)\n"));
+  CHECK(contains(o.out, "  W       [4, 3]                        12\n"));
+  CHECK(contains(o.out, "  total                                 15\n"));
+  CHECK(contains(o.out, "  y       [batch, 3]\n"));
+  // x @ W: 24 multiply-adds a row forward, 24 for dW; the rest is elementwise.
+  CHECK(contains(o.out, "train step: 108 FLOP per row"));
+  CHECK(contains(o.out, "memory: "));
+  CHECK(contains(o.out, "for batches of 32 rows"));
+  Output both = s.nnjit({"show", "iris.nn", "--summary", "--graph"});
+  CHECK(both.status == 2);
+}

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 namespace nnjit::cli {
 namespace {
@@ -157,9 +158,90 @@ int runCheck(const Options& o) {
   return pass ? kOk : kModelError;
 }
 
+namespace {
+
+std::string dimsText(const api::TensorInfo& t) {
+  std::string out = "[";
+  for (size_t i = 0; i < t.shape.size(); ++i)
+    out += (i ? ", " : "") + (t.shape[i] == api::kBatch ? std::string("batch") : std::to_string(t.shape[i]));
+  return out + "]";
+}
+
+/// 1234567 as 1,234,567.
+std::string grouped(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string flopsText(double f) {
+  const char* units[] = {"", "k", "M", "G", "T"};
+  int u = 0;
+  while (f >= 1000 && u < 4) f /= 1000, ++u;
+  return fmt::format("{:.3g} {}FLOP", f, units[u]);
+}
+
+std::string bytesText(uint64_t n) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) v /= 1024, ++u;
+  return u ? fmt::format("{:.3g} {}", v, units[u]) : fmt::format("{} bytes", n);
+}
+
+/// `show --summary`: what Keras' model.summary() tells, and what a step costs.
+void printSummary(const api::Model& model) {
+  fmt::print("model {}\n", model.name());
+  std::vector<api::TensorInfo> values = model.values();
+  size_t width = 8;
+  for (const std::vector<api::TensorInfo>* list : {&model.inputs(), &model.params(), &std::as_const(values)})
+    for (const api::TensorInfo& t : *list) width = std::max(width, t.name.size() + 2);
+  fmt::print("\ninputs\n");
+  for (const api::TensorInfo& t : model.inputs())
+    fmt::print("  {:<{}}{}{}\n", t.name, width, dimsText(t), t.classes ? fmt::format(" : class({})", t.classes) : "");
+  fmt::print("\nparams\n");
+  int64_t total = 0;
+  for (const api::TensorInfo& t : model.params()) {
+    fmt::print("  {:<{}}{:<20}{:>12}\n", t.name, width, dimsText(t), grouped(t.rowElements));
+    total += t.rowElements;
+  }
+  fmt::print("  {:<{}}{:<20}{:>12}\n", "total", width, "", grouped(total));
+  if (!values.empty()) {
+    fmt::print("\nvalues\n");
+    for (const api::TensorInfo& t : values) fmt::print("  {:<{}}{}\n", t.name, width, dimsText(t));
+  }
+  fmt::print("\n");
+  if (model.hasLoss()) {
+    api::Model::StepFlops f = model.trainStepFlops();
+    fmt::print("train step: {} per row + {} per step (forward and backward; a multiply-add is 2)\n",
+               flopsText(f.perRow), flopsText(f.fixed));
+  }
+  int64_t batch = model.trainDefaults().batchSize;
+  uint64_t one = model.sessionBytes(1), two = model.sessionBytes(2);
+  if (batch > 0)
+    fmt::print("memory: {} for batches of {} rows ({} a row)\n", bytesText(model.sessionBytes(batch)), batch,
+               bytesText(two - one));
+  else
+    fmt::print("memory: {} plus {} a row of the batch (all rows)\n", bytesText(2 * one - two), bytesText(two - one));
+}
+
+} // namespace
+
 int runShow(const Options& o) {
   std::optional<api::ParsedModel> parsed = loadModel(o, "show");
   if (!parsed) return kModelError;
+  if (o.summary) {
+    api::BuildOptions build;
+    build.entryPoints = api::EntryPoints{.trainStep = parsed->hasOptimizer() && parsed->hasLoss(),
+                                         .evaluate = parsed->hasLoss(), .predict = parsed->hasOutput()};
+    std::optional<api::Model> model = compile(*parsed, o.dtype, std::nullopt, build);
+    if (!model) return kModelError;
+    printSummary(*model);
+    return kOk;
+  }
   if (o.graph || o.grad) {
     api::Expected<std::string> dot = parsed->dot(o.grad);
     if (!dot) return report(dot.error());

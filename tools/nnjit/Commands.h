@@ -28,7 +28,7 @@ struct Options {
   int color = 0;  // --color, read before parsing (see setDiagnosticColour)
   std::string breakGradient;  // check's test hook: an op whose gradient rule is made wrong
   // show
-  bool graph = false, grad = false, ir = false, assembly = false;
+  bool graph = false, grad = false, ir = false, assembly = false, summary = false;
 };
 
 /// --threads, or one per core when it is not given.

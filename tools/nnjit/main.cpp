@@ -169,10 +169,13 @@ void buildOthers(CLI::App& app, Options& o) {
   auto* grad = show->add_flag("--grad", o.grad, "the forward and gradient graph as Graphviz dot");
   auto* ir = show->add_flag("--ir", o.ir, "the optimized LLVM IR");
   auto* assembly = show->add_flag("--asm", o.assembly, "the native assembly");
-  graph->excludes(grad)->excludes(ir)->excludes(assembly);
-  grad->excludes(ir)->excludes(assembly);
-  ir->excludes(assembly);
-  for (CLI::Option* what : {graph, grad, ir, assembly}) what->group(kOneOfGroup);
+  auto* summary = show->add_flag("--summary", o.summary,
+                                 "params, values and shapes, the arithmetic of a train step and the session's memory");
+  graph->excludes(grad)->excludes(ir)->excludes(assembly)->excludes(summary);
+  grad->excludes(ir)->excludes(assembly)->excludes(summary);
+  ir->excludes(assembly)->excludes(summary);
+  assembly->excludes(summary);
+  for (CLI::Option* what : {graph, grad, ir, assembly, summary}) what->group(kOneOfGroup);
   addDtype(show, o);
   addColor(show, o);
 }
@@ -189,8 +192,8 @@ int dispatch(CLI::App& app, const Options& o) {
   if (app.got_subcommand("eval")) return runEval(o);
   if (app.got_subcommand("predict")) return runPredict(o);
   if (app.got_subcommand("check")) return runCheck(o);
-  if (o.graph + o.grad + o.ir + o.assembly == 0)
-    return usageError("show needs one of --graph, --grad, --ir, --asm", *app.get_subcommand("show"));
+  if (o.graph + o.grad + o.ir + o.assembly + o.summary == 0)
+    return usageError("show needs one of --graph, --grad, --ir, --asm, --summary", *app.get_subcommand("show"));
   return runShow(o);
 }
 
