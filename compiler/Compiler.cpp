@@ -402,6 +402,9 @@ std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& d
     roots.push_back(training(model.output->node, Mode::eval()));
     names.push_back("output " + model.output->name);
   }
+  DotLabels labels;
+  for (const NamedValue& v : model.values) labels.values.emplace(training(v.node, Mode::train()), v.name);
+  labels.firstGradient = g.size();
   if (withGradients && model.loss != kNoNode) {
     std::vector<NodeId> params;
     for (const ParamInfo& p : model.params) params.push_back(p.node);
@@ -411,7 +414,7 @@ std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& d
       names.push_back("d loss / d " + model.params[i].name);
     }
   }
-  return printDot(g, roots, names, model.file);
+  return printDot(g, roots, names, model.file, labels);
 }
 
 } // namespace nnjit

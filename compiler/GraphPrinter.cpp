@@ -47,7 +47,7 @@ static std::string escape(const std::string& s) {
 }
 
 std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std::vector<std::string>& names,
-                     const std::string& title) {
+                     const std::string& title, const DotLabels& labels) {
   std::vector<bool> live = reachableFrom(g, roots);
   std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
                                 escape(title));
@@ -58,9 +58,12 @@ std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std
     if (n.op == Op::Constant) label = fmt::format("{}", n.attrs.value);
     if (n.op == Op::ConstantTensor) label = tensorValues(n);
     if (!n.attrs.name.empty()) label += " " + n.attrs.name;
+    if (auto name = labels.values.find(i); name != labels.values.end()) label = name->second + " = " + label;
     label = escape(label) + "\\n" + n.shape.str();
     if (n.loc.line) label += fmt::format("\\nline {}", n.loc.line);
-    const char* style = opKind(n.op) == OpKind::Leaf ? ", style=rounded" : "";
+    std::string style = opKind(n.op) == OpKind::Leaf ? ", style=rounded" : "";
+    if (labels.firstGradient >= 0 && i >= labels.firstGradient)
+      style = opKind(n.op) == OpKind::Leaf ? ", style=\"rounded,dashed\", color=blue" : ", style=dashed, color=blue";
     out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label, style);
     for (NodeId in : n.inputs) out += fmt::format("  n{} -> n{};\n", in, i);
   }

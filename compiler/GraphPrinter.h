@@ -3,6 +3,7 @@
 
 #include "Graph.h"
 
+#include <map>
 #include <string>
 
 namespace nnjit {
@@ -10,9 +11,15 @@ namespace nnjit {
 /// One line per live node: `%3 = + %1, %2 : [batch, 3]`, then the roots.
 std::string printGraph(const Graph& g, const std::vector<NodeId>& roots);
 
+/// What a picture can say besides ops and shapes.
+struct DotLabels {
+  std::map<NodeId, std::string> values;  // the source's names of values (`y = ...`)
+  NodeId firstGradient = -1;             // nodes from here on are the gradient's: drawn apart
+};
+
 /// A Graphviz digraph; nodes labelled with op, shape and `.nn` line.
 /// `names` labels root nodes (loss, metrics, gradients) by what they are.
 std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std::vector<std::string>& names,
-                     const std::string& title);
+                     const std::string& title, const DotLabels& labels = {});
 
 } // namespace nnjit

@@ -231,3 +231,15 @@ TEST_CASE("show --summary: params with shapes and counts, values, a train step's
   Output both = s.nnjit({"show", "iris.nn", "--summary", "--graph"});
   CHECK(both.status == 2);
 }
+
+TEST_CASE("show: pictures name the source's values and draw gradient nodes apart", "[e2e][show]") {
+  Scratch s;
+  copyExamples(s);
+  Output graph = show(s, "iris.nn", "--graph");
+  REQUIRE(graph.status == 0);
+  CHECK(contains(graph.out, "label=\"y = /\\n[batch, 3]\\nline 7\""));  // y = softmax(...) ends in a division
+  CHECK_FALSE(contains(graph.out, "color=blue"));
+  Output grad = show(s, "iris.nn", "--grad");
+  REQUIRE(grad.status == 0);
+  CHECK(contains(grad.out, "style=dashed, color=blue"));
+}
