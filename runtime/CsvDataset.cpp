@@ -134,6 +134,8 @@ int64_t totalWidth(const std::vector<InputColumns>& inputs) {
   return n;
 }
 
+std::string columns(size_t n) { return fmt::format("{} column{}", n, n == 1 ? "" : "s"); }
+
 /// The names a header gives the layout's columns, in layout order: `x0`..`x3`
 /// for `x[batch, 4]` (the flattened row-major index, as `predict` names its
 /// output's columns), the plain name for a one-column input such as `label`.
@@ -220,7 +222,7 @@ private:
     if (!headerLine_ || headerChecked_) return;
     headerChecked_ = true;
     if (rowWidth != headerWidth_)
-      error(headerLine_, fmt::format("the header has {} columns, but the first row (line {}) has {}", headerWidth_,
+      error(headerLine_, fmt::format("the header has {}, but the first row (line {}) has {}", columns(headerWidth_),
                                      rowLine, rowWidth));
   }
 

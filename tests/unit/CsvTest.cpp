@@ -418,6 +418,8 @@ TEST_CASE("csv binding: a header that does not name the inputs binds by position
 TEST_CASE("csv binding: a header of another width than the rows is an error naming both", "[csv][csvtest]") {
   auto narrow = parseCsv("a,b\n1,2,0\n3,4,2\n", "data.csv", xAndLabel(), DType::F32);
   expectError(narrow, 1, {"the header has 2 columns, but the first row (line 2) has 3"});
+  auto one = parseCsv("names\n1,2,0\n", "data.csv", xAndLabel(), DType::F32);
+  expectError(one, 1, {"the header has 1 column, but"});
   auto wide = parseCsv("\n\nx0,x1,label,extra\n1,2,0\n", "data.csv", xAndLabel(), DType::F32);
   expectError(wide, 3, {"the header has 4 columns, but the first row (line 4) has 3"});
 }
