@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <unordered_map>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -59,18 +61,51 @@ private:
   int line_ = 0;
 };
 
+/// Splits at commas outside quotes (RFC 4180: `"1,5"` is one field). Fields
+/// keep their quotes and spaces; `unquote` takes them off.
 void splitFields(std::string_view line, std::vector<std::string_view>& fields) {
   fields.clear();
   size_t begin = 0;
-  for (size_t comma; (comma = line.find(',', begin)) != std::string_view::npos; begin = comma + 1)
-    fields.push_back(line.substr(begin, comma - begin));
+  if (line.find('"') == std::string_view::npos) {  // the common case, at memchr speed
+    for (size_t comma; (comma = line.find(',', begin)) != std::string_view::npos; begin = comma + 1)
+      fields.push_back(line.substr(begin, comma - begin));
+    fields.push_back(line.substr(begin));
+    return;
+  }
+  bool inQuotes = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '"') inQuotes = !inQuotes;  // `""` inside quotes toggles twice: stays quoted
+    else if (line[i] == ',' && !inQuotes) {
+      fields.push_back(line.substr(begin, i - begin));
+      begin = i + 1;
+    }
+  }
   fields.push_back(line.substr(begin));
+}
+
+/// A field without its surrounding spaces and quotes, `""` read as `"`; a
+/// field with a stray or unclosed quote is returned as it is, so that it
+/// matches no name and reads as no number.
+std::string unquote(std::string_view field) {
+  field = trim(field);
+  if (field.size() < 2 || field.front() != '"' || field.back() != '"') return std::string(field);
+  std::string out;
+  for (size_t i = 1; i + 1 < field.size(); ++i) {
+    if (field[i] == '"') {
+      if (i + 2 >= field.size() || field[i + 1] != '"') return std::string(field);  // a lone quote inside
+      ++i;
+    }
+    out += field[i];
+  }
+  return out;
 }
 
 /// Parses the whole field (spaces around it allowed) as a double; false if
 /// anything else is in it. Overflow yields ±inf, which the caller reports.
 bool parseNumber(std::string_view field, double& out) {
   field = trim(field);
+  // Spreadsheets quote numbers ("5.1"); a number never holds a quote, so no unescaping.
+  if (field.size() >= 2 && field.front() == '"' && field.back() == '"') field = trim(field.substr(1, field.size() - 2));
   // from_chars refuses a leading '+', which people and some tools write.
   if (field.size() > 1 && field[0] == '+' && field[1] != '-' && field[1] != '+') field.remove_prefix(1);
   if (field.empty()) return false;
@@ -99,6 +134,39 @@ int64_t totalWidth(const std::vector<InputColumns>& inputs) {
   return n;
 }
 
+std::string columns(size_t n) { return fmt::format("{} column{}", n, n == 1 ? "" : "s"); }
+
+/// The names a header gives the layout's columns, in layout order: `x0`..`x3`
+/// for `x[batch, 4]` (the flattened row-major index, as `predict` names its
+/// output's columns), the plain name for a one-column input such as `label`.
+std::vector<std::string> columnNames(const std::vector<InputColumns>& inputs) {
+  std::vector<std::string> names;
+  for (const InputColumns& in : inputs) {
+    if (in.width == 1) names.push_back(in.name);
+    else
+      for (int64_t j = 0; j < in.width; ++j) names.push_back(fmt::format("{}{}", in.name, j));
+  }
+  return names;
+}
+
+/// For each layout column, the header field that names it, when the header
+/// names exactly the layout's columns, each once, in any order; nullopt when
+/// it does not (iris's `sepal_length,...`), and columns go by position.
+std::optional<std::vector<size_t>> bindByName(const std::vector<std::string_view>& header,
+                                              const std::vector<InputColumns>& inputs) {
+  if (header.empty() || static_cast<int64_t>(header.size()) != totalWidth(inputs)) return std::nullopt;
+  std::unordered_map<std::string, size_t> layoutIndex;
+  std::vector<std::string> names = columnNames(inputs);
+  for (size_t i = 0; i < names.size(); ++i) layoutIndex.emplace(std::move(names[i]), i);
+  std::vector<size_t> fieldOf(header.size(), header.size());
+  for (size_t f = 0; f < header.size(); ++f) {
+    auto it = layoutIndex.find(unquote(header[f]));
+    if (it == layoutIndex.end() || fieldOf[it->second] != header.size()) return std::nullopt;  // unknown or twice
+    fieldOf[it->second] = f;
+  }
+  return fieldOf;
+}
+
 /// Fills a Dataset row by row, collecting errors instead of stopping at the first.
 class CsvParser {
 public:
@@ -119,7 +187,8 @@ public:
       splitFields(line, fields);
       bool header = first && isHeader(fields);
       first = false;
-      if (!header) row(fields, number);
+      if (header) readHeader(fields, number);
+      else row(fields, number);
     }
     if (!errors_.empty()) return std::move(errors_);
     if (data_.rows == 0) return fileError(name_, "no data rows");
@@ -141,13 +210,32 @@ private:
     if (errors_.size() < kMaxErrors) errors_.push_back(fileError(name_, std::move(message), line));
   }
 
+  void readHeader(const std::vector<std::string_view>& fields, int line) {
+    headerLine_ = line;
+    headerWidth_ = fields.size();
+    if (std::optional<std::vector<size_t>> byName = bindByName(fields, inputs_)) fieldOf_ = std::move(*byName);
+  }
+
+  /// A header of another width than the rows is a sign of a shifted or
+  /// missing column, whichever way the columns bind.
+  void checkHeaderWidth(size_t rowWidth, int rowLine) {
+    if (!headerLine_ || headerChecked_) return;
+    headerChecked_ = true;
+    if (rowWidth != headerWidth_)
+      error(headerLine_, fmt::format("the header has {}, but the first row (line {}) has {}", columns(headerWidth_),
+                                     rowLine, rowWidth));
+  }
+
   void row(const std::vector<std::string_view>& fields, int line) {
+    checkHeaderWidth(fields.size(), line);
     if (static_cast<int64_t>(fields.size()) != width_)
       return error(line, fmt::format("expected {}, found {}", expected_, fields.size()));
     size_t column = 0;
     for (size_t i = 0; i < inputs_.size(); ++i)
-      for (int64_t j = 0; j < inputs_[i].width; ++j, ++column)
-        data_.columns[i].push_back(value(fields[column], column + 1, line, inputs_[i].numClasses));
+      for (int64_t j = 0; j < inputs_[i].width; ++j, ++column) {
+        size_t field = fieldOf_.empty() ? column : fieldOf_[column];
+        data_.columns[i].push_back(value(fields[field], field + 1, line, inputs_[i].numClasses));
+      }
     ++data_.rows;
   }
 
@@ -177,22 +265,36 @@ private:
   DType dtype_;
   int64_t width_;
   std::string expected_;
+  int headerLine_ = 0;  // 0: no header
+  size_t headerWidth_ = 0;
+  bool headerChecked_ = false;
+  std::vector<size_t> fieldOf_;  // per layout column, its field; empty: by position
   Dataset data_;
   std::vector<Diagnostic> errors_;
 };
 
 
-/// Column count of the first data row (after an optional header); -1 if none.
-int64_t firstRowWidth(std::string_view text) {
+/// The header's fields (none without one) and the first data row's column count (-1 if none).
+struct FirstLines {
+  std::vector<std::string_view> header;
+  int64_t rowWidth = -1;
+};
+
+FirstLines firstLines(std::string_view text) {
+  FirstLines out;
   LineReader lines(text);
   std::string_view line;
   int number = 0;
   std::vector<std::string_view> fields;
   for (bool first = true; lines.next(line, number); first = false) {
     splitFields(line, fields);
-    if (!(first && isHeader(fields))) return static_cast<int64_t>(fields.size());
+    if (!(first && isHeader(fields))) {
+      out.rowWidth = static_cast<int64_t>(fields.size());
+      break;
+    }
+    out.header = fields;
   }
-  return -1;
+  return out;
 }
 
 /// UTF-16 and UTF-32 files, and binary ones, are named for what they are
@@ -254,7 +356,10 @@ Result<Dataset> loadCsvEither(const std::string& path, const std::string& displa
   // Both layouts word a count error the same way, so the user learns of both.
   std::string expected =
       fmt::format("{} columns (or {} with only the inputs of the output)", fullWidth, subsetWidth);
-  bool useSubset = firstRowWidth(*text) == subsetWidth;
+  // A header naming one layout's columns decides; otherwise the first row's width.
+  FirstLines first = firstLines(*text);
+  bool useSubset = !bindByName(first.header, full) &&
+                   (bindByName(first.header, subset) || first.rowWidth == subsetWidth);
   return parseGuarded(CsvParser(displayName, useSubset ? subset : full, dtype, expected), *text, displayName);
 }
 

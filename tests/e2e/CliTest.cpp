@@ -229,3 +229,43 @@ TEST_CASE("cli: JSON logs write each number as the text log does (shortest in th
   lines >> word >> loss >> word >> acc;
   CHECK(json.out == "{\"loss\": " + loss + ", \"metrics\": {\"acc\": " + acc + "}}\n");
 }
+
+TEST_CASE("cli: --log-every N prints epochs 1, N, 2N, ... and the last, in text and JSON", "[e2e][cli][log-every]") {
+  Scratch s;
+  s.copy("examples/quadratic.nn", "quadratic.nn");
+  auto epochsOf = [](const std::vector<std::string>& lines) {
+    std::vector<int> numbers;
+    for (const std::string& l : lines)
+      if (startsWith(l, "epoch ")) numbers.push_back(std::stoi(l.substr(6)));
+    return numbers;
+  };
+  Output text = s.nnjit({"train", "quadratic.nn", "--log-every", "15"});
+  INFO(text.err);
+  REQUIRE(text.status == 0);
+  CHECK(epochsOf(textLines(text.out)) == std::vector<int>{1, 15, 30, 40});
+  CHECK(startsWith(textLines(text.out).back(), "done: 40 epochs"));
+  Output json = s.nnjit({"train", "quadratic.nn", "--log-every", "15", "--log", "json"});
+  REQUIRE(json.status == 0);
+  std::vector<int> jsonEpochs;
+  for (const nlohmann::json& j : epochLines(json.out)) jsonEpochs.push_back(j["epoch"].get<int>());
+  CHECK(jsonEpochs == std::vector<int>{1, 15, 30, 40});
+  CHECK(s.nnjit({"train", "quadratic.nn", "--log-every", "0"}).status == 2);
+
+  SECTION("a text log of more than 100 epochs prints about 50; JSON prints all") {
+    Output many = s.nnjit({"train", "quadratic.nn", "--epochs", "500"});
+    REQUIRE(many.status == 0);
+    std::vector<int> printed = epochsOf(textLines(many.out));
+    REQUIRE(printed.size() == 51);
+    CHECK(printed.front() == 1);
+    CHECK(printed[1] == 10);
+    CHECK(printed.back() == 500);
+    CHECK(epochsOf(textLines(s.nnjit({"train", "quadratic.nn", "--epochs", "100"}).out)).size() == 100);
+    CHECK(epochLines(s.nnjit({"train", "quadratic.nn", "--epochs", "500", "--log", "json"}).out).size() == 500);
+  }
+  SECTION("a resumed run prints its first epoch and counts on from the checkpoint") {
+    REQUIRE(s.nnjit({"train", "quadratic.nn", "--epochs", "4", "--save", "p.safetensors"}).status == 0);
+    Output resumed = s.nnjit({"train", "quadratic.nn", "--load", "p.safetensors", "--epochs", "12", "--log-every", "5"});
+    REQUIRE(resumed.status == 0);
+    CHECK(epochsOf(textLines(resumed.out)) == std::vector<int>{5, 10, 15, 16});
+  }
+}

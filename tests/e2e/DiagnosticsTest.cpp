@@ -403,5 +403,7 @@ TEST_CASE("diagnostics: a CSV named in the .nn file is named as written there", 
   s.write("other.csv", "oops\n1,2\n");
   o = s.nnjit({"train", "models/m.nn", "--data", "other.csv"});
   CHECK(o.status == 1);
-  CHECK(startsWith(o.err, "other.csv:2: error: expected 1 column"));
+  // The header's width is wrong too (1 name over 2 columns), and named first.
+  CHECK(startsWith(o.err, "other.csv:1: error: the header has 1 column, but the first row (line 2) has 2"));
+  CHECK(contains(o.err, "other.csv:2: error: expected 1 column"));
 }

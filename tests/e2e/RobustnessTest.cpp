@@ -20,7 +20,7 @@ TEST_CASE("robustness: a closed stdout pipe stops the printing, not the training
   Scratch s;
   s.write("m.nn", kModel);
   // Far more output than a pipe holds: nnjit writes after `head` has gone.
-  Output o = s.shell("\"$NNJIT\" train m.nn --epochs 20000 --save ck.safetensors | head -1; echo \"status ${PIPESTATUS[0]}\"");
+  Output o = s.shell("\"$NNJIT\" train m.nn --epochs 20000 --log-every 1 --save ck.safetensors | head -1; echo \"status ${PIPESTATUS[0]}\"");
   INFO(o.err);
   CHECK(contains(o.out, "epoch     1/20000  loss 36"));
   CHECK(contains(o.out, "status 0"));

@@ -27,11 +27,6 @@ std::string irisWith(int line, const std::string& text) {
   return out;
 }
 
-/// A number as the JSON log writes it: the text log's digits, with ".0" after a whole number.
-std::string asJson(const std::string& text) {
-  return text.find_first_not_of("-0123456789") == std::string::npos ? text + ".0" : text;
-}
-
 bool haveScript() { return std::system("command -v script >/dev/null 2>&1") == 0; }
 
 } // namespace
@@ -202,7 +197,7 @@ TEST_CASE("usability: diagnostics are coloured on a terminal, plain in a pipe or
   CHECK(onTerminal("TERM=xterm NO_COLOR=", "") == crlf(coloured));  // NO_COLOR set but empty does not count
 }
 
-TEST_CASE("usability: JSON epoch lines write the text log's digits", "[e2e][usability]") {
+TEST_CASE("usability: text epoch lines show the JSON log's values to 5 digits, in aligned columns", "[e2e][usability]") {
   Scratch s;
   s.copy("examples/iris.nn", "iris.nn");
   s.copy("examples/iris.csv", "iris.csv");
@@ -210,15 +205,30 @@ TEST_CASE("usability: JSON epoch lines write the text log's digits", "[e2e][usab
   Output json = s.nnjit({"train", "iris.nn", "--epochs", "3", "--log", "json"});
   REQUIRE(text.status == 0);
   REQUIRE(json.status == 0);
-  // "epoch 1/3  loss L  acc A  | test loss TL  acc TA" against the JSON line's raw text.
-  std::vector<std::string> textEpochs = textLines(text.out), jsonEpochs = textLines(json.out);
-  REQUIRE(jsonEpochs.size() == 4);
-  std::regex textLine("epoch \\d/3  loss (\\S+)  acc (\\S+)  \\| test loss (\\S+)  acc (\\S+)");
+  // "epoch 1/3  loss L  acc A  | test loss TL  acc TA", each value padded to 10 characters.
+  std::vector<std::string> textEpochs = textLines(text.out);
+  std::vector<nlohmann::json> jsonEpochs = epochLines(json.out);
+  REQUIRE(jsonEpochs.size() == 3);
+  std::regex textLine("epoch \\d/3  loss (\\S+) +acc (\\S+) +\\| test loss (\\S+) +acc (\\S+)");
+  auto fiveDigits = [](const std::string& shown, double full) {
+    INFO(shown << " for " << full);
+    CHECK(shown.size() <= 7);  // "0.xxxxx": at most 5 significant digits
+    CHECK(std::fabs(std::stod(shown) - full) <= 5e-5 * std::fabs(full));
+  };
   for (int e = 0; e < 3; ++e) {
     std::smatch m;
+    INFO(textEpochs[e]);
     REQUIRE(std::regex_match(textEpochs[e], m, textLine));
-    CHECK(startsWith(jsonEpochs[e], "{\"epoch\": " + std::to_string(e + 1) + ", \"loss\": " + asJson(m[1]) +
-                                        ", \"metrics\": {\"acc\": " + asJson(m[2]) + "}, \"test\": {\"loss\": " +
-                                        asJson(m[3]) + ", \"acc\": " + asJson(m[4]) + "}, \"ms\": "));
+    fiveDigits(m[1], jsonEpochs[e]["loss"].get<double>());
+    fiveDigits(m[2], jsonEpochs[e]["metrics"]["acc"].get<double>());
+    fiveDigits(m[3], jsonEpochs[e]["test"]["loss"].get<double>());
+    fiveDigits(m[4], jsonEpochs[e]["test"]["acc"].get<double>());
+    CHECK(textEpochs[e].find("acc") == textEpochs[0].find("acc"));
+    CHECK(textEpochs[e].find("| test") == textEpochs[0].find("| test"));
   }
+  // The done line keeps every digit of the last loss, as JSON writes it.
+  std::smatch done;
+  std::string last = textLines(text.out).back();
+  REQUIRE(std::regex_search(last, done, std::regex("final loss ([^,]+),")));
+  CHECK(static_cast<float>(std::stod(done[1])) == static_cast<float>(jsonLines(json.out).back()["loss"].get<double>()));
 }

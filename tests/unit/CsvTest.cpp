@@ -369,3 +369,91 @@ TEST_CASE("csv binding: loadCsvEither picks the full or the subset layout by the
     CHECK(r->columns[0] == std::vector<double>{1, 7});
   }
 }
+
+TEST_CASE("csv binding: a header naming every input column binds by name, in any order", "[csv][csvtest]") {
+  auto reordered = parseCsv("label,x1,x0\n0,2,1\n2,4,3\n", "data.csv", xAndLabel(), DType::F32);
+  auto plain = parseCsv("1,2,0\n3,4,2\n", "data.csv", xAndLabel(), DType::F32);
+  INFO(allMessages(reordered.errors()));
+  REQUIRE(reordered);
+  REQUIRE(plain);
+  CHECK(reordered->columns == plain->columns);
+  SECTION("quoted names, with spaces around them") {
+    auto quoted = parseCsv(" \"label\" ,\"x1\",x0\n0,2,1\n2,4,3\n", "data.csv", xAndLabel(), DType::F32);
+    REQUIRE(quoted);
+    CHECK(quoted->columns == plain->columns);
+  }
+  SECTION("an error names the file's column, not the layout's") {
+    auto bad = parseCsv("label,x1,x0\n0,2,1\n2,4,z\n", "data.csv", xAndLabel(), DType::F32);
+    expectError(bad, 3, {"column 3:", "'z'"});
+    auto label = parseCsv("label,x1,x0\n7,2,1\n", "data.csv", xAndLabel(), DType::F32);
+    expectError(label, 2, {"column 1:", "label 7"});
+  }
+}
+
+TEST_CASE("csv binding: a header that does not name the inputs binds by position", "[csv][csvtest]") {
+  std::vector<double> x = {1, 2, 3, 4};
+  for (const char* header : {"label,x1,x", "label,x1,x1", "x0,x1,species", "label,x1,x0,", "\"label\"\"\",x1,x0"}) {
+    INFO(header);
+    auto r = parseCsv(std::string(header) + "\n1,2,0\n3,4,2\n", "data.csv", xAndLabel(), DType::F32);
+    if (std::string(header).back() == ',') {  // four header fields over three columns
+      expectError(r, 1, {"header has 4 columns", "first row (line 2) has 3"});
+      continue;
+    }
+    INFO(allMessages(r.errors()));
+    REQUIRE(r);
+    CHECK(r->columns[0] == x);
+  }
+  SECTION("a one-column input is named plainly, a wider one by flattened index") {
+    std::vector<InputColumns> inputs = {{"a", 4, 0}, {"y", 1, 0}};
+    auto byName = parseCsv("y,a3,a2,a1,a0\n5,4,3,2,1\n", "data.csv", inputs, DType::F32);
+    REQUIRE(byName);
+    CHECK(byName->columns[0] == x);
+    CHECK(byName->columns[1] == std::vector<double>{5});
+    auto perDim = parseCsv("y,a11,a10,a01,a00\n5,4,3,2,1\n", "data.csv", inputs, DType::F32);
+    REQUIRE(perDim);  // not the flattened names: by position
+    CHECK(perDim->columns[0] == std::vector<double>{5, 4, 3, 2});
+  }
+}
+
+TEST_CASE("csv binding: a header of another width than the rows is an error naming both", "[csv][csvtest]") {
+  auto narrow = parseCsv("a,b\n1,2,0\n3,4,2\n", "data.csv", xAndLabel(), DType::F32);
+  expectError(narrow, 1, {"the header has 2 columns, but the first row (line 2) has 3"});
+  auto one = parseCsv("names\n1,2,0\n", "data.csv", xAndLabel(), DType::F32);
+  expectError(one, 1, {"the header has 1 column, but"});
+  auto wide = parseCsv("\n\nx0,x1,label,extra\n1,2,0\n", "data.csv", xAndLabel(), DType::F32);
+  expectError(wide, 3, {"the header has 4 columns, but the first row (line 4) has 3"});
+}
+
+TEST_CASE("csv binding: quoted numbers read as numbers", "[csv][csvtest]") {
+  auto r = parseCsv("\"1.5\", \"2\" ,\"0\"\n\" 3 \",4,\"2\"\n", "data.csv", xAndLabel(), DType::F32);
+  INFO(allMessages(r.errors()));
+  REQUIRE(r);
+  CHECK(r->rows == 2);  // a first line of quoted numbers is data, not a header
+  CHECK(r->columns[0] == std::vector<double>{1.5, 2, 3, 4});
+  CHECK(r->columns[1] == std::vector<double>{0, 2});
+  SECTION("a comma inside quotes does not split the field") {
+    auto comma = parseCsv("1,2,0\n1,\"2,5\",0\n", "data.csv", xAndLabel(), DType::F32);
+    expectError(comma, 2, {"column 2:", "'\"2,5\"' is not a number"});
+  }
+  SECTION("a stray quote is not a number") {
+    auto stray = parseCsv("1,2,0\n1,\"2,0\n", "data.csv", xAndLabel(), DType::F32);
+    REQUIRE_FALSE(stray);
+    auto inner = parseCsv("1,2,0\n1,\"2\"\"\",0\n", "data.csv", xAndLabel(), DType::F32);
+    expectError(inner, 2, {"column 2:", "is not a number"});
+  }
+}
+
+TEST_CASE("csv binding: loadCsvEither takes the layout a header names", "[csv][csvtest]") {
+  // Full: x[batch, 2], label class(3); subset: x only. Each row's values come out in layout order.
+  auto columnsOf = [](const std::string& text, const char* stem) {
+    TempFile f(text, stem);
+    auto r = loadCsvEither(f.path, "p.csv", xAndLabel(), {{"x", 2, 0}}, DType::F32);
+    INFO(allMessages(r.errors()));
+    REQUIRE(r);
+    return r->columns;
+  };
+  CHECK(columnsOf("label,x1,x0\n0,2,1\n", "namedfull") == std::vector<std::vector<double>>{{1, 2}, {0}});
+  CHECK(columnsOf("x1,x0\n2,1\n4,3\n", "namedsub") == std::vector<std::vector<double>>{{1, 2, 3, 4}});
+  // A header that names neither layout: the first row's width decides, as without one.
+  CHECK(columnsOf("x1,x0,extra\n2,1,0\n", "unnamed") == std::vector<std::vector<double>>{{2, 1}, {0}});
+}

@@ -22,6 +22,7 @@ struct Options {
   std::optional<double> lr;
   uint64_t seed = 0;
   LogFormat log = LogFormat::Text;
+  std::optional<int64_t> logEvery;  // train: print every N-th epoch (see logStride)
   int threads = 0;  // 0: one per core
   api::DType dtype = api::DType::F32;
   bool timeReport = false;

@@ -27,7 +27,8 @@ std::string quoted(std::string_view key) {
   return out + "\"";
 }
 
-/// A JSON number as the text log writes it (shortest in the run's dtype);
+/// A JSON number in full, as the text log's `done:` line and `eval` write it
+/// (shortest in the run's dtype);
 /// a whole number keeps a ".0" as in the contract's examples (`36.0`), and
 /// JSON's null stands for what is not finite.
 std::string jsonNumber(double v, api::DType dtype) {
@@ -67,7 +68,30 @@ void addRunFigures(JsonObject& j, const api::TrainRun& run, double compileMs, ap
 /// watch, rarely enough that 500 epochs of iris are not 500 system calls.
 constexpr double kFlushSeconds = 0.1;
 
+/// An epoch line's numbers: 5 significant digits, padded so that a column
+/// lines up from epoch to epoch (`0.19248`, `3.5527e-15`; `-1.2346e-15` overflows by one).
+constexpr int kEpochDigits = 5;
+constexpr int kEpochWidth = 10;
+
+std::string epochNumber(double v, api::DType dtype) {
+  // Rounded to the dtype first, as formatNumber does: a float32 value prints as float32 rounds it.
+  double held = dtype == api::DType::F32 ? static_cast<double>(static_cast<float>(v)) : v;
+  std::string text = std::isfinite(held) ? fmt::format("{:.{}g}", held, kEpochDigits) : formatNumber(v, dtype);
+  return fmt::format("{:<{}}", text, kEpochWidth);
+}
+
+/// A text log longer than this is thinned to about kThinnedLines lines.
+constexpr int64_t kMaxFullLog = 100;
+constexpr int64_t kThinnedLines = 50;
+
 } // namespace
+
+int64_t logStride(std::optional<int64_t> logEvery, LogFormat format, int64_t epochs) {
+  if (logEvery) return *logEvery;
+  // JSON is for programs, which want every epoch; people want a screenful.
+  if (format == LogFormat::Json || epochs <= kMaxFullLog) return 1;
+  return (epochs + kThinnedLines - 1) / kThinnedLines;
+}
 
 std::string Reporter::json(double v) const { return jsonNumber(v, dtype_); }
 
@@ -86,6 +110,20 @@ void Reporter::flushSometimes() {
 }
 
 void Reporter::epoch(const api::EpochReport& r) {
+  if (r.epoch != firstEpoch_ && r.epoch % every_ != 0 && r.epoch != lastEpoch_) {
+    skipped_ = r;
+    return;
+  }
+  skipped_.reset();
+  printEpoch(r);
+}
+
+void Reporter::printSkipped() {
+  if (skipped_) printEpoch(*skipped_);
+  skipped_.reset();
+}
+
+void Reporter::printEpoch(const api::EpochReport& r) {
   if (format_ == LogFormat::Json) {
     JsonObject j;
     j.raw("epoch", std::to_string(r.epoch)).raw("loss", json(r.loss)).raw("metrics", metricsObject(r.metrics, {}));
@@ -94,18 +132,21 @@ void Reporter::epoch(const api::EpochReport& r) {
     fmt::print(out_, "{}\n", j.str());
   } else {
     int width = static_cast<int>(std::to_string(lastEpoch_).size());
-    std::string line = fmt::format("epoch {:>{}}/{}  loss {}", r.epoch, width, lastEpoch_, number(r.loss));
-    for (const api::Metric& m : r.metrics) line += fmt::format("  {} {}", m.name, number(m.value));
+    auto cell = [&](double v) { return epochNumber(v, dtype_); };
+    std::string line = fmt::format("epoch {:>{}}/{}  loss {}", r.epoch, width, lastEpoch_, cell(r.loss));
+    for (const api::Metric& m : r.metrics) line += fmt::format("  {} {}", m.name, cell(m.value));
     if (r.test) {
-      line += fmt::format("  | test loss {}", number(r.test->loss));
-      for (const api::Metric& m : r.test->metrics) line += fmt::format("  {} {}", m.name, number(m.value));
+      line += fmt::format("  | test loss {}", cell(r.test->loss));
+      for (const api::Metric& m : r.test->metrics) line += fmt::format("  {} {}", m.name, cell(m.value));
     }
+    line.erase(line.find_last_not_of(' ') + 1);
     fmt::print(out_, "{}\n", line);
   }
   flushSometimes();
 }
 
 void Reporter::done(const api::TrainRun& run, double compileMs) {
+  printSkipped();  // a run that stopped early still shows its last epoch
   if (format_ == LogFormat::Json) {
     JsonObject j;
     j.raw("done", "true").raw("epochs", std::to_string(run.epochs));
@@ -120,6 +161,7 @@ void Reporter::done(const api::TrainRun& run, double compileMs) {
 
 void Reporter::interrupted(const api::TrainRun& run, double compileMs, int64_t epochsDone, const std::string& savedTo) {
   const api::Interruption& at = *run.interrupted;
+  printSkipped();
   if (format_ == LogFormat::Json) {
     JsonObject j;
     j.raw("interrupted", "true").raw("epochs", std::to_string(run.epochs));

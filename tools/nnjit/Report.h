@@ -14,11 +14,22 @@ namespace nnjit::cli {
 /// to the same value (2.6f prints as 2.6, not 2.5999999046325684).
 std::string formatNumber(double v, api::DType dtype);
 
+/// Every how many epochs a run's log prints a line: `--log-every` when given
+/// (text and JSON alike); else, for a text log of more than 100 epochs, about
+/// 50 lines' worth (ceil(epochs / 50)), and every epoch otherwise.
+int64_t logStride(std::optional<int64_t> logEvery, LogFormat format, int64_t epochs);
+
 class Reporter {
 public:
   Reporter(LogFormat format, api::DType dtype, int64_t lastEpoch, std::FILE* out = stdout)
       : format_(format), dtype_(dtype), lastEpoch_(lastEpoch), out_(out) {}
 
+  /// Prints only the epochs `firstEpoch`, the multiples of `every`, and the
+  /// last one trained (at `done` or `interrupted`, when that was not the planned last).
+  void thin(int64_t every, int64_t firstEpoch) {
+    every_ = every;
+    firstEpoch_ = firstEpoch;
+  }
   void epoch(const api::EpochReport& r);
   void done(const api::TrainRun& run, double compileMs);
   /// The last line of a run that `TrainRun::interrupted` stopped; `savedTo`
@@ -35,10 +46,16 @@ private:
   };
   std::string metricsObject(const std::vector<api::Metric>& metrics, JsonObjectStart start) const;
   void flushSometimes();
+  void printEpoch(const api::EpochReport& r);
+  /// A thinned-out epoch's line, printed before the run's last line when no later one was.
+  void printSkipped();
 
   LogFormat format_;
   api::DType dtype_;
   int64_t lastEpoch_;
+  int64_t every_ = 1;
+  int64_t firstEpoch_ = 1;
+  std::optional<api::EpochReport> skipped_;
   std::FILE* out_;
   std::chrono::steady_clock::time_point lastFlush_ = std::chrono::steady_clock::now();
 };

@@ -74,6 +74,7 @@ int runTrain(const Options& o) {
     if (api::Status loaded = session.load(o.load); !loaded) return report(loaded.error());
   int64_t epochs = o.epochs.value_or(parsed->trainDefaults().epochs);
   Reporter reporter(o.log, o.dtype, session.epochsDone() + epochs);
+  reporter.thin(logStride(o.logEvery, o.log, epochs), session.epochsDone() + 1);
   ProgressLine progress;
   api::TrainCallbacks callbacks{[&](const api::EpochReport& r) {
                                   progress.clear();

@@ -128,6 +128,9 @@ void buildTrain(CLI::App& app, Options& o) {
   cmd->add_option("--save", o.save, "save params and optimizer state after training")
       ->check(nonEmptyPath())->type_name("P.safetensors");
   addLog(cmd, o);
+  cmd->add_option("--log-every", o.logEvery,
+                  "log epochs 1, N, 2N, ... and the last (default: all, or about 50 lines of a text log over 100 epochs)")
+      ->check(wholeNumber(1, api::kMaxEpochs))->type_name("N");
   addThreads(cmd, o);
   addDtype(cmd, o);
   cmd->add_flag("--time-report", o.timeReport, "print the time each compiler stage took to stderr");
