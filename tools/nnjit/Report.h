@@ -19,6 +19,13 @@ public:
   Reporter(LogFormat format, api::DType dtype, int64_t lastEpoch, std::FILE* out = stdout)
       : format_(format), dtype_(dtype), lastEpoch_(lastEpoch), out_(out) {}
 
+  /// The run watches its best test loss (early stopping after `patience`
+  /// epochs, 0: none, or --save-best): JSON epoch lines mark the best
+  /// epochs, and the done line says which was best and whether the run stopped early.
+  void watchBest(int64_t patience) {
+    watchesBest_ = true;
+    patience_ = patience;
+  }
   void epoch(const api::EpochReport& r);
   void done(const api::TrainRun& run, double compileMs);
   /// The last line of a run that `TrainRun::interrupted` stopped; `savedTo`
@@ -39,6 +46,8 @@ private:
   LogFormat format_;
   api::DType dtype_;
   int64_t lastEpoch_;
+  bool watchesBest_ = false;
+  int64_t patience_ = 0;
   std::FILE* out_;
   std::chrono::steady_clock::time_point lastFlush_ = std::chrono::steady_clock::now();
 };
