@@ -24,12 +24,25 @@ TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelP
   d.test.fraction = spec.test.fraction;
   for (const std::string& path : spec.test.paths) d.test.paths.push_back(besideModel(modelPath, path));
   d.test.names = spec.test.paths;
+  d.patience = spec.patience;
+  d.patienceAt = {Severity::Error, modelPath, spec.patienceLoc.line, spec.patienceLoc.col, "", ""};
   if (!d.test.paths.empty()) {
     d.test.path = d.test.paths[0];
     d.test.name = d.test.names[0];
   }
   return d;
 }
+
+namespace {
+
+/// The line of `source` that `at` points into, as a diagnostic there shows it.
+std::string sourceLineOf(const Diagnostic& at, const std::string& source) {
+  nnjit::DiagnosticEngine engine(at.file, source);
+  engine.error({at.line, at.column}, "");
+  return engine.diagnostics()[0].sourceLine;
+}
+
+} // namespace
 
 bool isOpName(const std::string& name) { return nnjit::opNamed(name).has_value(); }
 
@@ -51,6 +64,8 @@ Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
   impl->name = path;
   for (const std::string& data : impl->model.dataPaths) impl->dataPaths.push_back(besideModel(path, data));
   impl->defaults = nnjit::api::trainDefaults(impl->model, path);
+  Diagnostic& patience = impl->defaults.patienceAt;
+  if (patience.line > 0) patience.sourceLine = sourceLineOf(patience, *source);
   impl->warnings = publicDiagnostics(diags.diagnostics());
   return ParsedModel(std::move(impl));
 }

@@ -31,6 +31,7 @@ EpochReport reportOf(const Model::Impl& m, const nnjit::EpochStats& s) {
   r.loss = s.loss;
   r.metrics = named(m, s.metrics);
   if (s.hasTest) r.test = Evaluation{s.testLoss, named(m, s.testMetrics)};
+  r.best = s.best;
   r.ms = s.ms;
   return r;
 }
@@ -59,6 +60,12 @@ Expected<nnjit::TrainPlan> planOf(const Session::Impl& s, const TrainData::Impl&
   plan.testRows = d.testRows;
   plan.stop = options.stop;
   plan.undoUnfinishedEpoch = options.undoUnfinishedEpoch;
+  plan.patience = options.patience.value_or(d.defaults.patience);
+  if (plan.patience < 0) return errorIn(ErrorKind::InvalidArgument, s.m.name, "the patience cannot be negative");
+  if (plan.patience > 0 && plan.testRows.empty())
+    return errorIn(ErrorKind::InvalidArgument, s.m.name, "early stopping (patience) needs test rows to watch");
+  if (plan.patience > 0 && !s.m.cm->evaluate)
+    return notSupported(s.m, "evaluate entry point to test with (for patience)");
   return plan;
 }
 
@@ -93,6 +100,8 @@ Expected<TrainRun> Session::train(const TrainData& data, const TrainOptions& opt
     run.lastLoss = outcome.lastLoss;
     run.trainMs = outcome.trainMs;
     if (outcome.diverged) run.diverged = Divergence{outcome.badEpoch, outcome.badBatch, outcome.badLoss};
+    if (outcome.bestEpoch) run.best = BestEpoch{outcome.bestEpoch, outcome.bestTestLoss};
+    run.stoppedEarly = outcome.stoppedEarly;
     if (outcome.interrupted) run.interrupted = Interruption{outcome.stopEpoch, outcome.stopBatch, outcome.batches};
     return run;
   });

@@ -99,7 +99,7 @@ void Lowerer::declareTrain(const Stmt& s) {
   if (model_.train) return error(s.loc, "a second 'train(...)'; a model has one");
   const Expr& call = *s.expr;
   std::vector<const Expr*> args;
-  if (!bindArgs(call, {"epochs", "batch", "shuffle", "test"}, 0, args)) return;
+  if (!bindArgs(call, {"epochs", "batch", "shuffle", "test", "patience"}, 0, args)) return;
   TrainSpec spec;
   spec.loc = s.loc;
   bool ok = true;
@@ -141,6 +141,13 @@ void Lowerer::declareTrain(const Stmt& s) {
     } else {
       ok = false;
     }
+  }
+  if (const Expr* p = args[4]) {
+    auto v = wholeConstant(*p, "patience");
+    if (v && *v < 1) error(p->loc, "patience must be at least 1 (epochs without a lower test loss)");
+    ok &= v && *v >= 1;
+    if (v) spec.patience = *v;
+    spec.patienceLoc = p->loc;
   }
   if (ok) model_.train = spec;
 }

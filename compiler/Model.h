@@ -61,6 +61,8 @@ struct TrainSpec {
   int64_t batch = 0;                     // 0: all rows
   std::optional<uint64_t> shuffleSeed;   // none: no shuffle
   TestSplit test;
+  int64_t patience = 0;                  // 0: no early stopping
+  SourceLoc patienceLoc;                 // the `patience` argument, for diagnostics about it
   SourceLoc loc;
 };
 

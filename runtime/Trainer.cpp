@@ -100,6 +100,7 @@ public:
     rows_ = plan.data ? static_cast<int64_t>(plan.trainRows.size()) : 1;
     batch_ = plan.data ? (plan.batch > 0 ? std::min(plan.batch, rows_) : rows_) : 1;
     s_.reserveRows(std::max<int64_t>(batch_, 1));
+    firstEpoch_ = s_.epochsDone + 1;
     // Saturating: the API bounds epochs, but a progress figure must never overflow.
     if (__builtin_add_overflow(s_.epochsDone, plan.epochs, &progress_.lastEpoch)) progress_.lastEpoch = INT64_MAX;
     progress_.batches = (rows_ + batch_ - 1) / batch_;
@@ -117,6 +118,10 @@ public:
       out_.epochsRun = e + 1;
       out_.lastLoss = stats.loss;
       callbacks_.onEpoch(stats);
+      if (outOfPatience(stats.epoch) && e + 1 < plan_.epochs) {
+        out_.stoppedEarly = true;
+        break;
+      }
     }
     out_.trainMs = msSince(t0_);
     return out_;
@@ -170,7 +175,24 @@ private:
       stats.hasTest = true;
       stats.testLoss = t.loss;
       stats.testMetrics = t.metrics;
+      noteBest(stats);
     }
+  }
+
+  /// A NaN or infinite test loss is never the best: like Keras' best, which starts at +inf.
+  void noteBest(EpochStats& stats) {
+    stats.best = stats.testLoss < (out_.bestEpoch ? out_.bestTestLoss : INFINITY);
+    if (!stats.best) return;
+    out_.bestEpoch = stats.epoch;
+    out_.bestTestLoss = stats.testLoss;
+  }
+
+  /// Whether `plan.patience` epochs up to `epoch` brought no better test loss
+  /// (counted from the run's first epoch while none was finite).
+  bool outOfPatience(int64_t epoch) const {
+    if (plan_.patience <= 0) return false;
+    int64_t since = out_.bestEpoch ? out_.bestEpoch : firstEpoch_ - 1;
+    return epoch - since >= plan_.patience;
   }
 
   bool diverged(int64_t epoch, int64_t batch, double loss) {
@@ -211,6 +233,7 @@ private:
   const TrainCallbacks& callbacks_;
   std::vector<int> columns_;
   int64_t rows_ = 1, batch_ = 1;
+  int64_t firstEpoch_ = 1;  // 1-based, continuing across resumed runs
   Progress progress_;
   TrainOutcome out_;
   Clock::time_point t0_ = Clock::now();

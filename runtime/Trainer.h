@@ -26,6 +26,9 @@ struct TrainPlan {
   /// resumes exactly like a run that was never stopped. Costs a copy of them
   /// per epoch.
   bool undoUnfinishedEpoch = false;
+  /// > 0: stop after this many epochs in a row without a test loss strictly
+  /// lower than the best of the run (early stopping); needs test rows.
+  int64_t patience = 0;
 };
 
 /// Splits `data` into train and test rows as the contract says: shuffle
@@ -47,6 +50,7 @@ struct EpochStats {
   bool hasTest = false;
   double testLoss = 0;
   std::vector<double> testMetrics;
+  bool best = false;                 // its test loss is strictly lower than every earlier one of the run
   double ms = 0;
 };
 
@@ -59,6 +63,9 @@ struct TrainOutcome {
   int64_t batches = 0;                // per epoch
   int64_t epochsRun = 0;
   double lastLoss = 0;
+  int64_t bestEpoch = 0;              // 1-based; 0: no epoch had a finite test loss
+  double bestTestLoss = 0;
+  bool stoppedEarly = false;          // `TrainPlan::patience` ended the run before its last epoch
   double trainMs = 0;
 };
 
@@ -78,7 +85,8 @@ struct TrainCallbacks {
 
 /// Runs `plan.epochs` epochs from `session.epochsDone`, calling back after
 /// each batch and epoch. Stops at the first batch whose loss is not finite,
-/// or before the first batch that finds `plan.stop` set.
+/// before the first batch that finds `plan.stop` set, or when `plan.patience`
+/// epochs pass without a better test loss.
 TrainOutcome train(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks);
 
 /// Loss and metrics of `rows` of `data` as one batch (eval, test figures).

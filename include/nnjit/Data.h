@@ -90,6 +90,12 @@ struct TrainOptions {
   /// start, so that `save` then writes a checkpoint that resumes exactly like
   /// a run never stopped. Costs a copy of the params and optimizer state per epoch.
   bool undoUnfinishedEpoch = false;
+  /// Early stopping, as Keras' EarlyStopping(patience = N): the run ends
+  /// once this many epochs in a row bring no test loss strictly lower than
+  /// the run's best so far. None: the model's `train(patience = N)`; 0: no
+  /// early stopping. Needs test rows (an InvalidArgument error without them)
+  /// and the evaluate entry point (NotSupported without it).
+  std::optional<int64_t> patience;
 };
 
 /// After each epoch of `Session::train`.
@@ -98,6 +104,10 @@ struct EpochReport {
   double loss = 0;
   std::vector<Metric> metrics;     ///< every metric, in declaration order
   std::optional<Evaluation> test;  ///< when the model holds rows out to test on
+  /// Its test loss is strictly lower than every earlier epoch's of this run
+  /// (the first finite one counts): the moment to save a best checkpoint.
+  /// A callback may call `Session::save` then; the session holds this epoch's state.
+  bool best = false;
   double ms = 0;
 };
 
@@ -129,11 +139,21 @@ struct Interruption {
   int64_t batches = 0;  ///< batches per epoch
 };
 
+/// The epoch of a run with the lowest test loss (the first of equals).
+struct BestEpoch {
+  int64_t epoch = 0;  ///< 1-based, continuing across a loaded checkpoint
+  double testLoss = 0;
+};
+
 /// What `Session::train` did.
 struct TrainRun {
   int64_t epochs = 0;  ///< epochs completed by this run
   double lastLoss = 0;
   double trainMs = 0;
+  std::optional<BestEpoch> best;  ///< none without test rows, or when no test loss was finite
+  /// `TrainOptions::patience` ended the run before its last epoch (not when
+  /// the patience ran out at the last epoch anyway).
+  bool stoppedEarly = false;
   std::optional<Divergence> diverged;
   std::optional<Interruption> interrupted;
 };

@@ -114,6 +114,10 @@ struct TrainDefaults {
   int64_t batchSize = 0;                 ///< 0: all rows in one batch
   std::optional<uint64_t> shuffleSeed;  ///< none: rows in order
   TestSplit test;
+  int64_t patience = 0;                 ///< `train(patience = N)`; 0: no early stopping
+  /// Where `patience = N` is written (line 0: it is not): an empty error
+  /// to give a message, for a diagnostic with a caret under the argument.
+  Diagnostic patienceAt;
 };
 
 /// Milliseconds each compiler stage took, for a time report.

@@ -55,6 +55,23 @@ ParsedModel parsed(const Folder& f, const std::string& train) {
   return *p;
 }
 
+/// A parsed model's data, split as `nnjit train` splits it, and the model compiled.
+struct Prepared {
+  Table data;
+  TrainData split;
+  Model model;
+};
+
+Prepared prepare(const ParsedModel& p) {
+  Expected<Table> data = loadCsv(p, p.dataPath(), DType::F32);
+  REQUIRE(data.ok());
+  Expected<TrainData> split = TrainData::split(p, *data, DType::F32);
+  REQUIRE(split.ok());
+  Expected<Model> m = Model::compile(p);
+  REQUIRE(m.ok());
+  return {*data, *split, *m};
+}
+
 /// What `nnjit check` builds: loss and gradients only (in double).
 BuildOptions checkBuild() {
   BuildOptions build;
@@ -238,35 +255,57 @@ TEST_CASE("TrainData::split holds rows out as train(test = ...) says") {
 TEST_CASE("Session::train runs epochs with test figures, callbacks and a resumable count") {
   Folder f;
   ParsedModel p = parsed(f, "train(epochs = 3, batch = 8, shuffle = 3, test = 8)");
-  Expected<Table> data = loadCsv(p, p.dataPath(), DType::F32);
-  REQUIRE(data.ok());
-  Expected<TrainData> split = TrainData::split(p, *data, DType::F32);
-  REQUIRE(split.ok());
-  Expected<Model> m = Model::compile(p);
-  REQUIRE(m.ok());
-  Session s(*m, 0);
+  Prepared ready = prepare(p);
+  Session s(ready.model, 0);
   std::vector<EpochReport> epochs;
   int64_t batches = 0;
   TrainCallbacks callbacks{[&](const EpochReport& r) { epochs.push_back(r); }, [&](const TrainProgress& pr) {
                              ++batches;
                              CHECK(pr.batches == 4);
                            }};
-  Expected<TrainRun> run = s.train(*split, {}, callbacks);
-  REQUIRE(run.ok());
-  CHECK(run->epochs == 3);
-  CHECK_FALSE(run->diverged);
+  Expected<TrainRun> result = s.train(ready.split, {}, callbacks);
+  REQUIRE(result.ok());
+  CHECK(result->epochs == 3);
+  CHECK_FALSE(result->diverged);
   REQUIRE(epochs.size() == 3);
   CHECK(batches == 12);
   CHECK(epochs[2].epoch == 3);
-  CHECK(epochs[2].loss == run->lastLoss);
+  CHECK(epochs[2].loss == result->lastLoss);
   CHECK(epochs[2].loss < epochs[0].loss);
   REQUIRE(epochs[0].test);
   CHECK(epochs[0].metrics.size() == 2);
   CHECK(epochs[0].test->metrics[0].name == "err");
 
-  Expected<TrainRun> more = s.train(*split, {2, std::nullopt}, {});
+  Expected<TrainRun> more = s.train(ready.split, {2, std::nullopt}, {});
   REQUIRE(more.ok());
   CHECK(s.epochsDone() == 5);
+}
+
+TEST_CASE("Session::train tracks the best test loss and refuses a patience without test rows") {
+  Folder f;
+  ParsedModel p = parsed(f, "train(epochs = 3, batch = 8, test = 8, patience = 5)");
+  CHECK(p.trainDefaults().patience == 5);
+  CHECK(p.trainDefaults().patienceAt.line > 0);
+  CHECK(p.trainDefaults().patienceAt.sourceLine.find("patience = 5") != std::string::npos);
+  Prepared ready = prepare(p);
+  Session s(ready.model, 0);
+  std::vector<EpochReport> epochs;
+  Expected<TrainRun> result = s.train(ready.split, {}, {[&](const EpochReport& r) { epochs.push_back(r); }, {}});
+  REQUIRE(result.ok());
+  CHECK_FALSE(result->stoppedEarly);
+  REQUIRE(result->best);
+  REQUIRE(epochs.size() == 3);
+  CHECK(epochs[0].best);
+  CHECK(epochs[size_t(result->best->epoch - 1)].test->loss == result->best->testLoss);
+
+  ParsedModel none = parsed(f, "train(epochs = 3, batch = 8)");
+  Expected<TrainData> noTest = TrainData::split(none, ready.data, DType::F32);
+  REQUIRE(noTest.ok());
+  TrainOptions patient;
+  patient.patience = 2;
+  Expected<TrainRun> refused = s.train(*noTest, patient, {});
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind() == ErrorKind::InvalidArgument);
 }
 
 TEST_CASE("Session::train reports divergence with its epoch and batch") {

@@ -18,7 +18,9 @@ struct Options {
   std::string model;
   std::vector<std::string> data;  // each --data, relative to the current directory
   std::string load, save;
+  std::string saveBest;  // train: the checkpoint of the epoch with the lowest test loss
   std::optional<int64_t> epochs, batch;
+  std::optional<int64_t> patience;  // train: overrides train(patience = N)
   std::optional<double> lr;
   uint64_t seed = 0;
   LogFormat log = LogFormat::Text;

@@ -128,6 +128,7 @@ void Reporter::printEpoch(const api::EpochReport& r) {
     JsonObject j;
     j.raw("epoch", std::to_string(r.epoch)).raw("loss", json(r.loss)).raw("metrics", metricsObject(r.metrics, {}));
     if (r.test) j.raw("test", metricsObject(r.test->metrics, {r.test->loss}));
+    if (watchesBest_ && r.best) j.raw("best", "true");
     j.raw("ms", jsonNumber(roundMs(r.ms), api::DType::F64));
     fmt::print(out_, "{}\n", j.str());
   } else {
@@ -151,8 +152,16 @@ void Reporter::done(const api::TrainRun& run, double compileMs) {
     JsonObject j;
     j.raw("done", "true").raw("epochs", std::to_string(run.epochs));
     addRunFigures(j, run, compileMs, dtype_);
+    if (watchesBest_) {
+      j.raw("stopped_early", run.stoppedEarly ? "true" : "false");
+      j.raw("best_epoch", run.best ? std::to_string(run.best->epoch) : "null");
+      j.raw("best_test_loss", run.best ? json(run.best->testLoss) : "null");
+    }
     fmt::print(out_, "{}\n", j.str());
   } else {
+    if (run.stoppedEarly)
+      fmt::print(out_, "early stop: test loss has not improved for {} epoch{}{}\n", patience_,
+                 patience_ == 1 ? "" : "s", run.best ? fmt::format(" (best {} at epoch {})", number(run.best->testLoss), run.best->epoch) : "");
     fmt::print(out_, "done: {} epoch{}{}, compile {:.1f} ms, train {:.1f} ms\n", run.epochs, run.epochs == 1 ? "" : "s",
                run.epochs ? ", final loss " + number(run.lastLoss) : "", compileMs, run.trainMs);
   }

@@ -30,6 +30,13 @@ public:
     every_ = every;
     firstEpoch_ = firstEpoch;
   }
+  /// The run watches its best test loss (early stopping after `patience`
+  /// epochs, 0: none, or --save-best): JSON epoch lines mark the best
+  /// epochs, and the done line says which was best and whether the run stopped early.
+  void watchBest(int64_t patience) {
+    watchesBest_ = true;
+    patience_ = patience;
+  }
   void epoch(const api::EpochReport& r);
   void done(const api::TrainRun& run, double compileMs);
   /// The last line of a run that `TrainRun::interrupted` stopped; `savedTo`
@@ -56,6 +63,8 @@ private:
   int64_t every_ = 1;
   int64_t firstEpoch_ = 1;
   std::optional<api::EpochReport> skipped_;
+  bool watchesBest_ = false;
+  int64_t patience_ = 0;
   std::FILE* out_;
   std::chrono::steady_clock::time_point lastFlush_ = std::chrono::steady_clock::now();
 };

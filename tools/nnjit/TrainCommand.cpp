@@ -48,19 +48,50 @@ std::optional<api::Session> loadSession(const api::Model& model, const Options& 
   return session;
 }
 
+/// Early stopping and --save-best watch the test loss, so a run without test
+/// rows cannot do what they ask: an error at the model's `patience` argument,
+/// or naming the flag. kOk when there is nothing to refuse.
+int refuseWithoutTestRows(const Options& o, const api::ParsedModel& parsed, const api::TrainData& split) {
+  if (split.testRows() > 0) return kOk;
+  const char* hint = "the model holds none out (train(test = ...) would)";
+  using Flag = std::pair<const char*, bool>;
+  for (auto [flag, given] : {Flag{"--save-best", !o.saveBest.empty()}, Flag{"--patience", o.patience.has_value()}})
+    if (given) return report({fileError(o.model, fmt::format("{} needs test rows, but {}", flag, hint))});
+  if (parsed.trainDefaults().patience == 0) return kOk;
+  api::Diagnostic at = parsed.trainDefaults().patienceAt;
+  at.message = fmt::format("early stopping (patience) needs test rows, but {}", hint);
+  return report({at});
+}
+
+/// Writes --save-best after each epoch with the lowest test loss so far; after
+/// a failed write it writes no more (a later, worse epoch's state must not
+/// take the best one's place) and `failure` says why.
+struct BestSaver {
+  const std::string& path;
+  api::Session& session;
+  std::optional<api::Error> failure;
+
+  void epoch(const api::EpochReport& r) {
+    if (path.empty() || !r.best || failure) return;
+    if (api::Status saved = session.save(path); !saved) failure = saved.error();
+  }
+};
+
 } // namespace
 
 int runTrain(const Options& o) {
   std::optional<api::ParsedModel> parsed = loadModel(o, "train");
   if (!parsed) return kModelError;
   // Before the run, not after it: an unwritable --save would cost all its epochs.
-  if (!o.save.empty())
-    if (api::Status ok = api::checkSavePath(o.save); !ok) return report(ok.error());
+  for (const std::string* path : {&o.save, &o.saveBest})
+    if (!path->empty())
+      if (api::Status ok = api::checkSavePath(*path); !ok) return report(ok.error());
   bool failed = false;
   std::optional<api::Table> data = loadData(o, *parsed, failed);
   if (failed) return kModelError;
   api::Expected<api::TrainData> split = api::TrainData::split(*parsed, data, o.dtype);
   if (!split) return report(split.error());
+  if (int refused = refuseWithoutTestRows(o, *parsed, *split)) return refused;
 
   // The eval entry point is only for test rows: without them it would be compile time for nothing.
   std::optional<api::Model> model = compileFor(*parsed, o, {.trainStep = true, .evaluate = split->testRows() > 0}, o.lr);
@@ -73,10 +104,14 @@ int runTrain(const Options& o) {
   if (!o.load.empty())
     if (api::Status loaded = session.load(o.load); !loaded) return report(loaded.error());
   int64_t epochs = o.epochs.value_or(parsed->trainDefaults().epochs);
+  int64_t patience = o.patience.value_or(parsed->trainDefaults().patience);
   Reporter reporter(o.log, o.dtype, session.epochsDone() + epochs);
   reporter.thin(logStride(o.logEvery, o.log, epochs), session.epochsDone() + 1);
+  if (patience > 0 || !o.saveBest.empty()) reporter.watchBest(patience);
   ProgressLine progress;
+  BestSaver best{o.saveBest, session, std::nullopt};
   api::TrainCallbacks callbacks{[&](const api::EpochReport& r) {
+                                  best.epoch(r);
                                   progress.clear();
                                   reporter.epoch(r);
                                 },
@@ -86,7 +121,8 @@ int runTrain(const Options& o) {
   api::TrainOptions options{.epochs = o.epochs,
                             .batchSize = o.batch,
                             .stop = &InterruptGuard::requested(),
-                            .undoUnfinishedEpoch = !o.save.empty()};
+                            .undoUnfinishedEpoch = !o.save.empty(),
+                            .patience = patience};
   api::Expected<api::TrainRun> run = session.train(*split, options, callbacks);
   progress.clear();
   if (!run) return report(run.error());
@@ -97,6 +133,7 @@ int runTrain(const Options& o) {
   }
   if (!o.save.empty())
     if (api::Status saved = session.save(o.save); !saved) return report(saved.error());
+  if (best.failure) return report(*best.failure);
   if (run->interrupted) {
     reporter.interrupted(*run, model->compileTimes().totalMs(), session.epochsDone(), o.save);
     return InterruptGuard::exitStatus();

@@ -127,6 +127,11 @@ void buildTrain(CLI::App& app, Options& o) {
   cmd->add_option("--load", o.load, "resume from a checkpoint")->check(nonEmptyPath())->type_name("P.safetensors");
   cmd->add_option("--save", o.save, "save params and optimizer state after training")
       ->check(nonEmptyPath())->type_name("P.safetensors");
+  cmd->add_option("--save-best", o.saveBest, "save the state after each epoch whose test loss is the lowest so far")
+      ->check(nonEmptyPath())->type_name("P.safetensors");
+  cmd->add_option("--patience", o.patience,
+                  "stop after N epochs without a lower test loss (overrides train(patience = ...))")
+      ->check(wholeNumber(1, api::kMaxEpochs))->type_name("N");
   addLog(cmd, o);
   cmd->add_option("--log-every", o.logEvery,
                   "log epochs 1, N, 2N, ... and the last (default: all, or about 50 lines of a text log over 100 epochs)")
