@@ -51,7 +51,7 @@ case "${1:-}" in
     [ -f "$BUILD_DIR-fuzz/build.ninja" ] || CC=clang-19 CXX=clang++-19 cmake -S . -B "$BUILD_DIR-fuzz" -G Ninja \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNJIT_FUZZ=ON -DBUILD_TESTING=OFF -DNNJIT_BENCH=OFF >/dev/null
     cmake --build "$BUILD_DIR-fuzz" --target FuzzFrontEnd FuzzCsv FuzzIdx FuzzSafetensors FuzzCheckpoint
-    tests/fuzz/run.sh "${NNJIT_FUZZ_SECONDS:-60}" "$BUILD_DIR-fuzz"
+    tests/fuzz/run.sh "${NNJIT_FUZZ_SECONDS:-30}" "$BUILD_DIR-fuzz"
     # One closing line for both ctest runs (a failure has already stopped the script).
     sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\)/\1 \2/p' "$log" |
       awk '{ failed += $1; total += $2 } END { printf "tests: %d passed, %d failed\n", total - failed, failed }'

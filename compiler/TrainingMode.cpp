@@ -12,7 +12,7 @@ NodeId ModeSpecializer::operator()(NodeId root, Mode mode) {
   Builder b(g_);
   // Nodes made here are appended; they already read rewritten values and map
   // to themselves when a later call reaches them.
-  for (NodeId n = static_cast<NodeId>(map.size()), end = std::max(g_.size(), root + 1); n < end; ++n) {
+  for (NodeId n = static_cast<NodeId>(map.size()), end = g_.size(); n < end; ++n) {
     const Node node = g_.node(n);  // a copy: the graph grows below
     std::vector<NodeId> inputs;
     for (NodeId in : node.inputs) inputs.push_back(map[in]);
