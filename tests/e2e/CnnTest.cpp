@@ -29,8 +29,6 @@ const char* kCnn = "data \"digits.csv\"\n"
                    "optimizer sgd(lr = 0.05, momentum = 0.9)\n"
                    "train(epochs = 3, batch = 64, test = 97, shuffle = 5)\n";
 
-const char* const kFashion = "/usr/share/datasets/fashion-mnist/";
-
 /// The first `count` items of a gzip-compressed IDX file, as a raw IDX file.
 std::string firstItems(const std::string& path, uint32_t count) {
   gzFile f = gzopen(path.c_str(), "rb");
@@ -119,13 +117,10 @@ TEST_CASE("cnn: a resumed run with dropout and batch norm equals an uninterrupte
 }
 
 TEST_CASE("cnn: one epoch on the first 2,000 Fashion-MNIST images lowers the loss", "[e2e][cnn][fashion]") {
-  if (!std::filesystem::exists(std::string(kFashion) + "train-images-idx3-ubyte.gz")) {
-    WARN("skipped: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  if (!fashionInstalled()) return;
   Scratch s;
-  s.write("images.idx", firstItems(std::string(kFashion) + "train-images-idx3-ubyte.gz", 2000));
-  s.write("labels.idx", firstItems(std::string(kFashion) + "train-labels-idx1-ubyte.gz", 2000));
+  s.write("images.idx", firstItems(kFashionDir + "/train-images-idx3-ubyte.gz", 2000));
+  s.write("labels.idx", firstItems(kFashionDir + "/train-labels-idx1-ubyte.gz", 2000));
   s.write("small.nn", "data \"images.idx\", \"labels.idx\"\n"
                       "input image[batch, 28, 28, 1]\n"
                       "input label[batch] : class(10)\n"
@@ -152,10 +147,7 @@ TEST_CASE("cnn: one epoch on the first 2,000 Fashion-MNIST images lowers the los
 }
 
 TEST_CASE("cnn: examples/fashion_cnn.nn compiles and reads its data", "[e2e][cnn][fashion]") {
-  if (!std::filesystem::exists(std::string(kFashion) + "train-images-idx3-ubyte.gz")) {
-    WARN("skipped: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  if (!fashionInstalled()) return;
   Scratch s;
   s.copy("examples/fashion_cnn.nn", "fashion_cnn.nn");
   Output o = s.nnjit({"train", "fashion_cnn.nn", "--epochs", "0", "--log", "json"});

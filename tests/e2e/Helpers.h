@@ -137,4 +137,14 @@ inline std::string quadratic(const std::string& optimizer, int epochs = 40) {
          std::to_string(epochs) + ")\n";
 }
 
+/// Debian's Fashion-MNIST folder (dataset-fashion-mnist), without a trailing slash.
+inline const std::string kFashionDir = "/usr/share/datasets/fashion-mnist";
+
+/// Whether Fashion-MNIST is installed; a test that needs it warns and returns when not.
+inline bool fashionInstalled() {
+  if (std::filesystem::exists(kFashionDir + "/train-images-idx3-ubyte.gz")) return true;
+  WARN("skipped: " << kFashionDir << " is absent (apt-get install dataset-fashion-mnist)");
+  return false;
+}
+
 } // namespace nnjit::e2e

@@ -41,7 +41,6 @@ void expectFileError(const Output& o, const std::string& file, std::initializer_
   for (const std::string& p : parts) CHECK(contains(o.err, p));
 }
 
-const char* const kFashion = "/usr/share/datasets/fashion-mnist";
 
 } // namespace
 
@@ -152,12 +151,9 @@ TEST_CASE("idx: a test list must hold quoted paths", "[e2e][idx]") {
 }
 
 TEST_CASE("idx: Debian's Fashion-MNIST loads through a .nn file", "[e2e][idx][fashion]") {
-  if (!std::filesystem::exists(std::string(kFashion) + "/train-images-idx3-ubyte.gz")) {
-    WARN("skipped: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  if (!fashionInstalled()) return;
   Scratch s;
-  std::string dir = kFashion;
+  std::string dir = kFashionDir;
   s.write("f.nn", softmaxModel("data \"" + dir + "/train-images-idx3-ubyte.gz\", \"" + dir +
                                    "/train-labels-idx1-ubyte.gz\"",
                                "[batch, 28, 28]",
@@ -186,10 +182,7 @@ TEST_CASE("idx: Debian's Fashion-MNIST loads through a .nn file", "[e2e][idx][fa
 }
 
 TEST_CASE("idx: examples/fashion_mlp.nn compiles and reads its data", "[e2e][idx][fashion]") {
-  if (!std::filesystem::exists(std::string(kFashion) + "/train-images-idx3-ubyte.gz")) {
-    WARN("skipped: /usr/share/datasets/fashion-mnist is absent (apt-get install dataset-fashion-mnist)");
-    return;
-  }
+  if (!fashionInstalled()) return;
   Scratch s;
   s.copy("examples/fashion_mlp.nn", "fashion_mlp.nn");
   Output o = s.nnjit({"train", "fashion_mlp.nn", "--epochs", "0", "--log", "json"});
