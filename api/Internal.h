@@ -28,6 +28,7 @@ struct Model::Impl {
 
 struct ParsedModel::Impl {
   nnjit::Model model;
+  std::string source;  // for `emit`, which runs the pipeline from the start
   nnjit::StageTimes times;  // parse and lower
   std::string name;
   std::vector<std::string> dataPaths;  // relative to the current directory

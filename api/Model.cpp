@@ -3,6 +3,8 @@
 
 #include "ObjectCache.h"
 
+#include <fmt/format.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -65,13 +67,18 @@ std::unique_ptr<nnjit::CompiledModel> compileWithCache(nnjit::Model model, const
 
 Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& source, const std::string& name, const CompileSettings& settings) {
   nnjit::DiagnosticEngine diags(name, source);
-  std::optional<nnjit::Model> parsed = parseModel(source, name, diags);
+  nnjit::StageTimes front;
+  std::optional<nnjit::Model> parsed = parseModel(source, name, diags, &front);
   if (!parsed || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   Expected<nnjit::CompileOptions> options = compileOptions(*parsed, settings, {});
   if (!options) return options.error();
   auto impl = std::make_shared<Model::Impl>();
   impl->cm = compileWithCache(std::move(*parsed), *options, diags);
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
+  nnjit::StageTimes& times = impl->cm->times;
+  times.parseMs = front.parseMs;
+  times.lowerMs = front.lowerMs;
+  times.stages.insert(times.stages.begin(), front.stages.begin(), front.stages.end());
   impl->name = name;
   impl->dtype = settings.dtype;
   impl->warnings = publicDiagnostics(diags.diagnostics());
@@ -83,7 +90,31 @@ Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& so
 } // namespace
 
 CompileTimes publicTimes(const nnjit::StageTimes& t) {
-  return {t.parseMs, t.lowerMs, t.autodiffMs, t.passesMs, t.codegenMs, t.optimizeMs, t.jitMs, t.cacheHit};
+  CompileTimes out{t.parseMs, t.lowerMs, t.autodiffMs, t.passesMs, t.codegenMs, t.optimizeMs, t.jitMs, t.cacheHit, {}};
+  for (const nnjit::StageTime& s : t.stages) out.stages.push_back({s.name, s.ms});
+  return out;
+}
+
+const std::vector<std::string>& emitStages() { return nnjit::stageNames(); }
+
+Expected<std::string> ParsedModel::emit(const std::string& stage, const CompileSettings& settings) const {
+  std::optional<nnjit::Stage> which = nnjit::stageNamed(stage);
+  if (!which)
+    return Error(ErrorKind::InvalidArgument,
+                 fmt::format("no stage named '{}' (stages: {})", stage, fmt::join(emitStages(), ", ")));
+  // What `show --ir` compiles: every entry point a user of the model can call.
+  BuildOptions build;
+  build.entryPoints = EntryPoints{.trainStep = hasOptimizer() && hasLoss(), .evaluate = true, .predict = hasOutput()};
+  Expected<nnjit::CompileOptions> options = compileOptions(impl_->model, settings, build);
+  if (!options) return options.error();
+  nnjit::DiagnosticEngine diags(impl_->name, impl_->source);
+  try {
+    std::optional<std::string> text = nnjit::emitStage(impl_->source, impl_->name, *which, *options, diags);
+    if (!text || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
+    return *text;
+  } catch (const std::bad_alloc&) {
+    return errorIn(ErrorKind::OutOfMemory, impl_->name, "out of memory while compiling");
+  }
 }
 
 nnjit::DType internalDType(DType d) { return d == DType::F64 ? nnjit::DType::F64 : nnjit::DType::F32; }
@@ -108,6 +139,8 @@ Expected<Model> Model::compileParsed(const ParsedModel& parsed, const CompileSet
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->cm->times.parseMs = p.times.parseMs;
   impl->cm->times.lowerMs = p.times.lowerMs;
+  std::vector<nnjit::StageTime>& stages = impl->cm->times.stages;
+  stages.insert(stages.begin(), p.times.stages.begin(), p.times.stages.end());
   impl->name = p.name;
   impl->dtype = settings.dtype;
   impl->warnings = publicDiagnostics(diags.diagnostics());

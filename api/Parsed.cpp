@@ -61,11 +61,12 @@ Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
   std::optional<nnjit::Model> model = parseModel(*source, path, diags, &impl->times);
   if (!model || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->model = std::move(*model);
+  impl->source = std::move(*source);
   impl->name = path;
   for (const std::string& data : impl->model.dataPaths) impl->dataPaths.push_back(besideModel(path, data));
   impl->defaults = nnjit::api::trainDefaults(impl->model, path);
   Diagnostic& patience = impl->defaults.patienceAt;
-  if (patience.line > 0) patience.sourceLine = sourceLineOf(patience, *source);
+  if (patience.line > 0) patience.sourceLine = sourceLineOf(patience, impl->source);
   impl->warnings = publicDiagnostics(diags.diagnostics());
   return ParsedModel(std::move(impl));
 }

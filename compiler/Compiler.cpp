@@ -1,317 +1,328 @@
-// Compiler: the stage driver — source to native functions, one stage after another.
+// Compiler: the pipeline — every stage from source to native code, in the order they run.
+//
+//   source -> tokens -> AST -> graph                     parseModel
+//   graph -> entry points (gradients, updates)           buildEntryPoints
+//   -> optimized graph                                   kGraphPasses
+//   -> kernels and memory plans                          planFusion, updateInPlace, planMemory
+//   -> LLVM IR -> native functions                       generateIR, Jit
+//
+// Each stage is timed (--time-report), the graph is verified after every
+// graph pass when asked (NNJIT_VERIFY=1), and `show --emit STAGE` stops
+// after STAGE and prints what it made.
 #include "Compiler.h"
 
 #include "Autodiff.h"
 #include "CodeGen.h"
+#include "EntryPoints.h"
 #include "GraphPrinter.h"
+#include "InternalError.h"
 #include "Lexer.h"
 #include "LowerToGraph.h"
 #include "Parser.h"
 #include "Program.h"
+#include "SchedulePrinter.h"
 #include "TrainingMode.h"
 #include "passes/InPlace.h"
 #include "passes/Passes.h"
+#include "passes/Verify.h"
 
+#include <fmt/format.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <chrono>
+#include <type_traits>
 
 namespace nnjit {
+
+const std::vector<std::string>& stageNames() {
+  static const std::vector<std::string> names{"ast", "graph", "grad", "opt", "schedule", "ir", "asm"};
+  return names;
+}
+
+std::optional<Stage> stageNamed(const std::string& name) {
+  const std::vector<std::string>& names = stageNames();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return static_cast<Stage>(i);
+  return std::nullopt;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double msSince(Clock::time_point& t0) {
-  auto now = Clock::now();
-  double ms = std::chrono::duration<double, std::milli>(now - t0).count();
-  t0 = now;
-  return ms;
-}
-
-/// The wiring of one entry point before passes: root indices into the Program.
-struct FunctionRoots {
-  std::string name;
-  EntryFn CompiledModel::*entry;
-  std::vector<std::pair<size_t, int>> outputs;  // program root -> slot
-  std::vector<std::pair<size_t, int>> assigns;
-};
-
-class Driver {
+/// Times each stage into a StageTimes: its own entry, and the coarse bucket
+/// the API reports it under.
+class Stages {
 public:
-  Driver(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags)
-      : cm_(cm), opt_(opt), diags_(diags), b_(cm.model.graph), inMode_(cm.model.graph) {}
+  explicit Stages(StageTimes& times) : times_(times) {}
 
-  bool run() {
+  template <class F>
+  auto run(const char* name, double StageTimes::*bucket, F&& stage) {
     auto t0 = Clock::now();
-    Model& m = cm_.model;
-    if (opt_.lr && m.optimizer) {
-      b_.setLoc(m.optimizer->loc);
-      m.optimizer->lr = b_.constant(*opt_.lr);
+    auto record = [&] {
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      times_.*bucket += ms;
+      times_.stages.push_back({name, ms});
+    };
+    if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
+      stage();
+      record();
+    } else {
+      auto result = stage();
+      record();
+      return result;
     }
-    makeSlots();
-    std::vector<NodeId> params;
-    for (const ParamInfo& p : m.params) params.push_back(p.node);
-    // The train step differentiates the loss as it trains (dropout on), a
-    // gradient check as evaluate computes it with gradients (see Mode::check).
-    if (m.loss != kNoNode && opt_.trainStep) {
-      std::vector<NodeId> grads = differentiate(b_, inMode_(m.loss, Mode::train()), params, diags_, opt_.faultyGradient);
-      if (diags_.hasErrors()) return false;
-      addTrainStep(grads);
-    }
-    if (opt_.evaluate) addEvaluate();
-    if (opt_.predict && m.output)
-      add({"nnjit_predict", &CompiledModel::predict, {{root(m.output->node, Mode::eval()), cm_.outputSlot}}, {}});
-    if (m.loss != kNoNode && opt_.gradients) {
-      std::vector<NodeId> grads = differentiate(b_, inMode_(m.loss, Mode::check()), params, diags_, opt_.faultyGradient);
-      if (diags_.hasErrors()) return false;
-      addGradients(grads);
-    }
-    cm_.times.autodiffMs = msSince(t0);
-
-    program_.graph = m.graph;  // passes rebuild this copy; the model keeps its own
-    optimizeGraph(program_, opt_.graphLog);
-    cm_.times.passesMs = msSince(t0);
-    return generate(t0);
   }
 
 private:
-  int addSlot(std::string name, SlotKind kind, Shape shape) {
-    int slot = static_cast<int>(cm_.slots.size());
-    slotIndex_.emplace(std::pair{kind, name}, slot);  // the first slot of a name wins
-    cm_.slots.push_back(Slot{std::move(name), kind, std::move(shape)});
-    return slot;
+  StageTimes& times_;
+};
+
+struct GraphPass {
+  const char* name;
+  void (*run)(Program&);
+};
+
+/// Simplify exposes constants and constants expose identities: two rounds
+/// reach the fixed point on every graph autodiff makes in practice.
+constexpr GraphPass kGraphPasses[] = {
+    {"constant folding", foldConstants}, {"simplify", simplify},
+    {"constant folding", foldConstants}, {"simplify", simplify},
+    {"dead node elimination", eliminateDeadNodes},
+};
+
+void checkGraph(const Program& p, const char* after) {
+  std::string why = verifyGraph(p.graph, p.roots);
+  if (!why.empty()) internalError(("the graph is malformed after " + std::string(after) + ": " + why).c_str());
+}
+
+/// The graph passes, in order; `stages` times each, `log` gets the graph after each.
+void runGraphPasses(Program& p, Stages* stages, bool verify, std::string* log) {
+  for (const GraphPass& pass : kGraphPasses) {
+    if (stages) stages->run(pass.name, &StageTimes::passesMs, [&] { pass.run(p); });
+    else pass.run(p);
+    if (verify) checkGraph(p, pass.name);
+    if (log) *log += std::string("; after ") + pass.name + "\n" + printGraph(p.graph, p.roots);
   }
+}
 
-  void makeSlots() {
-    Model& m = cm_.model;
-    for (const ParamInfo& p : m.params) cm_.paramSlots.push_back(addSlot(p.name, SlotKind::Param, p.shape));
-    for (const ModelState& s : m.states) {
-      cm_.states.push_back(StateTensor{s.name, s.leaf, s.shape, s.initial});
-      cm_.stateSlots.push_back(addSlot(s.name, SlotKind::State, s.shape));
-    }
-    for (const InputInfo& in : m.inputs) cm_.inputSlots.push_back(addSlot(in.name, SlotKind::Input, in.shape));
-    cm_.epochSlot = addSlot("epoch", SlotKind::Epoch, {});
-    cm_.stepSlot = addSlot("step", SlotKind::Step, {});
-    cm_.randomKeySlot = addSlot("random_key", SlotKind::RandomKey, {});
-    cm_.lossSlot = addSlot("loss", SlotKind::Loss, {});
-    // One sweep for all metrics: a walk per metric was quadratic in their number.
-    std::vector<bool> readsInputs(m.graph.size(), false);
-    for (NodeId n = 0; n < m.graph.size(); ++n) readsInputs[n] = m.graph.op(n) == Op::Input || m.graph.op(n) == Op::BatchSize;
-    readsInputs = dependentsOf(m.graph, std::move(readsInputs));
-    for (const NamedValue& mv : m.metrics) {
-      cm_.metricSlots.push_back(addSlot(mv.name, SlotKind::Metric, {}));
-      cm_.metricReadsInputs.push_back(readsInputs[mv.node]);
-    }
-    if (m.output) {
-      cm_.outputSlot = addSlot(m.output->name, SlotKind::Output, m.graph.shape(m.output->node));
-      std::vector<bool> live = reachableFrom(m.graph, {m.output->node});
-      for (const InputInfo& in : m.inputs) cm_.outputReadsInput.push_back(live[in.node]);
-    }
-    if (m.loss != kNoNode) {
-      std::vector<bool> live = reachableFrom(m.graph, {m.loss});
-      for (const ParamInfo& p : m.params) cm_.lossReadsParam.push_back(live[p.node]);
+/// Which of a function's values go to which slot: a value computed straight
+/// into its slot needs no copy.
+FunctionCode fuse(const EntryPoint& f, const Program& p, const std::map<NodeId, int>& leafSlot, int lossSlot) {
+  FunctionCode fc;
+  fc.name = f.name;
+  // A step whose loss is not finite leaves params and state as they were.
+  if (!f.assigns.empty()) fc.finiteGuardSlot = lossSlot;
+  auto inSlot = [&](NodeId n) { return leafSlot.count(n) > 0; };
+  std::vector<NodeId> needed;
+  for (const auto& [r, slot] : f.outputs) needed.push_back(p.roots[r]);
+  for (const auto& [r, slot] : f.assigns) needed.push_back(p.roots[r]);
+  fc.schedule = planFusion(p.graph, needed, inSlot);
+  for (const auto& [r, slot] : f.outputs) {
+    NodeId n = p.roots[r];
+    bool direct = fc.schedule.materialized[n] && !inSlot(n) && !fc.writesToSlot.count(n);
+    if (direct) fc.writesToSlot[n] = slot;
+    else fc.copies.push_back({n, slot});
+  }
+  for (const auto& [r, slot] : f.assigns) fc.assigns.push_back({p.roots[r], slot});
+  return fc;
+}
+
+/// Updates and copies read their values after the last kernel: those buffers live to the end.
+MemoryPlan planFunctionMemory(const Graph& g, const FunctionCode& fc) {
+  std::vector<NodeId> keep;
+  for (const auto& [n, slot] : fc.assigns) keep.push_back(n);
+  for (const auto& [n, slot] : fc.copies) keep.push_back(n);
+  return planMemory(g, fc.schedule, fc.writesToSlot, keep);
+}
+
+/// The forward graph and what the model names in it (show --emit graph).
+std::string printModelGraph(const Model& m) {
+  std::vector<NodeId> roots;
+  std::string names;
+  auto name = [&](const std::string& what, NodeId n) {
+    roots.push_back(n);
+    names += fmt::format("{} = %{}\n", what, n);
+  };
+  if (m.loss != kNoNode) name("loss", m.loss);
+  for (const NamedValue& v : m.metrics) name("metric " + v.name, v.node);
+  if (m.output) name("output " + m.output->name, m.output->node);
+  return printGraph(m.graph, roots) + names;
+}
+
+/// The entry points' graph and each function's wiring (show --emit grad / opt).
+std::string printEntryPoints(const EntryPoints& ep, const CompiledModel& cm) {
+  std::string out = printGraph(ep.program.graph, ep.program.roots);
+  for (const EntryPoint& f : ep.functions) {
+    out += f.name + ":";
+    for (const auto& [r, slot] : f.outputs) out += fmt::format(" {} = %{}", cm.slots[slot].name, ep.program.roots[r]);
+    for (const auto& [r, slot] : f.assigns) out += fmt::format(" {} <- %{}", cm.slots[slot].name, ep.program.roots[r]);
+    out += "\n";
+  }
+  return out;
+}
+
+/// One module (and context) per entry point, so that LLVM can compile them
+/// on separate threads; `show --ir/--asm/--emit` prints them as one.
+struct Modules {
+  std::vector<std::unique_ptr<llvm::LLVMContext>> contexts;
+  std::vector<std::unique_ptr<llvm::Module>> owned;
+  std::vector<llvm::Module*> list;
+};
+
+bool generateModules(const CodeGenInput& in, bool asOne, Modules& out, const std::string& file, DiagnosticEngine& diags) {
+  for (size_t i = 0; i < (asOne ? 1 : in.functions.size()); ++i) {
+    CodeGenInput part = in;
+    if (!asOne) part.functions = {in.functions[i]};
+    out.contexts.push_back(std::make_unique<llvm::LLVMContext>());
+    out.owned.push_back(generateIR(*out.contexts.back(), part));
+    out.list.push_back(out.owned.back().get());
+    std::string broken;
+    llvm::raw_string_ostream os(broken);
+    if (llvm::verifyModule(*out.owned.back(), &os)) {
+      diags.add(fileError(file, "internal compiler error: generated IR does not verify:\n" + broken));
+      return false;
     }
   }
+  return true;
+}
 
-  /// `n` as the function computes it: for training, evaluation or a check.
-  size_t root(NodeId n, Mode mode) { return program_.addRoot(inMode_(n, mode)); }
-  /// Evaluation computes what a gradient check differentiates when the
-  /// gradients are compiled with it (the differences of `check`).
-  Mode evalMode() const { return opt_.gradients ? Mode::check() : Mode::eval(); }
-  void add(FunctionRoots f) { functions_.push_back(std::move(f)); }
+std::string printModules(const Modules& modules) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  for (llvm::Module* m : modules.list) m->print(os, nullptr);
+  return text;
+}
 
-  void addTrainStep(const std::vector<NodeId>& grads) {
-    Model& m = cm_.model;
-    UpdatePlan plan = buildOptimizerUpdates(b_, m, grads);
-    cm_.states.insert(cm_.states.end(), plan.states.begin(), plan.states.end());
-    for (const StateTensor& s : plan.states) cm_.stateSlots.push_back(addSlot(s.name, SlotKind::State, s.shape));
-    FunctionRoots f{"nnjit_train_step", &CompiledModel::trainStep, {{root(m.loss, Mode::train()), cm_.lossSlot}}, {}};
-    FunctionRoots after{"nnjit_param_metrics", &CompiledModel::paramMetrics, {}, {}};
-    for (size_t i = 0; i < m.metrics.size(); ++i) {
-      bool perBatch = cm_.metricReadsInputs[i];
-      (perBatch ? f : after).outputs.push_back({root(m.metrics[i].node, perBatch ? Mode::train() : Mode::eval()),
-                                               cm_.metricSlots[i]});
-    }
-    for (const Update& u : plan.updates)
-      f.assigns.push_back({root(u.value, Mode::train()), slotOfLeaf(cm_.model.graph, u.target)});
-    for (const ModelState& s : m.states) f.assigns.push_back({root(s.update, Mode::train()), slotOfLeaf(m.graph, s.leaf)});
-    add(std::move(f));
-    if (!after.outputs.empty()) add(std::move(after));
-  }
-
-  void addEvaluate() {
-    Model& m = cm_.model;
-    FunctionRoots f{"nnjit_eval", &CompiledModel::evaluate, {}, {}};
-    if (m.loss != kNoNode) f.outputs.push_back({root(m.loss, evalMode()), cm_.lossSlot});
-    for (size_t i = 0; i < m.metrics.size(); ++i)
-      f.outputs.push_back({root(m.metrics[i].node, evalMode()), cm_.metricSlots[i]});
-    add(std::move(f));
-  }
-
-  void addGradients(const std::vector<NodeId>& grads) {
-    Model& m = cm_.model;
-    FunctionRoots f{"nnjit_gradients", &CompiledModel::gradients, {{root(m.loss, Mode::check()), cm_.lossSlot}}, {}};
-    for (size_t i = 0; i < grads.size(); ++i) {
-      cm_.gradientSlots.push_back(addSlot("grad." + m.params[i].name, SlotKind::Gradient, m.params[i].shape));
-      f.outputs.push_back({root(grads[i], Mode::check()), cm_.gradientSlots.back()});
-    }
-    add(std::move(f));
-  }
-
-  /// A lookup, not a scan of the slots: called per leaf and per update, a
-  /// scan was quadratic in the number of params.
-  int slotOfLeaf(const Graph& g, NodeId leaf) const {
-    const Node& n = g.node(leaf);
-    auto named = [&](SlotKind kind) {
-      auto it = slotIndex_.find({kind, n.attrs.name});
-      return it == slotIndex_.end() ? -1 : it->second;
-    };
-    if (n.op == Op::Param) return named(SlotKind::Param);
-    if (n.op == Op::State) return named(SlotKind::State);
-    if (n.op == Op::Input) return named(SlotKind::Input);
-    if (n.op == Op::Epoch) return cm_.epochSlot;
-    if (n.op == Op::Step) return cm_.stepSlot;
-    if (n.op == Op::RandomKey) return cm_.randomKeySlot;
-    return -1;
-  }
-
-  FunctionCode schedule(const FunctionRoots& f, const Graph& g, const std::map<NodeId, int>& leafSlot) {
-    FunctionCode fc;
-    fc.name = f.name;
-    // A step whose loss is not finite leaves params and state as they were.
-    if (!f.assigns.empty()) fc.finiteGuardSlot = cm_.lossSlot;
-    auto inSlot = [&](NodeId n) { return leafSlot.count(n) > 0; };
-    std::vector<NodeId> needed;
-    for (const auto& [r, slot] : f.outputs) needed.push_back(program_.roots[r]);
-    for (const auto& [r, slot] : f.assigns) needed.push_back(program_.roots[r]);
-    fc.schedule = planFusion(g, needed, inSlot);
-    for (const auto& [r, slot] : f.outputs) {
-      NodeId n = program_.roots[r];
-      bool direct = fc.schedule.materialized[n] && !inSlot(n) && !fc.writesToSlot.count(n);
-      if (direct) fc.writesToSlot[n] = slot;
-      else fc.copies.push_back({n, slot});
-    }
-    std::vector<NodeId> keep;
-    for (const auto& [r, slot] : f.assigns) {
-      fc.assigns.push_back({program_.roots[r], slot});
-      keep.push_back(program_.roots[r]);
-    }
-    updateInPlace(g, fc, leafSlot);
-    for (const auto& [n, slot] : fc.copies) keep.push_back(n);
-    fc.memory = planMemory(g, fc.schedule, fc.writesToSlot, keep);
-    return fc;
-  }
-
-  /// For `show --ir` / `--asm`: the optimized module is printed, so it is
-  /// always compiled afresh rather than taken from the object cache.
-  /// For `show --ir` / `--asm`: the optimized modules are printed, so they
-  /// are always compiled afresh rather than taken from the object cache.
-  Status compileShown(const std::vector<llvm::Module*>& modules, Clock::time_point& t0) {
-    for (llvm::Module* m : modules) cm_.jit->optimize(*m);
-    cm_.times.optimizeMs = msSince(t0);
-    for (llvm::Module* m : modules) {
-      if (opt_.keepIR) {
-        llvm::raw_string_ostream irOut(cm_.ir);
-        m->print(irOut, nullptr);
-      }
-      if (opt_.keepAsm) cm_.assembly += cm_.jit->assembly(*m);
-      if (Status added = cm_.jit->add(*m); !added) return added;
+/// For `show --ir` / `--asm`: the optimized modules are printed, so they
+/// are always compiled afresh rather than taken from the object cache.
+Status compileShown(CompiledModel& cm, const CompileOptions& opt, const Modules& modules, Stages& stages) {
+  stages.run("LLVM optimize", &StageTimes::optimizeMs, [&] {
+    for (llvm::Module* m : modules.list) cm.jit->optimize(*m);
+  });
+  if (opt.keepIR) cm.ir = printModules(modules);
+  return stages.run("native code", &StageTimes::jitMs, [&]() -> Status {
+    for (llvm::Module* m : modules.list) {
+      if (opt.keepAsm) cm.assembly += cm.jit->assembly(*m);
+      if (Status added = cm.jit->add(*m); !added) return added;
     }
     return Ok{};
-  }
+  });
+}
 
-  bool generate(Clock::time_point& t0) {
-    const Graph& g = program_.graph;
-    CodeGenInput in;
-    in.graph = &g;
-    in.dtype = opt_.dtype;
-    in.target = hostVectorTarget();
-    in.profileKernels = Jit::perfMapRequested();
-    for (NodeId n = 0; n < g.size(); ++n)
-      if (opKind(g.op(n)) == OpKind::Leaf && g.op(n) != Op::Constant && g.op(n) != Op::BatchSize &&
-          g.op(n) != Op::ConstantTensor)
-        in.leafSlot[n] = slotOfLeaf(g, n);
-    cm_.arenaSlot = in.arenaSlot = addSlot("arena", SlotKind::Arena, {});
-    cm_.workersSlot = in.workersSlot = addSlot("workers", SlotKind::Workers, {});
-    for (const FunctionRoots& f : functions_) {
-      in.functions.push_back(schedule(f, g, in.leafSlot));
-      const MemoryPlan& mp = in.functions.back().memory;
-      cm_.arenaStatic = std::max(cm_.arenaStatic, mp.staticSize);
-      cm_.arenaPerRow = std::max(cm_.arenaPerRow, mp.rowSize);
-    }
-    // One module (and context) per entry point, so that LLVM can compile
-    // them on separate threads; `show` prints them as one.
-    std::vector<std::unique_ptr<llvm::LLVMContext>> contexts;
-    std::vector<std::unique_ptr<llvm::Module>> owned;
-    std::vector<llvm::Module*> modules;
-    bool shown = opt_.keepIR || opt_.keepAsm;
-    std::vector<FunctionCode> functions = std::move(in.functions);
-    for (size_t i = 0; i < (shown ? 1 : functions.size()); ++i) {
-      CodeGenInput part = in;  // everything but the functions, which are moved out
-      part.functions = shown ? functions : std::vector<FunctionCode>{functions[i]};
-      contexts.push_back(std::make_unique<llvm::LLVMContext>());
-      owned.push_back(generateIR(*contexts.back(), part));
-      modules.push_back(owned.back().get());
-      std::string broken;
-      llvm::raw_string_ostream os(broken);
-      if (llvm::verifyModule(*owned.back(), &os)) {
-        diags_.add(fileError(cm_.model.file, "internal compiler error: generated IR does not verify:\n" + broken));
-        return false;
-      }
-    }
-    cm_.times.codegenMs = msSince(t0);
-    if (!opt_.jit) return true;
-    auto jit = Jit::create();
-    if (!jit) {
-      for (const Diagnostic& d : jit.errors()) diags_.add(d);
+/// Native code for every module, from the object cache where it can. The
+/// JIT times its own optimization, which a cache hit skips.
+Status compileNative(CompiledModel& cm, const Modules& modules) {
+  auto t0 = Clock::now();
+  Status added = cm.jit->compile(modules.list);
+  double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  cm.times.cacheHit = cm.jit->cacheHit;
+  double optimizeMs = cm.jit->cacheHit ? 0 : cm.jit->optimizeMs;
+  cm.times.optimizeMs += optimizeMs;
+  cm.times.jitMs += ms - optimizeMs;
+  cm.times.stages.push_back({"LLVM optimize", optimizeMs});
+  cm.times.stages.push_back({cm.jit->cacheHit ? "native code (object cache)" : "native code", ms - optimizeMs});
+  return added;
+}
+
+bool fail(const Status& s, DiagnosticEngine& diags) {
+  for (const Diagnostic& d : s.errors()) diags.add(d);
+  return false;
+}
+
+/// Looks up each entry point and records the arena it needs.
+bool link(CompiledModel& cm, const EntryPoints& ep, const std::vector<FunctionCode>& kernels, DiagnosticEngine& diags) {
+  for (size_t i = 0; i < ep.functions.size(); ++i) {
+    const EntryPoint& f = ep.functions[i];
+    cm.*(f.entry) = cm.jit->lookup(f.name);
+    if (!(cm.*(f.entry))) {
+      diags.add(fileError(cm.model.file, "internal compiler error: the JIT has no function " + f.name));
       return false;
     }
-    cm_.jit = std::move(*jit);
-    Status added = opt_.keepIR || opt_.keepAsm ? compileShown(modules, t0) : cm_.jit->compile(modules);
-    if (added && !opt_.keepIR && !opt_.keepAsm) {
-      cm_.times.optimizeMs = cm_.jit->optimizeMs * !cm_.jit->cacheHit;
-      cm_.times.cacheHit = cm_.jit->cacheHit;
-    }
-    if (!added) {
-      for (const Diagnostic& d : added.errors()) diags_.add(d);
-      return false;
-    }
-    for (size_t i = 0; i < functions_.size(); ++i) {
-      const FunctionRoots& f = functions_[i];
-      cm_.*(f.entry) = cm_.jit->lookup(f.name);
-      if (!(cm_.*(f.entry))) {
-        diags_.add(fileError(cm_.model.file, "internal compiler error: the JIT has no function " + f.name));
-        return false;
-      }
-      cm_.arenaNeeds.push_back({cm_.*(f.entry), functions[i].memory.staticSize, functions[i].memory.rowSize});
-    }
-    cm_.times.jitMs = msSince(t0) - cm_.times.optimizeMs;
-    return true;
+    cm.arenaNeeds.push_back({cm.*(f.entry), kernels[i].memory.staticSize, kernels[i].memory.rowSize});
   }
+  return true;
+}
 
-  CompiledModel& cm_;
-  const CompileOptions& opt_;
-  DiagnosticEngine& diags_;
-  Builder b_;
-  ModeSpecializer inMode_;
-  Program program_;
-  std::vector<FunctionRoots> functions_;
-  std::map<std::pair<SlotKind, std::string>, int> slotIndex_;
-};
+/// The back half of the pipeline, from the lowered model to native code;
+/// stops early (true, with `cm.emitted`) when `opt.emit` asks for a stage.
+bool compileStages(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags) {
+  Stages stages(cm.times);
+  auto emitting = [&](Stage s) { return opt.emit == s; };
+  Model& m = cm.model;
+  if (opt.lr) overrideLearningRate(m, *opt.lr);  // --lr: before the updates are built from it
+
+  // graph -> the entry points' graph: the loss's gradients, the updates
+  std::optional<EntryPoints> ep =
+      stages.run("autodiff", &StageTimes::autodiffMs, [&] { return buildEntryPoints(cm, opt, diags); });
+  if (!ep) return false;
+  bool verify = opt.verifyGraphs.value_or(verifyGraphsByDefault());
+  if (verify) checkGraph(ep->program, "autodiff");
+  if (emitting(Stage::Grad)) return cm.emitted = printEntryPoints(*ep, cm), true;
+
+  // -> the optimized graph
+  runGraphPasses(ep->program, &stages, verify, opt.graphLog);
+  if (emitting(Stage::Opt)) return cm.emitted = printEntryPoints(*ep, cm), true;
+
+  // -> kernels: what is fused, what is updated in place, where buffers live
+  const Graph& g = ep->program.graph;
+  CodeGenInput in;
+  in.graph = &g;
+  in.dtype = opt.dtype;
+  in.target = hostVectorTarget();
+  in.profileKernels = Jit::perfMapRequested();
+  in.leafSlot = ep->leafSlots(g, cm);
+  cm.arenaSlot = in.arenaSlot = addSlot(cm, *ep, "arena", SlotKind::Arena, {});
+  cm.workersSlot = in.workersSlot = addSlot(cm, *ep, "workers", SlotKind::Workers, {});
+  stages.run("fusion", &StageTimes::passesMs, [&] {
+    for (const EntryPoint& f : ep->functions) in.functions.push_back(fuse(f, ep->program, in.leafSlot, cm.lossSlot));
+  });
+  stages.run("in place updates", &StageTimes::passesMs, [&] {
+    for (FunctionCode& fc : in.functions) updateInPlace(g, fc, in.leafSlot);
+  });
+  stages.run("memory plan", &StageTimes::passesMs, [&] {
+    for (FunctionCode& fc : in.functions) {
+      fc.memory = planFunctionMemory(g, fc);
+      cm.arenaStatic = std::max(cm.arenaStatic, fc.memory.staticSize);
+      cm.arenaPerRow = std::max(cm.arenaPerRow, fc.memory.rowSize);
+    }
+  });
+  if (emitting(Stage::Schedule)) return cm.emitted = printSchedule(g, in.functions, cm.slots), true;
+
+  // -> LLVM IR
+  bool shown = opt.keepIR || opt.keepAsm || emitting(Stage::Ir);
+  Modules modules;
+  bool generated = stages.run("codegen", &StageTimes::codegenMs,
+                              [&] { return generateModules(in, shown, modules, m.file, diags); });
+  if (!generated) return false;
+  if (emitting(Stage::Ir)) return cm.emitted = printModules(modules), true;
+  if (!opt.jit) return true;
+
+  // -> native functions
+  auto jit = stages.run("JIT setup", &StageTimes::jitMs, [] { return Jit::create(); });
+  if (!jit) {
+    for (const Diagnostic& d : jit.errors()) diags.add(d);
+    return false;
+  }
+  cm.jit = std::move(*jit);
+  Status added = shown ? compileShown(cm, opt, modules, stages) : compileNative(cm, modules);
+  if (!added) return fail(added, diags);
+  if (emitting(Stage::Asm)) cm.emitted = cm.assembly;
+  return stages.run("link", &StageTimes::jitMs, [&] { return link(cm, *ep, in.functions, diags); });
+}
 
 } // namespace
 
 std::optional<Model> parseModel(const std::string& source, const std::string& file, DiagnosticEngine& diags,
                                 StageTimes* times) {
-  auto t0 = Clock::now();
-  std::vector<Token> tokens = lex(source, diags);
-  Module module = parse(tokens, diags);
-  if (times) times->parseMs = msSince(t0);
-  Model model = lowerToGraph(module, file, diags);
-  if (times) times->lowerMs = msSince(t0);
+  StageTimes local;
+  Stages stages(times ? *times : local);
+  std::vector<Token> tokens = stages.run("lex", &StageTimes::parseMs, [&] { return lex(source, diags); });
+  Module module = stages.run("parse", &StageTimes::parseMs, [&] { return parse(tokens, diags); });
+  Model model = stages.run("lower", &StageTimes::lowerMs, [&] { return lowerToGraph(module, file, diags); });
   if (diags.hasErrors()) return std::nullopt;
   return model;
 }
@@ -323,6 +334,8 @@ std::unique_ptr<CompiledModel> compileModel(const std::string& source, const std
   if (!model) return nullptr;
   auto cm = compileModel(std::move(*model), options, diags);
   if (cm) {
+    times.stages.insert(times.stages.end(), cm->times.stages.begin(), cm->times.stages.end());
+    cm->times.stages = std::move(times.stages);
     cm->times.parseMs = times.parseMs;
     cm->times.lowerMs = times.lowerMs;
   }
@@ -333,9 +346,27 @@ std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& o
   auto cm = std::make_unique<CompiledModel>();
   cm->dtype = options.dtype;
   cm->model = std::move(model);
-  if (!Driver(*cm, options, diags).run()) return nullptr;
+  if (!compileStages(*cm, options, diags)) return nullptr;
   return cm;
 }
+
+std::optional<std::string> emitStage(const std::string& source, const std::string& file, Stage stage,
+                                     CompileOptions options, DiagnosticEngine& diags) {
+  if (stage == Stage::Ast) {  // the AST of a model whose shapes do not fit is still worth seeing
+    Module module = parse(lex(source, diags), diags);
+    return diags.hasErrors() ? std::nullopt : std::optional(printAST(module));
+  }
+  std::optional<Model> model = parseModel(source, file, diags);
+  if (!model) return std::nullopt;
+  if (stage == Stage::Graph) return printModelGraph(*model);
+  options.emit = stage;
+  options.keepAsm = stage == Stage::Asm;
+  std::unique_ptr<CompiledModel> cm = compileModel(std::move(*model), options, diags);
+  if (!cm) return std::nullopt;
+  return cm->emitted;
+}
+
+void optimizeGraph(Program& p, std::string* log) { runGraphPasses(p, nullptr, verifyGraphsByDefault(), log); }
 
 namespace {
 

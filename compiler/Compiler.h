@@ -11,6 +11,11 @@
 
 namespace nnjit {
 
+/// The pipeline's stages whose output `show --emit` prints, in order.
+enum class Stage { Ast, Graph, Grad, Opt, Schedule, Ir, Asm };
+const std::vector<std::string>& stageNames();  // "ast", "graph", ... by Stage
+std::optional<Stage> stageNamed(const std::string& name);
+
 /// Which entry points to build; each costs compile time, so callers ask only
 /// for what they will call.
 struct CompileOptions {
@@ -24,6 +29,8 @@ struct CompileOptions {
   bool keepIR = false;       // keep the optimized IR text (show --ir)
   bool keepAsm = false;      // keep the native assembly (show --asm)
   std::string* graphLog = nullptr;  // receives the graph after each pass
+  std::optional<Stage> emit;        // stop after this stage with its text in CompiledModel::emitted
+  std::optional<bool> verifyGraphs; // verify the graph after each pass (default: verifyGraphsByDefault)
   std::optional<Op> faultyGradient; // test hook: this op's gradient rule is made wrong
 };
 
@@ -36,7 +43,14 @@ struct Slot {
   Shape shape;
 };
 
+/// One stage of the pipeline (or one graph pass) and the time it took.
+struct StageTime {
+  std::string name;
+  double ms = 0;
+};
+
 struct StageTimes {
+  std::vector<StageTime> stages;  // every stage in the order it ran
   double parseMs = 0, lowerMs = 0, autodiffMs = 0, passesMs = 0, codegenMs = 0, optimizeMs = 0, jitMs = 0;
   bool cacheHit = false;  // the native code came from the object cache
   double totalMs() const { return parseMs + lowerMs + autodiffMs + passesMs + codegenMs + optimizeMs + jitMs; }
@@ -73,6 +87,7 @@ struct CompiledModel {
 
   EntryFn trainStep = nullptr, evaluate = nullptr, predict = nullptr, gradients = nullptr, paramMetrics = nullptr;
   std::string ir, assembly;
+  std::string emitted;  // CompileOptions::emit's stage as text
   StageTimes times;
   DType dtype = DType::F32;
   std::unique_ptr<Jit> jit;
@@ -81,6 +96,10 @@ struct CompiledModel {
 /// The front end alone: read, lex, parse, lower. Errors land in `diags`.
 std::optional<Model> parseModel(const std::string& source, const std::string& file, DiagnosticEngine& diags,
                                 StageTimes* times = nullptr);
+
+/// The pipeline up to `stage`, and what that stage made as text (show --emit).
+std::optional<std::string> emitStage(const std::string& source, const std::string& file, Stage stage,
+                                     CompileOptions options, DiagnosticEngine& diags);
 
 /// Everything: front end, autodiff, passes, codegen and JIT.
 std::unique_ptr<CompiledModel> compileModel(const std::string& source, const std::string& file,

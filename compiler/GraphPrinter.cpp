@@ -24,14 +24,16 @@ static std::string operands(const Node& n) {
   return out;
 }
 
+std::string printNode(const Graph& g, NodeId id) {
+  const Node& n = g.node(id);
+  return fmt::format("%{} = {}{} : {}", id, opInfo(n.op).spelling, operands(n), n.shape.str());
+}
+
 std::string printGraph(const Graph& g, const std::vector<NodeId>& roots) {
   std::vector<bool> live = reachableFrom(g, roots);
   std::string out;
-  for (NodeId i = 0; i < g.size(); ++i) {
-    if (!live[i]) continue;
-    const Node& n = g.node(i);
-    out += fmt::format("%{} = {}{} : {}\n", i, opInfo(n.op).spelling, operands(n), n.shape.str());
-  }
+  for (NodeId i = 0; i < g.size(); ++i)
+    if (live[i]) out += printNode(g, i) + "\n";
   out += "roots:";
   for (NodeId r : roots) out += fmt::format(" %{}", r);
   return out + "\n";

@@ -8,6 +8,9 @@
 
 namespace nnjit {
 
+/// One node as printGraph prints it, without the newline.
+std::string printNode(const Graph& g, NodeId n);
+
 /// One line per live node: `%3 = + %1, %2 : [batch, 3]`, then the roots.
 std::string printGraph(const Graph& g, const std::vector<NodeId>& roots);
 

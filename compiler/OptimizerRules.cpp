@@ -100,6 +100,13 @@ private:
 
 } // namespace
 
+void overrideLearningRate(Model& model, double lr) {
+  if (!model.optimizer) return;
+  Builder b(model.graph);
+  b.setLoc(model.optimizer->loc);
+  model.optimizer->lr = b.constant(lr);
+}
+
 UpdatePlan buildOptimizerUpdates(Builder& b, const Model& model, const std::vector<NodeId>& grads) {
   UpdatePlan plan;
   const OptimizerSpec& spec = *model.optimizer;

@@ -25,6 +25,9 @@ struct UpdatePlan {
   std::vector<Update> updates;
 };
 
+/// Replaces the optimizer's learning rate (its schedule too) by `lr` (--lr).
+void overrideLearningRate(Model& model, double lr);
+
 /// Builds the update of every param from its gradient, exactly as the
 /// contract's table says. `grads[i]` belongs to `model.params[i]`.
 UpdatePlan buildOptimizerUpdates(Builder& b, const Model& model, const std::vector<NodeId>& grads);

@@ -14,8 +14,8 @@ void foldConstants(Program& p);       // ConstantFold.cpp
 void simplify(Program& p);            // Simplify.cpp: algebraic identities
 void eliminateDeadNodes(Program& p);  // DCE.cpp (also merges duplicates)
 
-/// The whole graph pipeline. When `log` is set, the graph after each pass
-/// is appended to it.
+/// The graph passes in the pipeline's order (kGraphPasses in Compiler.cpp).
+/// When `log` is set, the graph after each pass is appended to it.
 void optimizeGraph(Program& p, std::string* log = nullptr);
 
 } // namespace nnjit

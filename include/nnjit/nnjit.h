@@ -121,13 +121,24 @@ struct TrainDefaults {
 };
 
 /// Milliseconds each compiler stage took, for a time report.
+/// One stage of the compiler's pipeline (or one graph pass) and its time.
+struct StageTime {
+  std::string name;
+  double ms = 0;
+};
+
 struct CompileTimes {
   double parseMs = 0, lowerMs = 0, autodiffMs = 0, passesMs = 0, codegenMs = 0, optimizeMs = 0, jitMs = 0;
   bool cacheHit = false;  ///< the native code came from the on-disk object cache
+  std::vector<StageTime> stages;  ///< every stage in the order it ran; the fields above sum them by kind
   double totalMs() const { return parseMs + lowerMs + autodiffMs + passesMs + codegenMs + optimizeMs + jitMs; }
 };
 
 struct Access;  ///< internal: how the implementation reaches private parts
+
+/// The stages `ParsedModel::emit` can stop after, in pipeline order:
+/// ast, graph, grad, opt, schedule, ir, asm.
+NNJIT_API const std::vector<std::string>& emitStages();
 
 /// Whether `name` names an op of the graph, as `BuildOptions::faultyGradientOp` needs:
 /// the op's internal name, like `MatMul` or `Exp` (not the source spelling).
@@ -164,6 +175,10 @@ public:
   const TrainDefaults& trainDefaults() const;
   /// The forward graph, or with `withGradients` also its gradient graph, as Graphviz dot.
   Expected<std::string> dot(bool withGradients) const;
+  /// What one stage of the compiler's pipeline makes of this model, as text
+  /// (`nnjit show --emit STAGE`): the pipeline runs up to that stage. Stages,
+  /// in order, are `emitStages()`; another name is an InvalidArgument error.
+  Expected<std::string> emit(const std::string& stage, const CompileSettings& settings = {}) const;
 
   struct Impl;  ///< internal
 

@@ -242,6 +242,12 @@ int runShow(const Options& o) {
     printSummary(*model);
     return kOk;
   }
+  if (o.emit >= 0) {
+    api::Expected<std::string> text = parsed->emit(api::emitStages()[o.emit], {o.dtype});
+    if (!text) return report(text.error());
+    fmt::print("{}", *text);
+    return kOk;
+  }
   if (o.graph || o.grad) {
     api::Expected<std::string> dot = parsed->dot(o.grad);
     if (!dot) return report(dot.error());

@@ -32,6 +32,7 @@ struct Options {
   std::string breakGradient;  // check's test hook: an op whose gradient rule is made wrong
   // show
   bool graph = false, grad = false, ir = false, assembly = false, summary = false;
+  int emit = -1;  // show --emit: an index into api::emitStages()
 };
 
 /// --threads, or one per core when it is not given.

@@ -15,6 +15,9 @@ void printTimes(const api::CompileTimes& t) {
              "codegen {:.2f} ms, LLVM optimize {:.2f} ms, native code {:.2f} ms{}; total {:.2f} ms\n",
              t.parseMs, t.lowerMs, t.autodiffMs, t.passesMs, t.codegenMs, t.optimizeMs, t.jitMs,
              t.cacheHit ? " (from the object cache)" : "", t.totalMs());
+  std::string stages;
+  for (const api::StageTime& s : t.stages) stages += fmt::format("{}{} {:.2f}", stages.empty() ? "" : ", ", s.name, s.ms);
+  fmt::print(stderr, "stages (ms): {}\n", stages);
 }
 
 /// Compiles only `entry` (each entry point costs compile time) in --dtype with `lr`.

@@ -179,11 +179,15 @@ void buildOthers(CLI::App& app, Options& o) {
   auto* assembly = show->add_flag("--asm", o.assembly, "the native assembly");
   auto* summary = show->add_flag("--summary", o.summary,
                                  "params, values and shapes, the arithmetic of a train step and the session's memory");
-  graph->excludes(grad)->excludes(ir)->excludes(assembly)->excludes(summary);
-  grad->excludes(ir)->excludes(assembly)->excludes(summary);
-  ir->excludes(assembly)->excludes(summary);
-  assembly->excludes(summary);
-  for (CLI::Option* what : {graph, grad, ir, assembly, summary}) what->group(kOneOfGroup);
+  auto* emit = show->add_option("--emit", o.emit, "the output of one compiler stage as text: ast, graph, grad, opt, "
+                                                  "schedule, ir (before LLVM's optimizer) or asm")
+                   ->transform(choice(api::emitStages()))
+                   ->type_name("STAGE");
+  std::vector<CLI::Option*> oneOf{graph, grad, ir, assembly, summary, emit};
+  for (size_t i = 0; i < oneOf.size(); ++i) {
+    oneOf[i]->group(kOneOfGroup);
+    for (size_t j = i + 1; j < oneOf.size(); ++j) oneOf[i]->excludes(oneOf[j]);
+  }
   addDtype(show, o);
   addColor(show, o);
 }
@@ -200,8 +204,9 @@ int dispatch(CLI::App& app, const Options& o) {
   if (app.got_subcommand("eval")) return runEval(o);
   if (app.got_subcommand("predict")) return runPredict(o);
   if (app.got_subcommand("check")) return runCheck(o);
-  if (o.graph + o.grad + o.ir + o.assembly + o.summary == 0)
-    return usageError("show needs one of --graph, --grad, --ir, --asm, --summary", *app.get_subcommand("show"));
+  if (o.graph + o.grad + o.ir + o.assembly + o.summary + (o.emit >= 0) == 0)
+    return usageError("show needs one of --graph, --grad, --ir, --asm, --summary, --emit STAGE",
+                      *app.get_subcommand("show"));
   return runShow(o);
 }
 

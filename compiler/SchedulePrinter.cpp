@@ -1,0 +1,54 @@
+// SchedulePrinter: each function's kernels, their buffers and the memory plan as text (show --emit schedule).
+#include "SchedulePrinter.h"
+
+#include "GraphPrinter.h"
+
+#include <fmt/format.h>
+
+namespace nnjit {
+namespace {
+
+std::string reads(const std::vector<NodeId>& buffers) {
+  std::vector<std::string> names;
+  for (NodeId n : buffers) names.push_back(fmt::format("%{}", n));
+  return names.empty() ? "nothing" : fmt::format("{}", fmt::join(names, " "));
+}
+
+/// Where kernel `n`'s value lives once computed.
+std::string home(const FunctionCode& fc, NodeId n, const std::vector<Slot>& slots) {
+  if (auto it = fc.writesToSlot.find(n); it != fc.writesToSlot.end())
+    return "slot " + slots[it->second].name + (fc.inPlace.count(n) ? " (updated in place)" : "");
+  auto it = fc.memory.buffers.find(n);
+  if (it == fc.memory.buffers.end()) return "no buffer";
+  return it->second.perRow ? fmt::format("arena at {} + {}*batch", fc.memory.staticSize, it->second.offset)
+                           : fmt::format("arena at {}", it->second.offset);
+}
+
+std::string printFunction(const Graph& g, const FunctionCode& fc, const std::vector<Slot>& slots) {
+  std::string out = fmt::format("function {}\n", fc.name);
+  const Schedule& s = fc.schedule;
+  for (size_t k = 0; k < s.kernels.size(); ++k) {
+    if (static_cast<int>(k) == fc.guardBeforeKernel) out += "  guard: the rest runs only when the loss is finite\n";
+    NodeId n = s.kernels[k];
+    out += fmt::format("  kernel {}\n    reads {}; result in {}", printNode(g, n), reads(s.reads[k]), home(fc, n, slots));
+    if (NodeId mm = s.epilogueOf[n]; mm != kNoNode) out += fmt::format("; in the tile of %{}", mm);
+    out += "\n";
+  }
+  for (const auto& [n, slot] : fc.copies) out += fmt::format("  copy %{} -> slot {}\n", n, slots[slot].name);
+  for (const auto& [n, slot] : fc.assigns)
+    out += fmt::format("  update slot {} <- %{}\n", slots[slot].name, n);
+  if (fc.finiteGuardSlot >= 0 && !fc.assigns.empty() && fc.guardBeforeKernel < 0)
+    out += fmt::format("  (updates run only when slot {} is finite)\n", slots[fc.finiteGuardSlot].name);
+  out += fmt::format("  arena: {} + {}*batch elements\n", fc.memory.staticSize, fc.memory.rowSize);
+  return out;
+}
+
+} // namespace
+
+std::string printSchedule(const Graph& g, const std::vector<FunctionCode>& functions, const std::vector<Slot>& slots) {
+  std::string out;
+  for (const FunctionCode& fc : functions) out += (out.empty() ? "" : "\n") + printFunction(g, fc, slots);
+  return out;
+}
+
+} // namespace nnjit

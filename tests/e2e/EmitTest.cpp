@@ -1,0 +1,176 @@
+// EmitTest: `nnjit show --emit STAGE` prints each stage of the pipeline; the expected text is here, as in FileCheck tests.
+#include "Helpers.h"
+
+using namespace nnjit::e2e;
+
+namespace {
+
+/// `nnjit show MODEL --emit STAGE`, which must succeed.
+std::string emit(const Scratch& s, const std::string& model, const std::string& stage) {
+  Output o = s.nnjit({"show", model, "--emit", stage});
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  CHECK(o.err.empty());
+  return o.out;
+}
+
+const char* kLinear = R"(input x[batch, 3]
+input t[batch, 2]
+param W[3, 2] = 0.5
+param b[2] = 0
+z = relu(x @ W + b)
+loss = mean(square(z - t))
+optimizer sgd(lr = 0.1)
+train(epochs = 1)
+)";
+
+} // namespace
+
+TEST_CASE("emit: ast, graph, grad and opt of quadratic.nn", "[e2e][emit]") {
+  Scratch s;
+  s.copy("examples/quadratic.nn", "quadratic.nn");
+  CHECK(emit(s, "quadratic.nn", "ast") == R"(2:1 param w = 5
+3:1 loss = square((w + 1))
+4:1 metric w
+5:1 optimizer sgd(lr=0.2)
+6:1 train(epochs=40)
+)");
+  CHECK(emit(s, "quadratic.nn", "graph") == R"(%0 = param "w" : []
+%1 = const 1 : []
+%2 = + %0, %1 : []
+%3 = square %2 : []
+roots: %3 %0
+loss = %3
+metric w = %0
+)");
+  // Autodiff's graph, with the sgd update, before the passes tidy it: 1 * (2 * (w + 1)).
+  CHECK(emit(s, "quadratic.nn", "grad") == R"(%0 = param "w" : []
+%1 = const 1 : []
+%2 = + %0, %1 : []
+%3 = square %2 : []
+%4 = const 0.2 : []
+%5 = const 2 : []
+%6 = * %5, %2 : []
+%7 = * %1, %6 : []
+%8 = * %4, %7 : []
+%9 = - %0, %8 : []
+roots: %3 %0 %9 %3 %0
+nnjit_train_step: loss = %3 w <- %9
+nnjit_param_metrics: w = %0
+nnjit_eval: loss = %3 w = %0
+)");
+  CHECK(emit(s, "quadratic.nn", "opt") == R"(%0 = param "w" : []
+%1 = const 1 : []
+%2 = + %0, %1 : []
+%3 = square %2 : []
+%4 = const 0.2 : []
+%5 = const 2 : []
+%6 = * %5, %2 : []
+%7 = * %4, %6 : []
+%8 = - %0, %7 : []
+roots: %3 %0 %8 %3 %0
+nnjit_train_step: loss = %3 w <- %8
+nnjit_param_metrics: w = %0
+nnjit_eval: loss = %3 w = %0
+)");
+}
+
+TEST_CASE("emit: the schedule shows kernels, epilogues in a matmul's tile, in-place updates and the arena", "[e2e][emit]") {
+  Scratch s;
+  s.write("linear.nn", kLinear);
+  CHECK(emit(s, "linear.nn", "schedule") == R"(function nnjit_train_step
+  kernel %5 = + %4, %3 : [batch, 2]
+    reads %0 %2 %3; result in arena at 32 + 0*batch; in the tile of %4
+  kernel %7 = - %6, %1 : [batch, 2]
+    reads %5 %1; result in arena at 32 + 16*batch
+  kernel %9 = sum %8 {0, 1} : []
+    reads %7; result in arena at 0
+  kernel %13 = / %11, %12 : []
+    reads %9; result in slot loss
+  kernel %24 = select %23, %21, %22 : [batch, 2]
+    reads %5 %7; result in arena at 32 + 32*batch
+  kernel %25 = sum %24 {0} : [2]
+    reads %24; result in arena at 0
+  kernel %29 = - %2, %28 : [3, 2]
+    reads %2 %0 %24; result in arena at 16; in the tile of %27
+  guard: the rest runs only when the loss is finite
+  kernel %31 = - %3, %30 : [2]
+    reads %3 %25; result in slot b (updated in place)
+  update slot W <- %29
+  arena: 32 + 48*batch elements
+
+function nnjit_eval
+  kernel %4 = @ %0, %2 : [batch, 2]
+    reads %0 %2; result in arena at 16 + 0*batch
+  kernel %9 = sum %8 {0, 1} : []
+    reads %4 %3 %1; result in arena at 0
+  kernel %13 = / %11, %12 : []
+    reads %9; result in slot loss
+  arena: 16 + 16*batch elements
+)");
+}
+
+TEST_CASE("emit: ir is nnjit's LLVM IR before LLVM's optimizer, asm the native code", "[e2e][emit]") {
+  Scratch s;
+  s.write("linear.nn", kLinear);
+  std::string ir = emit(s, "linear.nn", "ir");
+  CHECK(contains(ir, "define void @nnjit_train_step(ptr %0, i64 %1)"));
+  CHECK(contains(ir, "define void @nnjit_eval(ptr %0, i64 %1)"));
+  // Kernels are still functions of their own: LLVM's inliner has not run.
+  CHECK(contains(ir, "define internal void @nnjit_train_step.5.Add("));
+  Output optimized = s.nnjit({"show", "linear.nn", "--ir"});
+  REQUIRE(optimized.status == 0);
+  CHECK_FALSE(contains(optimized.out, "define internal void @nnjit_train_step.5.Add("));
+  std::string assembly = emit(s, "linear.nn", "asm");
+  CHECK(contains(assembly, "nnjit_train_step:"));
+  CHECK(contains(assembly, ".text"));
+}
+
+TEST_CASE("emit: --dtype f64 reaches the stages that depend on it", "[e2e][emit]") {
+  Scratch s;
+  s.write("linear.nn", kLinear);
+  Output ir = s.nnjit({"show", "linear.nn", "--emit", "ir", "--dtype", "f64"});
+  REQUIRE(ir.status == 0);
+  CHECK(contains(ir.out, "double"));
+}
+
+TEST_CASE("emit: a stage name that does not exist, or --emit with another mode, is a usage error", "[e2e][emit]") {
+  Scratch s;
+  s.write("linear.nn", kLinear);
+  Output typo = s.nnjit({"show", "linear.nn", "--emit", "shedule"});
+  CHECK(typo.status == 2);
+  CHECK(contains(typo.err, "'shedule' is not ast, graph, grad, opt, schedule, ir or asm; did you mean 'schedule'?"));
+  Output both = s.nnjit({"show", "linear.nn", "--emit", "ir", "--asm"});
+  CHECK(both.status == 2);
+  CHECK(contains(both.err, "excludes"));
+}
+
+TEST_CASE("emit: a model with a shape error gets its diagnostic, not a stage", "[e2e][emit]") {
+  Scratch s;
+  s.write("bad.nn", "input x[batch, 3]\nparam W[4, 2] = 0.5\nloss = mean(x @ W)\n");
+  Output o = s.nnjit({"show", "bad.nn", "--emit", "graph"});
+  CHECK(o.status == 1);
+  requireDiagnostic(o.err, "bad.nn", 3, 15, "loss = mean(x @ W)");
+  CHECK(o.out.empty());
+}
+
+TEST_CASE("emit: --time-report lists every stage of the pipeline in order", "[e2e][emit]") {
+  Scratch s;
+  s.copy("examples/quadratic.nn", "quadratic.nn");
+  Output o = s.shell("NNJIT_CACHE=0 \"$NNJIT\" train quadratic.nn --time-report --log json");
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  std::string stages;
+  for (const std::string& line : textLines(o.err))
+    if (startsWith(line, "stages (ms): ")) stages = line;
+  std::vector<std::string> order{"lex",          "parse",   "lower",       "autodiff",         "constant folding",
+                                 "simplify",     "dead node elimination",  "fusion", "in place updates",
+                                 "memory plan",  "codegen", "JIT setup",   "LLVM optimize",    "native code", "link"};
+  size_t at = 0;
+  for (const std::string& stage : order) {
+    INFO(stage << " in " << stages);
+    size_t found = stages.find(stage + " ", at);
+    REQUIRE(found != std::string::npos);
+    at = found;
+  }
+}
