@@ -118,7 +118,7 @@ bool hasNoGradient(Op op) { return op == Op::ArgMax; }
 } // namespace
 
 std::optional<Op> opNamed(const std::string& name) {
-  for (int i = 0; i <= static_cast<int>(Op::MatMul); ++i)
+  for (int i = 0; i < kOpCount; ++i)
     if (name == opInfo(static_cast<Op>(i)).name) return static_cast<Op>(i);
   return std::nullopt;
 }

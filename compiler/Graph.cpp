@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <functional>
+#include <iterator>
 
 namespace nnjit {
 
@@ -11,6 +12,7 @@ const OpInfo& opInfo(Op op) {
 #define NNJIT_OP(Name, Arity, Kind, Spelling) {#Name, Arity, OpKind::Kind, Spelling},
 #include "Ops.def"
   };
+  static_assert(std::size(table) == kOpCount);
   return table[static_cast<int>(op)];
 }
 

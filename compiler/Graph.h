@@ -15,6 +15,12 @@ enum class Op {
 #include "Ops.def"
 };
 
+/// How many ops Ops.def has: loops over every op run to it, not to a last op.
+constexpr int kOpCount = 0
+#define NNJIT_OP(Name, Arity, Kind, Spelling) +1
+#include "Ops.def"
+    ;
+
 enum class OpKind { Leaf, Elementwise, Layout, Reduction, Contraction };
 
 struct OpInfo {
