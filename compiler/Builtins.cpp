@@ -33,33 +33,6 @@ NodeId binaryOp(Lowerer& L, const Expr& call, const Args& a) {
   return L.checked(L.builder().binary(op, x, y), call.loc, fmt::format("'{}'", call.name));
 }
 
-/// The node's input if it is `op`, else kNoNode.
-NodeId inputIf(const Graph& g, NodeId n, Op op) {
-  return n != kNoNode && g.op(n) == op ? g.node(n).inputs[0] : kNoNode;
-}
-
-/// log(softmax(x)) as written would be log(0) = -inf once a probability
-/// underflows (logits of ±1000), and its gradient divides by that zero. The
-/// pattern e / sum(e) with e = exp(z) is rewritten to z - log(sum(e)), which
-/// is what log_softmax computes; likewise log(sigmoid(x)) = -softplus(-x).
-NodeId stableLog(Builder& b, NodeId x) {
-  const Graph& g = b.graph();
-  if (x != kNoNode && g.op(x) == Op::Div) {
-    NodeId e = g.node(x).inputs[0], denom = g.node(x).inputs[1];
-    NodeId sum = inputIf(g, denom, Op::Reshape);
-    if (g.op(e) == Op::Exp && sum != kNoNode && g.op(sum) == Op::Sum && g.node(sum).inputs[0] == e)
-      return b.sub(g.node(e).inputs[0], b.unary(Op::Log, denom));
-  }
-  if (NodeId z = inputIf(g, x, Op::Sigmoid); z != kNoNode) return b.neg(b.unary(Op::Softplus, b.neg(z)));
-  return b.unary(Op::Log, x);
-}
-
-NodeId logFn(Lowerer& L, const Expr& call, const Args& a) {
-  NodeId x = arg(L, a, 0);
-  L.builder().setLoc(call.loc);
-  return stableLog(L.builder(), x);
-}
-
 NodeId leakyRelu(Lowerer& L, const Expr& call, const Args& a) {
   NodeId x = arg(L, a, 0);
   double alpha = 0.01;
@@ -304,7 +277,7 @@ NodeId accuracyFn(Lowerer& L, const Expr& call, const Args& a) {
 const std::vector<Builtin>& builtins() {
   static const std::vector<Builtin> table = {
       {"exp", {"x"}, 1, unaryOp<Op::Exp>},
-      {"log", {"x"}, 1, logFn},
+      {"log", {"x"}, 1, unaryOp<Op::Log>},  // of a softmax or sigmoid: made stable by passes/StableLog
       {"sqrt", {"x"}, 1, unaryOp<Op::Sqrt>},
       {"abs", {"x"}, 1, unaryOp<Op::Abs>},
       {"square", {"x"}, 1, unaryOp<Op::Square>},

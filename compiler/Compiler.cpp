@@ -1,6 +1,6 @@
 // Compiler: the pipeline — every stage from source to native code, in the order they run.
 //
-//   source -> tokens -> AST -> graph                     parseModel
+//   source -> tokens -> AST -> graph (stable logs)       parseModel
 //   graph -> entry points (gradients, updates)           buildEntryPoints
 //   -> optimized graph                                   kGraphPasses
 //   -> kernels and memory plans                          planFusion, updateInPlace, planMemory
@@ -24,6 +24,7 @@
 #include "TrainingMode.h"
 #include "passes/InPlace.h"
 #include "passes/Passes.h"
+#include "passes/StableLog.h"
 #include "passes/Verify.h"
 
 #include <fmt/format.h>
@@ -324,6 +325,7 @@ std::optional<Model> parseModel(const std::string& source, const std::string& fi
   Module module = stages.run("parse", &StageTimes::parseMs, [&] { return parse(tokens, diags); });
   Model model = stages.run("lower", &StageTimes::lowerMs, [&] { return lowerToGraph(module, file, diags); });
   if (diags.hasErrors()) return std::nullopt;
+  stages.run("stable logs", &StageTimes::lowerMs, [&] { stabilizeLogs(model); });
   return model;
 }
 

@@ -163,7 +163,7 @@ TEST_CASE("emit: --time-report lists every stage of the pipeline in order", "[e2
   std::string stages;
   for (const std::string& line : textLines(o.err))
     if (startsWith(line, "stages (ms): ")) stages = line;
-  std::vector<std::string> order{"lex",          "parse",   "lower",       "autodiff",         "constant folding",
+  std::vector<std::string> order{"lex",          "parse",   "lower",       "stable logs", "autodiff", "constant folding",
                                  "simplify",     "dead node elimination",  "fusion", "in place updates",
                                  "memory plan",  "codegen", "JIT setup",   "LLVM optimize",    "native code", "link"};
   size_t at = 0;
