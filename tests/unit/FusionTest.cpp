@@ -116,3 +116,28 @@ TEST_CASE("simplify: dZ @ transpose(W) of a large W becomes transpose(W @ transp
   CHECK(bigShape == Shape{kBatch, 3136});
   CHECK(optimized(3, 4).first == Op::MatMul);  // a small weight stays: its transpose costs less
 }
+
+TEST_CASE("codegen: a step of hundreds of scalar updates is cut into parts of at most 16 kernel calls", "[fusion][codegen]") {
+  // The backend's scheduler is quadratic in a basic block's length: each
+  // part is one block of inlined scalar kernels, so its length is the bound.
+  nnjit::CompileOptions o;
+  o.trainStep = true;
+  o.keepIR = true;
+  std::string src, sum = "0";
+  for (int i = 0; i < 400; ++i) {
+    src += "param p" + std::to_string(i) + " = 0.5\n";
+    sum += " + square(p" + std::to_string(i) + ")";
+  }
+  src += "loss = " + sum + "\noptimizer sgd(lr = 0.01)\n";
+  nnjit::DiagnosticEngine diags("test.nn", src);
+  auto cm = nnjit::compileModel(src, "test.nn", o, diags);
+  REQUIRE(cm);
+  auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = cm->ir.find(what); at != std::string::npos; at = cm->ir.find(what, at + 1)) ++n;
+    return n;
+  };
+  size_t parts = count("define internal void @nnjit_train_step.part");
+  size_t updates = 400;  // one in-place kernel per param at least
+  CHECK(parts >= updates / 16);
+}
