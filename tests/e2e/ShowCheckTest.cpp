@@ -243,3 +243,32 @@ TEST_CASE("show: pictures name the source's values and draw gradient nodes apart
   REQUIRE(grad.status == 0);
   CHECK(contains(grad.out, "style=dashed, color=blue"));
 }
+
+TEST_CASE("show: a chain of reshapes is drawn as one reshape, and one back to the same shape as none", "[e2e][show]") {
+  Scratch s;
+  s.write("m.nn", "input x[batch, 4]\n"
+                  "y = reshape(reshape(x, [batch, 2, 2]), [batch, 1, 4])\n"
+                  "z = reshape(reshape(y, [batch, 2, 2]), [batch, 4])\n"
+                  "loss = sum(z) + sum(y)\n");
+  Output o = show(s, "m.nn", "--graph");
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  // z is x again (its chain ends in x's shape), so x's box carries z's name.
+  CHECK(o.out == R"(digraph "m.nn" {
+  rankdir=TB;
+  node [shape=box, fontname="monospace"];
+  n0 [label="z = input x\n[batch, 4]\nline 1", style=rounded];
+  n2 [label="y = reshape\n[batch, 1, 4]\nline 2"];
+  n0 -> n2;
+  n5 [label="sum\n[]\nline 4"];
+  n0 -> n5;
+  n6 [label="sum\n[]\nline 4"];
+  n2 -> n6;
+  n7 [label="+\n[]\nline 4"];
+  n5 -> n7;
+  n6 -> n7;
+  r0 [label="loss", shape=ellipse];
+  n7 -> r0;
+}
+)");
+}
