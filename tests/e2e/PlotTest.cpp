@@ -155,3 +155,9 @@ TEST_CASE("plot: a file name with < and & stays valid XML", "[e2e][plot]") {
   CHECK(contains(svg, ">a&amp;b&lt;c.nn</text>"));
   CHECK(pixelsNear(render(s, "p.svg"), kTrainColour) > 50);
 }
+
+TEST_CASE("plot: a loss spanning more than two decades gets a log scale", "[e2e][plot]") {
+  Scratch s;
+  CHECK(contains(plotOfQuadratic(s, "wide.nn", 40), ">loss (log scale)</text>"));  // 36 down to 3.6e-15
+  CHECK(contains(plotOfQuadratic(s, "narrow.nn", 3), ">loss</text>"));          // 36, 12.96, 4.67
+}

@@ -162,8 +162,11 @@ std::string seriesSvg(const Frame& f, const Axis& y, const std::vector<int64_t>&
 }
 
 std::string legendSvg(const Frame& f, const Chart& chart) {
-  std::string out;
   double x = f.left + f.width - 90, yTop = f.top + 8;
+  // A backdrop, so that a line passing under the legend does not hide it.
+  std::string out = fmt::format(
+      "<rect x=\"{}\" y=\"{}\" width=\"84\" height=\"{}\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n",
+      number(x - 6), number(yTop), number(16 * static_cast<double>(chart.series.size()) + 2));
   for (size_t i = 0; i < chart.series.size(); ++i) {
     double y = yTop + 16 * static_cast<double>(i) + 8;
     out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"/>\n", number(x),
