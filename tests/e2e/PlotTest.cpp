@@ -161,3 +161,12 @@ TEST_CASE("plot: a loss spanning more than two decades gets a log scale", "[e2e]
   CHECK(contains(plotOfQuadratic(s, "wide.nn", 40), ">loss (log scale)</text>"));  // 36 down to 3.6e-15
   CHECK(contains(plotOfQuadratic(s, "narrow.nn", 3), ">loss</text>"));          // 36, 12.96, 4.67
 }
+
+TEST_CASE("plot: a run that diverges still plots the epochs it finished", "[e2e][plot]") {
+  Scratch s;
+  s.write("m.nn", quadratic("sgd(lr = 1e20)", 5));  // epoch 1 finishes, epoch 2's loss overflows
+  Output o = s.nnjit({"train", "m.nn", "--plot", "p.svg"});
+  CHECK(o.status == 3);
+  REQUIRE(s.exists("p.svg"));
+  CHECK(count(s.read("p.svg"), "<circle") >= 1);
+}
