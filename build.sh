@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(cmake ninja-build g++ llvm-19-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libbenchmark-dev zlib1g-dev)
-TEST_PACKAGES=(clang-19 libfuzzer-19-dev libclang-rt-19-dev graphviz dataset-fashion-mnist)
+TEST_PACKAGES=(clang-19 libfuzzer-19-dev libclang-rt-19-dev graphviz dataset-fashion-mnist librsvg2-bin)
 BUILD_DIR=${NNJIT_BUILD_DIR:-build}
 
 install_missing() {

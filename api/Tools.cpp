@@ -1,7 +1,9 @@
 // Tools: typo suggestions and build facts for tools built on the API.
 #include "nnjit/Tools.h"
 
+#include "AtomicFile.h"
 #include "EditDistance.h"
+#include "Internal.h"
 #include "HostInfo.h"
 
 namespace nnjit::api {
@@ -13,6 +15,12 @@ std::optional<std::string> closestName(std::string_view typo, const std::vector<
 BuildInfo buildInfo() {
   nnjit::HostInfo h = nnjit::hostInfo();
   return {h.version, h.llvmVersion, h.cpu, h.vectorBits};
+}
+
+Status writeFileAtomically(const std::string& path, const std::string& bytes) {
+  nnjit::Status ok = nnjit::writeFileAtomically(path, bytes);
+  if (!ok) return Error(ErrorKind::Io, publicDiagnostics(ok.errors()));
+  return {};
 }
 
 } // namespace nnjit::api

@@ -26,4 +26,9 @@ struct BuildInfo {
 
 NNJIT_API BuildInfo buildInfo();
 
+/// Writes `bytes` as `path` the way `Session::save` writes a checkpoint:
+/// readers see the old file or the whole new one, never half (a temporary
+/// in the same folder, synced, then renamed). An Io error naming `path`.
+NNJIT_API Status writeFileAtomically(const std::string& path, const std::string& bytes);
+
 } // namespace nnjit::api

@@ -18,6 +18,7 @@ struct Options {
   std::string model;
   std::vector<std::string> data;  // each --data, relative to the current directory
   std::string load, save;
+  std::string plot;      // train: the SVG chart of the run's curves
   std::string saveBest;  // train: the checkpoint of the epoch with the lowest test loss
   std::optional<int64_t> epochs, batch;
   std::optional<int64_t> patience;  // train: overrides train(patience = N)

@@ -1,10 +1,15 @@
 // TrainCommand: `nnjit train`, `eval` and `predict` — compile once, then run and report.
 #include "Commands.h"
 #include "Interrupt.h"
+#include "Plot.h"
 #include "ProgressLine.h"
 #include "Report.h"
 
 #include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
 
 namespace nnjit::cli {
 namespace {
@@ -80,13 +85,59 @@ struct BestSaver {
   }
 };
 
+/// The run's epochs for --plot: the loss and each metric, train and test.
+class CurveRecorder {
+public:
+  void epoch(const api::EpochReport& r) { reports_.push_back(r); }
+
+  /// Writes the chart to `path` (none: nothing to do); a run that finished
+  /// no epoch writes nothing, so an earlier plot stays. False after printing why not.
+  bool write(const std::string& path, const std::string& model) const {
+    if (path.empty() || reports_.empty()) return true;
+    api::Status written = api::writeFileAtomically(path, plotSvg(curves(model)));
+    if (!written) report(written.error());
+    return static_cast<bool>(written);
+  }
+
+private:
+  static constexpr double kNone = std::numeric_limits<double>::quiet_NaN();
+
+  static double metricIn(const std::vector<api::Metric>& metrics, const std::string& name) {
+    for (const api::Metric& m : metrics)
+      if (m.name == name) return m.value;
+    return kNone;
+  }
+
+  /// Train and test lines of the loss (name empty) or of a metric; no test line without test values.
+  Chart chart(const std::string& name) const {
+    Series train{"train", {}}, test{"test", {}};
+    for (const api::EpochReport& r : reports_) {
+      train.values.push_back(name.empty() ? r.loss : metricIn(r.metrics, name));
+      test.values.push_back(!r.test ? kNone : name.empty() ? r.test->loss : metricIn(r.test->metrics, name));
+    }
+    Chart c{name.empty() ? "loss" : name, {train}, name.empty()};
+    if (std::any_of(test.values.begin(), test.values.end(), [](double v) { return !std::isnan(v); }))
+      c.series.push_back(test);
+    return c;
+  }
+
+  Curves curves(const std::string& model) const {
+    Curves c{model.substr(model.rfind('/') + 1), {}, {chart("")}};
+    for (const api::EpochReport& r : reports_) c.epochs.push_back(r.epoch);
+    for (const api::Metric& m : reports_.front().metrics) c.charts.push_back(chart(m.name));
+    return c;
+  }
+
+  std::vector<api::EpochReport> reports_;
+};
+
 } // namespace
 
 int runTrain(const Options& o) {
   std::optional<api::ParsedModel> parsed = loadModel(o, "train");
   if (!parsed) return kModelError;
   // Before the run, not after it: an unwritable --save would cost all its epochs.
-  for (const std::string* path : {&o.save, &o.saveBest})
+  for (const std::string* path : {&o.save, &o.saveBest, &o.plot})
     if (!path->empty())
       if (api::Status ok = api::checkSavePath(*path); !ok) return report(ok.error());
   bool failed = false;
@@ -113,8 +164,10 @@ int runTrain(const Options& o) {
   if (patience > 0 || !o.saveBest.empty()) reporter.watchBest(patience);
   ProgressLine progress;
   BestSaver best{o.saveBest, session, std::nullopt};
+  CurveRecorder curves;
   api::TrainCallbacks callbacks{[&](const api::EpochReport& r) {
                                   best.epoch(r);
+                                  curves.epoch(r);
                                   progress.clear();
                                   reporter.epoch(r);
                                 },
@@ -128,6 +181,8 @@ int runTrain(const Options& o) {
                             .patience = patience};
   api::Expected<api::TrainRun> run = session.train(*split, options, callbacks);
   progress.clear();
+  // Whatever ended the run, the epochs it finished are worth seeing.
+  bool plotted = curves.write(o.plot, o.model);
   if (!run) return report(run.error());
   if (const std::optional<api::Divergence>& bad = run->diverged) {
     report({fileError(o.model, fmt::format("training stopped: the loss is {} at epoch {}, batch {}; try a smaller lr",
@@ -137,6 +192,7 @@ int runTrain(const Options& o) {
   if (!o.save.empty())
     if (api::Status saved = session.save(o.save); !saved) return report(saved.error());
   if (best.failure) return report(*best.failure);
+  if (!plotted) return kModelError;
   if (run->interrupted) {
     reporter.interrupted(*run, model->compileTimes().totalMs(), session.epochsDone(), o.save);
     return InterruptGuard::exitStatus();

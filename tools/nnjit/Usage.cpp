@@ -167,7 +167,7 @@ std::variant<int, std::string> scanOptions(const CLI::App& cmd, int argc, char**
 std::string usageText() {
   return "usage: nnjit train   MODEL.nn [--data CSV] [--epochs N] [--batch N] [--lr X] [--seed N]\n"
          "                              [--load P.safetensors] [--save P.safetensors]\n"
-         "                              [--save-best P.safetensors] [--patience N]\n"
+         "                              [--save-best P.safetensors] [--patience N] [--plot F.svg]\n"
          "                              [--log text|json] [--threads N] [--dtype f32|f64]\n"
          "       nnjit eval    MODEL.nn --load P.safetensors [--data CSV] [--log text|json]\n"
          "       nnjit predict MODEL.nn --load P.safetensors --data CSV\n"

@@ -132,6 +132,8 @@ void buildTrain(CLI::App& app, Options& o) {
   cmd->add_option("--patience", o.patience,
                   "stop after N epochs without a lower test loss (overrides train(patience = ...))")
       ->check(wholeNumber(1, api::kMaxEpochs))->type_name("N");
+  cmd->add_option("--plot", o.plot, "write the loss and metrics per epoch as an SVG line chart when training ends")
+      ->check(nonEmptyPath())->type_name("F.svg");
   addLog(cmd, o);
   cmd->add_option("--log-every", o.logEvery,
                   "log epochs 1, N, 2N, ... and the last (default: all, or about 50 lines of a text log over 100 epochs)")
