@@ -34,14 +34,17 @@ std::optional<api::Model> compileFor(const api::ParsedModel& parsed, const Optio
 }
 
 /// A session for `model` on --threads threads; none (after printing) when it
-/// does not fit in memory.
+/// does not fit in memory or the thread count is refused.
 std::optional<api::Session> newSession(const api::Model& model, uint64_t seed, const Options& o) {
   api::Expected<api::Session> session = api::Session::create(model, seed);
   if (!session) {
     report(session.error());
     return std::nullopt;
   }
-  session->setThreads(threadCount(o));
+  if (api::Status threads = session->setThreads(threadCount(o)); !threads) {
+    report(threads.error());
+    return std::nullopt;
+  }
   return std::move(*session);
 }
 
