@@ -1,3 +1,0 @@
-// Main: the Catch2 runner for the unit tests.
-#define CATCH_CONFIG_MAIN
-#include <catch2/catch.hpp>
