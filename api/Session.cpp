@@ -230,23 +230,23 @@ Expected<EpochResult> Session::trainEpoch(const Batch& data, const EpochOptions&
   });
 }
 
-/// Binds `batch` (the inputs `needed`), feeds it and runs `fn` on it; the rows it ran on.
+/// Binds `batch` (the inputs `needed`), feeds it and runs `compute` on it; the rows it ran on.
 static Expected<int64_t> runOn(Session::Impl& s, const Batch& batch, const std::vector<bool>& needed,
-                               nnjit::EntryFn fn) {
+                               void (nnjit::Session::*compute)(int64_t rows)) {
   if (Status ok = bindInputs(s.m, batch, needed, s.columns); !ok) return ok.error();
   int64_t rows = runRows(s.m, batch);
   if (Status ok = reserveRows(s, rows); !ok) return ok.error();
   feedInputs(*s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
   s.session->setScalar(s.m.cm->epochSlot, static_cast<double>(s.session->epochsDone));
-  s.session->run(fn, rows);
+  (s.session.get()->*compute)(rows);
   return rows;
 }
 
 Expected<Evaluation> Session::evaluate(const Batch& batch) {
   return sessionCall(impl_.get(), [&](Impl& s) -> Expected<Evaluation> {
     const nnjit::CompiledModel& cm = *s.m.cm;
-    if (!cm.evaluate) return notSupported(s.m, "loss or metric to evaluate");
-    Expected<int64_t> rows = runOn(s, batch, std::vector<bool>(s.m.inputs.size(), true), cm.evaluate);
+    if (!cm.canEvaluate()) return notSupported(s.m, "loss or metric to evaluate");
+    Expected<int64_t> rows = runOn(s, batch, std::vector<bool>(s.m.inputs.size(), true), &nnjit::Session::evaluate);
     if (!rows) return rows.error();
     return Evaluation{s.m.hasLoss ? s.session->scalar(cm.lossSlot) : 0, metricsOf(*s.session, s.m, false)};
   });
@@ -258,7 +258,7 @@ Expected<Tensor> Session::predict(const Batch& batch) {
     if (!cm.predict || !s.m.output) return notSupported(s.m, "'output NAME' to predict");
     std::vector<bool> needed;
     for (const TensorInfo& in : s.m.inputs) needed.push_back(in.readByOutput);
-    Expected<int64_t> rows = runOn(s, batch, needed, cm.predict);
+    Expected<int64_t> rows = runOn(s, batch, needed, &nnjit::Session::predict);
     if (!rows) return rows.error();
     return readSlot(*s.session, cm.outputSlot, s.m.output->shape, *rows);
   });

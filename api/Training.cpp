@@ -64,7 +64,7 @@ Expected<nnjit::TrainPlan> planOf(const Session::Impl& s, const TrainData::Impl&
   if (plan.patience < 0) return errorIn(ErrorKind::InvalidArgument, s.m.name, "the patience cannot be negative");
   if (plan.patience > 0 && plan.testRows.empty())
     return errorIn(ErrorKind::InvalidArgument, s.m.name, "early stopping (patience) needs test rows to watch");
-  if (plan.patience > 0 && !s.m.cm->evaluate)
+  if (plan.patience > 0 && !s.m.cm->canEvaluate())
     return notSupported(s.m, "evaluate entry point to test with (for patience)");
   return plan;
 }
@@ -109,7 +109,7 @@ Expected<TrainRun> Session::train(const TrainData& data, const TrainOptions& opt
 
 Expected<Evaluation> Session::evaluate(const Table* data) {
   return sessionCall(impl_.get(), [&](Impl& s) -> Expected<Evaluation> {
-    if (!s.m.cm->evaluate) return notSupported(s.m, "loss or metric to evaluate");
+    if (!s.m.cm->canEvaluate()) return notSupported(s.m, "loss or metric to evaluate");
     if (!data && !s.m.inputs.empty())
       return errorIn(ErrorKind::InvalidArgument, s.m.name, "the model has inputs but no data");
     if (data)
@@ -152,7 +152,7 @@ Expected<Tensor> Session::predict(const Table& data) {
     std::iota(order.begin(), order.end(), int64_t(0));
     if (Status ok = reserveRows(s, std::max<int64_t>(rows, 1)); !ok) return ok.error();
     s.session->feed(t.data, order, 0, order.size(), *columnOf);
-    s.session->run(cm.predict, rows);
+    s.session->predict(rows);
     Tensor out;
     out.shape = s.m.output->shape;
     for (int64_t& d : out.shape) d = d == kBatch ? rows : d;

@@ -112,11 +112,10 @@ void runGraphPasses(Program& p, Stages* stages, bool verify, std::string* log) {
 
 /// Which of a function's values go to which slot: a value computed straight
 /// into its slot needs no copy.
-FunctionCode fuse(const EntryPoint& f, const Program& p, const std::map<NodeId, int>& leafSlot, int lossSlot) {
+FunctionCode fuse(const EntryPoint& f, const Program& p, const std::map<NodeId, int>& leafSlot) {
   FunctionCode fc;
   fc.name = f.name;
-  // A step whose loss is not finite leaves params and state as they were.
-  if (!f.assigns.empty()) fc.finiteGuardSlot = lossSlot;
+  fc.finiteGuardSlot = f.finiteGuardSlot;
   auto inSlot = [&](NodeId n) { return leafSlot.count(n) > 0; };
   std::vector<NodeId> needed;
   for (const auto& [r, slot] : f.outputs) needed.push_back(p.roots[r]);
@@ -279,7 +278,7 @@ bool compileStages(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngin
   cm.arenaSlot = in.arenaSlot = addSlot(cm, *ep, "arena", SlotKind::Arena, {});
   cm.workersSlot = in.workersSlot = addSlot(cm, *ep, "workers", SlotKind::Workers, {});
   stages.run("fusion", &StageTimes::passesMs, [&] {
-    for (const EntryPoint& f : ep->functions) in.functions.push_back(fuse(f, ep->program, in.leafSlot, cm.lossSlot));
+    for (const EntryPoint& f : ep->functions) in.functions.push_back(fuse(f, ep->program, in.leafSlot));
   });
   stages.run("in place updates", &StageTimes::passesMs, [&] {
     for (FunctionCode& fc : in.functions) updateInPlace(g, fc, in.leafSlot);

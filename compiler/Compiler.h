@@ -34,7 +34,7 @@ struct CompileOptions {
   std::optional<Op> faultyGradient; // test hook: this op's gradient rule is made wrong
 };
 
-enum class SlotKind { Param, State, Input, Epoch, Step, RandomKey, Loss, Metric, Output, Gradient, Arena, Workers };
+enum class SlotKind { Param, State, Input, Epoch, Step, RandomKey, Loss, Metric, Output, Gradient, Accumulator, Arena, Workers };
 
 /// One caller-owned buffer the generated functions read or write.
 struct Slot {
@@ -86,6 +86,15 @@ struct CompiledModel {
   std::vector<bool> lossReadsParam;
 
   EntryFn trainStep = nullptr, evaluate = nullptr, predict = nullptr, gradients = nullptr, paramMetrics = nullptr;
+  /// Evaluation in chunks of rows, instead of `evaluate`, when the loss and
+  /// metrics read the rows only through sums over the batch (RowSplit.h):
+  /// `evalRows` adds a chunk's sums into `accumulatorSlots` (zero them first),
+  /// `evalFinish`, run with the number of rows of all chunks, computes the values.
+  EntryFn evalRows = nullptr, evalFinish = nullptr;
+  std::vector<int> accumulatorSlots;
+  bool canEvaluate() const { return evaluate || evalFinish; }
+  /// The output's rows read only the same rows of the inputs: predict may run on chunks of rows.
+  bool predictPerRow = false;
   std::string ir, assembly;
   std::string emitted;  // CompileOptions::emit's stage as text
   StageTimes times;

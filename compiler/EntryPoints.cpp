@@ -3,8 +3,12 @@
 
 #include "Autodiff.h"
 #include "Builder.h"
+#include "InternalError.h"
 #include "OptimizerRules.h"
+#include "RowSplit.h"
 #include "TrainingMode.h"
+
+#include <algorithm>
 
 namespace nnjit {
 
@@ -63,9 +67,11 @@ public:
       addTrainStep(grads);
     }
     if (opt_.evaluate) addEvaluate();
-    if (opt_.predict && m.output)
-      ep_.functions.push_back(
-          {"nnjit_predict", &CompiledModel::predict, {{root(m.output->node, Mode::eval()), cm_.outputSlot}}, {}});
+    if (opt_.predict && m.output) {
+      NodeId output = inMode_(m.output->node, Mode::eval());
+      cm_.predictPerRow = computedPerRow(b_.graph(), output);
+      ep_.functions.push_back({"nnjit_predict", &CompiledModel::predict, {{ep_.program.addRoot(output), cm_.outputSlot}}, {}});
+    }
     if (m.loss != kNoNode && opt_.gradients) {
       std::vector<NodeId> grads = differentiate(b_, inMode_(m.loss, Mode::check()), params, diags_, opt_.faultyGradient);
       if (diags_.hasErrors()) return std::nullopt;
@@ -121,6 +127,7 @@ private:
     cm_.states.insert(cm_.states.end(), plan.states.begin(), plan.states.end());
     for (const StateTensor& s : plan.states) cm_.stateSlots.push_back(slot(s.name, SlotKind::State, s.shape));
     EntryPoint f{"nnjit_train_step", &CompiledModel::trainStep, {{root(m.loss, Mode::train()), cm_.lossSlot}}, {}};
+    f.finiteGuardSlot = cm_.lossSlot;  // a step whose loss is not finite leaves params and state as they were
     EntryPoint after{"nnjit_param_metrics", &CompiledModel::paramMetrics, {}, {}};
     for (size_t i = 0; i < m.metrics.size(); ++i) {
       bool perBatch = cm_.metricReadsInputs[i];
@@ -137,11 +144,71 @@ private:
 
   void addEvaluate() {
     Model& m = cm_.model;
+    std::vector<std::pair<NodeId, int>> values;  // in evaluation's mode -> the slot it goes to
+    if (m.loss != kNoNode) values.push_back({inMode_(m.loss, evalMode()), cm_.lossSlot});
+    for (size_t i = 0; i < m.metrics.size(); ++i) values.push_back({inMode_(m.metrics[i].node, evalMode()), cm_.metricSlots[i]});
+    if (addEvaluateByChunks(values)) return;
     EntryPoint f{"nnjit_eval", &CompiledModel::evaluate, {}, {}};
-    if (m.loss != kNoNode) f.outputs.push_back({root(m.loss, evalMode()), cm_.lossSlot});
-    for (size_t i = 0; i < m.metrics.size(); ++i)
-      f.outputs.push_back({root(m.metrics[i].node, evalMode()), cm_.metricSlots[i]});
+    for (const auto& [n, slot] : values) f.outputs.push_back({ep_.program.addRoot(n), slot});
     ep_.functions.push_back(std::move(f));
+  }
+
+  /// Evaluation in chunks of rows, for values that read the rows only through
+  /// sums over the batch (RowSplit.h): `nnjit_eval_rows` adds a chunk's sums
+  /// into accumulator slots, `nnjit_eval_finish` computes the values from them.
+  bool addEvaluateByChunks(const std::vector<std::pair<NodeId, int>>& values) {
+    std::vector<NodeId> roots;
+    for (const auto& [n, slot] : values) roots.push_back(n);
+    std::optional<std::vector<NodeId>> sums = batchSums(b_.graph(), roots);
+    if (!sums) return false;
+    EntryPoint rows{"nnjit_eval_rows", &CompiledModel::evalRows, {}, {}};
+    EntryPoint finish{"nnjit_eval_finish", &CompiledModel::evalFinish, {}, {}};
+    std::map<NodeId, NodeId> accumulatorOf;
+    for (NodeId sum : *sums) {
+      std::string name = "eval.sum." + std::to_string(cm_.accumulatorSlots.size());
+      int s = slot(name, SlotKind::Accumulator, b_.shape(sum));
+      ep_.slotIndex.emplace(std::pair{SlotKind::State, name}, s);  // the functions read it as a State leaf
+      cm_.accumulatorSlots.push_back(s);
+      Attrs leaf;
+      leaf.name = name;
+      NodeId acc = b_.make(Op::State, {}, leaf, b_.shape(sum));
+      rows.assigns.push_back({ep_.program.addRoot(b_.add(acc, sum)), s});
+      accumulatorOf[sum] = acc;
+    }
+    std::vector<NodeId> read = readAccumulators(roots, accumulatorOf);
+    for (size_t i = 0; i < values.size(); ++i) finish.outputs.push_back({ep_.program.addRoot(read[i]), values[i].second});
+    ep_.functions.push_back(std::move(rows));
+    ep_.functions.push_back(std::move(finish));
+    return true;
+  }
+
+  /// `roots` with each batch sum replaced by its accumulator: one forward
+  /// sweep (creation order is topological), copying what reads a replaced value.
+  std::vector<NodeId> readAccumulators(const std::vector<NodeId>& roots, const std::map<NodeId, NodeId>& accumulatorOf) {
+    Graph& g = b_.graph();
+    NodeId end = *std::max_element(roots.begin(), roots.end()) + 1;
+    std::vector<bool> live = reachableFrom(g, roots);
+    std::vector<NodeId> map(end, kNoNode);
+    for (NodeId n = 0; n < end; ++n) {
+      if (!live[n]) continue;
+      if (auto it = accumulatorOf.find(n); it != accumulatorOf.end()) {
+        map[n] = it->second;
+        continue;
+      }
+      const Node node = g.node(n);  // a copy: the graph grows below
+      std::vector<NodeId> inputs;
+      for (NodeId in : node.inputs) inputs.push_back(map[in]);
+      if (inputs == node.inputs) {
+        map[n] = n;
+        continue;
+      }
+      b_.setLoc(node.loc);
+      map[n] = b_.make(node.op, inputs, node.attrs, node.shape);
+      NNJIT_CHECK(map[n] != kNoNode, "reading the accumulators broke a shape");
+    }
+    std::vector<NodeId> out;
+    for (NodeId r : roots) out.push_back(map[r]);
+    return out;
   }
 
   void addGradients(const std::vector<NodeId>& grads) {

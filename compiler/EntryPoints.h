@@ -15,6 +15,7 @@ struct EntryPoint {
   EntryFn CompiledModel::*entry;
   std::vector<std::pair<size_t, int>> outputs;  // program root -> slot it is copied to
   std::vector<std::pair<size_t, int>> assigns;  // program root -> param or state slot it updates
+  int finiteGuardSlot = -1;  // the assigns run only when this scalar slot is finite (-1: always)
 };
 
 /// The functions of one compile, over one Program holding all their roots.

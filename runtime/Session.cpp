@@ -4,6 +4,7 @@
 #include "Random.h"
 
 #include "InternalError.h"
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -45,11 +46,29 @@ void runOnCaller(void*, KernelRange range, void* const* args, int64_t batch, int
   if (count > 0) range(args, batch, 0, count);
 }
 
+bool runsByChunks(const CompiledModel& cm, EntryFn fn) {
+  return fn && (fn == cm.evalRows || (fn == cm.predict && cm.predictPerRow));
+}
+
+/// The arena the hungriest entry point needs on `rows` rows (one chunk's, for
+/// those that run by chunks); -1 when the count does not fit in int64_t.
+int64_t arenaElementsFor(const CompiledModel& cm, int64_t rows) {
+  std::vector<CompiledModel::ArenaNeed> needs = cm.arenaNeeds;
+  if (needs.empty()) needs.push_back({nullptr, cm.arenaStatic, cm.arenaPerRow});  // not linked: the bound
+  int64_t most = 0;
+  for (const CompiledModel::ArenaNeed& a : needs) {
+    int64_t r = runsByChunks(cm, a.entry) ? std::min(rows, Session::kRowsPerChunk) : rows, n = 0;
+    if (__builtin_mul_overflow(a.perRow, r, &n) || __builtin_add_overflow(n, a.fixed, &n)) return -1;
+    most = std::max(most, n);
+  }
+  return most;
+}
+
 /// Elements of `slot` for `rows` rows; -1 when the count does not fit in int64_t.
 int64_t elementsOf(const CompiledModel& cm, int slot, int64_t rows) {
   int64_t perRow = 0, fixed = 0;
-  if (slot == cm.arenaSlot) perRow = cm.arenaPerRow, fixed = cm.arenaStatic;
-  else if (cm.slots[slot].shape.hasBatch()) perRow = cm.slots[slot].shape.staticElements();
+  if (slot == cm.arenaSlot) return arenaElementsFor(cm, rows);
+  if (cm.slots[slot].shape.hasBatch()) perRow = cm.slots[slot].shape.staticElements();
   else fixed = cm.slots[slot].shape.staticElements();
   int64_t n = 0;
   if (__builtin_mul_overflow(perRow, rows, &n) || __builtin_add_overflow(n, fixed, &n)) return -1;
@@ -113,6 +132,33 @@ void Session::run(EntryFn fn, int64_t rows) {
   NNJIT_CHECK(fn && rows <= capacity_, "an entry point run without its buffers");
   fitArena(fn, rows);
   fn(pointers_.data(), rows);
+}
+
+void Session::evaluate(int64_t rows) {
+  if (!cm_.evalFinish) return run(cm_.evaluate, rows);
+  for (int slot : cm_.accumulatorSlots) std::memset(buffers_[slot].data(), 0, buffers_[slot].size() * dtypeSize(cm_.dtype));
+  runByChunks(cm_.evalRows, rows, kRowsPerChunk);
+  run(cm_.evalFinish, rows);  // the batch size the figures divide by: every row
+}
+
+void Session::predict(int64_t rows) {
+  if (cm_.predictPerRow) runByChunks(cm_.predict, rows, kRowsPerChunk);
+  else run(cm_.predict, rows);
+}
+
+void Session::runByChunks(EntryFn fn, int64_t rows, int64_t chunk) {
+  NNJIT_CHECK(fn && rows <= capacity_ && chunk > 0, "an entry point run without its buffers");
+  fitArena(fn, std::min(rows, chunk));
+  std::vector<std::pair<int, int64_t>> perRow;  // slot, bytes per row
+  for (size_t s = 0; s < cm_.slots.size(); ++s)
+    if (static_cast<int>(s) != cm_.arenaSlot && cm_.slots[s].shape.hasBatch())
+      perRow.push_back({static_cast<int>(s), cm_.slots[s].shape.staticElements() * static_cast<int64_t>(dtypeSize(cm_.dtype))});
+  std::vector<void*> whole = pointers_;
+  for (int64_t begin = 0; begin < rows; begin += chunk) {
+    for (const auto& [slot, bytes] : perRow) pointers_[slot] = static_cast<char*>(whole[slot]) + begin * bytes;
+    fn(pointers_.data(), std::min(chunk, rows - begin));
+  }
+  for (const auto& [slot, bytes] : perRow) pointers_[slot] = whole[slot];
 }
 
 void Session::fitArena(EntryFn fn, int64_t rows) {

@@ -42,7 +42,7 @@ Evaluation evaluate(Session& session, const Dataset* data, const std::vector<int
   int64_t n = static_cast<int64_t>(rows.size());
   session.reserveRows(std::max<int64_t>(n, 1));
   if (data) session.feed(*data, rows, 0, rows.size(), allColumns(cm.model));
-  session.run(cm.evaluate, data ? n : 1);
+  session.evaluate(data ? n : 1);
   Evaluation e;
   e.loss = cm.lossSlot >= 0 && cm.model.loss != kNoNode ? session.scalar(cm.lossSlot) : 0;
   for (int slot : cm.metricSlots) e.metrics.push_back(session.scalar(slot));
@@ -170,7 +170,7 @@ private:
       for (size_t i = 0; i < stats.metrics.size(); ++i)
         if (!cm_.metricReadsInputs[i]) stats.metrics[i] = s_.scalar(cm_.metricSlots[i]);
     }
-    if (!plan_.testRows.empty() && cm_.evaluate) {
+    if (!plan_.testRows.empty() && cm_.canEvaluate()) {
       Evaluation t = evaluate(s_, plan_.testData, plan_.testRows);
       stats.hasTest = true;
       stats.testLoss = t.loss;

@@ -99,14 +99,20 @@ TEST_CASE("emit: the schedule shows kernels, epilogues in a matmul's tile, in-pl
   update slot W <- %29
   arena: 32 + 48*batch elements
 
-function nnjit_eval
+function nnjit_eval_rows
   kernel %4 = @ %0, %2 : [batch, 2]
-    reads %0 %2; result in arena at 16 + 0*batch
+    reads %0 %2; result in arena at 32 + 0*batch
   kernel %9 = sum %8 {0, 1} : []
     reads %4 %3 %1; result in arena at 0
-  kernel %13 = / %11, %12 : []
-    reads %9; result in slot loss
-  arena: 16 + 16*batch elements
+  kernel %33 = + %32, %9 : []
+    reads %32 %9; result in arena at 16
+  update slot eval.sum.0 <- %33
+  arena: 32 + 16*batch elements
+
+function nnjit_eval_finish
+  kernel %35 = / %34, %12 : []
+    reads %32; result in slot loss
+  arena: 0 + 0*batch elements
 )");
 }
 
@@ -115,7 +121,7 @@ TEST_CASE("emit: ir is nnjit's LLVM IR before LLVM's optimizer, asm the native c
   s.write("linear.nn", kLinear);
   std::string ir = emit(s, "linear.nn", "ir");
   CHECK(contains(ir, "define void @nnjit_train_step(ptr %0, i64 %1)"));
-  CHECK(contains(ir, "define void @nnjit_eval(ptr %0, i64 %1)"));
+  CHECK(contains(ir, "define void @nnjit_eval_rows(ptr %0, i64 %1)"));
   // Kernels are still functions of their own: LLVM's inliner has not run.
   CHECK(contains(ir, "define internal void @nnjit_train_step.5.Add("));
   Output optimized = s.nnjit({"show", "linear.nn", "--ir"});

@@ -78,11 +78,11 @@ inline double gradientError(Compiled& c, int64_t rows) {
       std::vector<double> q = p;
       q[j] = p[j] + h;
       s.write(slot, q);
-      s.run(cm.evaluate, rows);
+      s.evaluate(rows);
       double up = s.scalar(cm.lossSlot);
       q[j] = p[j] - h;
       s.write(slot, q);
-      s.run(cm.evaluate, rows);
+      s.evaluate(rows);
       double down = s.scalar(cm.lossSlot);
       s.write(slot, p);
       double numeric = (up - down) / (2 * h);

@@ -99,7 +99,7 @@ TEST_CASE("batch_norm: batch statistics in the train step, running ones in evalu
   }());
   REQUIRE(eval.ok());
   feedAll(eval, batchNormData());
-  eval.session->run(eval.cm->evaluate, rows);
+  eval.session->evaluate(rows);
   CHECK(eval.session->scalar(eval.cm->lossSlot) ==
         Approx(referenceLoss({0, 0, 0}, {1, 1, 1}, 0.01)).epsilon(1e-12));
   // One step moves them a quarter of the way to the batch's (unbiased variance: 8 values).
@@ -110,7 +110,7 @@ TEST_CASE("batch_norm: batch statistics in the train step, running ones in evalu
     CHECK(mean[f] == Approx(0.25 * s.mean[f]).epsilon(1e-12));
     CHECK(var[f] == Approx(0.75 + 0.25 * s.var[f] * 8 / 7).epsilon(1e-12));
   }
-  eval.session->run(eval.cm->evaluate, rows);
+  eval.session->evaluate(rows);
   CHECK(eval.session->scalar(eval.cm->lossSlot) == Approx(referenceLoss(mean, var, 0.01)).epsilon(1e-12));
 }
 
@@ -200,7 +200,7 @@ TEST_CASE("dropout and batch_norm: evaluation and predict are the identity / run
   d.rows = 2;
   d.columns = {{1, 2, 3, 4, 5, 6}};
   feedAll(c, d);
-  c.session->run(c.cm->evaluate, 2);
+  c.session->evaluate(2);
   CHECK(c.session->scalar(c.cm->lossSlot) == 21);
   c.session->run(c.cm->predict, 2);
   CHECK(c.session->read(c.cm->outputSlot, 6) == std::vector<double>{1, 2, 3, 4, 5, 6});

@@ -1,0 +1,143 @@
+// RowSplit: which values a function can compute on chunks of the batch's rows,
+// so that evaluating or predicting 10,000 images never holds all their activations at once.
+#include "RowSplit.h"
+
+#include <algorithm>
+
+namespace nnjit {
+namespace {
+
+using Dep = RowDependence;
+
+/// Batch-major: the batch (or a multiple of it) is the outermost dim, so each
+/// batch row owns one contiguous block of the value.
+bool batchMajor(const Shape& s) { return s.rank() >= 1 && isBatchDim(s.dims[0]); }
+
+/// Two dependences met in one node: rows and sums of rows do not mix.
+Dep join(Dep a, Dep b) {
+  if (a == Dep::None) return b;
+  if (b == Dep::None || a == b) return a;
+  return Dep::Mixed;
+}
+
+/// A value whose batch rows are the output's rows: batch-major, with the same
+/// outermost dim and rank, so broadcasting lines its rows up with the output's.
+bool rowsLineUp(const Shape& in, const Shape& out) {
+  return batchMajor(in) && batchMajor(out) && in.rank() == out.rank() && in.dims[0] == out.dims[0];
+}
+
+bool reducesAxis0(const Node& n) {
+  return std::find(n.attrs.ints.begin(), n.attrs.ints.end(), 0) != n.attrs.ints.end();
+}
+
+class Sweep {
+public:
+  explicit Sweep(const Graph& g) : g_(g), dep_(g.size(), Dep::None) {}
+
+  std::vector<Dep> run() {
+    for (NodeId n = 0; n < g_.size(); ++n) dep_[n] = of(n);
+    return std::move(dep_);
+  }
+
+private:
+  Dep in(const Node& n, size_t i) const { return dep_[n.inputs[i]]; }
+  const Shape& shapeOf(const Node& n, size_t i) const { return g_.shape(n.inputs[i]); }
+  Dep joined(const Node& n) const {
+    Dep d = Dep::None;
+    for (NodeId i : n.inputs) d = join(d, dep_[i]);
+    return d;
+  }
+  /// A layout op that keeps each batch row's block where it was.
+  Dep keepsRows(const Node& n, bool keeps) const {
+    Dep d = joined(n);
+    return d == Dep::PerRow && !(keeps && batchMajor(n.shape)) ? Dep::Mixed : d;
+  }
+
+  Dep of(NodeId id) const {
+    const Node& n = g_.node(id);
+    switch (n.op) {
+    case Op::Input: return batchMajor(n.shape) ? Dep::PerRow : Dep::Mixed;
+    case Op::BatchSize: return Dep::Summed;
+    case Op::Constant:
+    case Op::Param:
+    case Op::State:
+    case Op::Epoch:
+    case Op::Step:
+    case Op::ConstantTensor:
+    case Op::RandomKey: return Dep::None;
+
+    case Op::Neg: case Op::Exp: case Op::Log: case Op::Sqrt: case Op::Abs: case Op::Square: case Op::Tanh:
+    case Op::Sigmoid: case Op::Relu: case Op::Softplus: case Op::Sin: case Op::Cos: case Op::Sign:
+    case Op::LeakyRelu: case Op::StopGradient: case Op::Add: case Op::Sub: case Op::Mul: case Op::Div:
+    case Op::Pow: case Op::Maximum: case Op::Minimum: case Op::Greater: case Op::GreaterEqual: case Op::Equal:
+    case Op::Select: {
+      Dep d = joined(n);
+      if (d != Dep::PerRow) return d;
+      for (size_t i = 0; i < n.inputs.size(); ++i)
+        if (in(n, i) == Dep::PerRow && !rowsLineUp(shapeOf(n, i), n.shape)) return Dep::Mixed;
+      return d;
+    }
+    // A dropout mask is drawn by the element's index in the whole batch, so a
+    // chunk would draw other masks; Mode ops are gone once a function has its mode.
+    case Op::Dropout:
+    case Op::Mode: return joined(n) == Dep::None ? Dep::None : Dep::Mixed;
+
+    case Op::Broadcast: {
+      Dep d = in(n, 0);
+      if (d == Dep::None) return !n.shape.hasBatch() ? Dep::None : batchMajor(n.shape) ? Dep::PerRow : Dep::Mixed;
+      if (d == Dep::PerRow) return rowsLineUp(shapeOf(n, 0), n.shape) ? Dep::PerRow : Dep::Mixed;
+      return n.shape.hasBatch() ? Dep::Mixed : d;
+    }
+    case Op::Transpose: return keepsRows(n, n.shape.rank() >= 3);  // swaps the last two dims only
+    case Op::Reshape: return keepsRows(n, true);  // row-major: batch-major to batch-major keeps the blocks
+    case Op::Concat:
+    case Op::Slice: return keepsRows(n, n.attrs.ints[0] != 0);
+    case Op::OneHot:
+    case Op::Patches:
+    case Op::Unpatch: return keepsRows(n, true);
+
+    case Op::Sum:
+      if (in(n, 0) == Dep::PerRow && reducesAxis0(n)) return Dep::Summed;
+      return keepsRows(n, true);
+    case Op::Max:
+    case Op::ArgMax:
+      if (in(n, 0) == Dep::PerRow && reducesAxis0(n)) return Dep::Mixed;
+      return keepsRows(n, true);
+
+    case Op::MatMul: {
+      // [rows, k] @ [k, n] with a fixed right side: each row of the product is
+      // its own row of the left side times the same matrix.
+      Dep a = in(n, 0), b = in(n, 1);
+      if (a == Dep::PerRow) return b == Dep::None && batchMajor(n.shape) ? Dep::PerRow : Dep::Mixed;
+      return b == Dep::PerRow ? Dep::Mixed : join(a, b);
+    }
+    }
+    return Dep::Mixed;
+  }
+
+  const Graph& g_;
+  std::vector<Dep> dep_;
+};
+
+} // namespace
+
+std::vector<RowDependence> rowDependence(const Graph& g) { return Sweep(g).run(); }
+
+std::optional<std::vector<NodeId>> batchSums(const Graph& g, const std::vector<NodeId>& roots) {
+  std::vector<Dep> dep = rowDependence(g);
+  for (NodeId r : roots)
+    if (dep[r] != Dep::Summed && dep[r] != Dep::None) return std::nullopt;
+  // The sums are the Summed nodes that read rows directly; everything between
+  // them and the roots reads only sums, the batch size and fixed values.
+  std::vector<bool> live = reachableFrom(g, roots);
+  std::vector<NodeId> sums;
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (live[n] && g.op(n) == Op::Sum && dep[n] == Dep::Summed && dep[g.node(n).inputs[0]] == Dep::PerRow)
+      sums.push_back(n);
+  if (sums.empty()) return std::nullopt;
+  return sums;
+}
+
+bool computedPerRow(const Graph& g, NodeId root) { return rowDependence(g)[root] == Dep::PerRow; }
+
+} // namespace nnjit
