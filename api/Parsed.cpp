@@ -91,9 +91,9 @@ const std::vector<std::string>& ParsedModel::dataPaths() const { return impl_->d
 const std::vector<std::string>& ParsedModel::dataNames() const { return impl_->model.dataPaths; }
 const TrainDefaults& ParsedModel::trainDefaults() const { return impl_->defaults; }
 
-Expected<std::string> ParsedModel::dot(bool withGradients) const {
+Expected<std::string> ParsedModel::dot(bool withGradients, bool expandCalls) const {
   nnjit::DiagnosticEngine diags(impl_->name, "");
-  std::string dot = modelDot(impl_->model, withGradients, diags);
+  std::string dot = modelDot(impl_->model, withGradients, diags, expandCalls);
   if (diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   return dot;
 }

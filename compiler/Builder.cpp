@@ -24,7 +24,7 @@ NodeId Builder::make(Op op, std::vector<NodeId> inputs, Attrs attrs, Shape prese
     error_ = err;
     return kNoNode;
   }
-  return g_.add(op, std::move(inputs), std::move(out), std::move(attrs), loc_);
+  return g_.add(op, std::move(inputs), std::move(out), std::move(attrs), loc_, call_);
 }
 
 NodeId Builder::constant(double v) {

@@ -17,6 +17,9 @@ public:
   /// Position stamped on the nodes made from now on.
   void setLoc(SourceLoc loc) { loc_ = loc; }
   SourceLoc loc() const { return loc_; }
+  /// The call (Graph::calls) stamped on the nodes made from now on (-1: none).
+  void setCall(int32_t call) { call_ = call; }
+  int32_t call() const { return call_; }
   const std::string& error() const { return error_; }
   void clearError() { error_.clear(); }
 
@@ -51,6 +54,7 @@ public:
 private:
   Graph& g_;
   SourceLoc loc_;
+  int32_t call_ = -1;
   std::string error_;
 };
 

@@ -117,8 +117,9 @@ std::unique_ptr<CompiledModel> compileModel(const std::string& source, const std
 /// The back half, for a model the caller has parsed (and checked) already.
 std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& options, DiagnosticEngine& diags);
 
-/// The forward graph and its gradient graph as Graphviz dot (show --graph / --grad).
-std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags);
+/// The forward graph and its gradient graph as Graphviz dot (show --graph / --grad):
+/// builtin and fn calls one box each, or with `expandCalls` open clusters (--expand).
+std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags, bool expandCalls = false);
 
 /// The arithmetic of one train step's forward and backward pass (the
 /// optimizer's update aside): a part that grows with the batch, per row,

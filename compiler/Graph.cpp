@@ -44,12 +44,12 @@ size_t Graph::KeyHash::operator()(const Key& k) const {
   return h;
 }
 
-NodeId Graph::add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs, SourceLoc loc) {
+NodeId Graph::add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs, SourceLoc loc, int32_t call) {
   Key key{op, inputs, shape.dims, attrs};
   auto it = index_.find(key);
   if (it != index_.end()) return it->second;
   NodeId id = size();
-  nodes_.push_back(Node{op, std::move(inputs), std::move(shape), std::move(attrs), loc});
+  nodes_.push_back(Node{op, std::move(inputs), std::move(shape), std::move(attrs), loc, call});
   index_.emplace(std::move(key), id);
   return id;
 }

@@ -51,14 +51,32 @@ struct Node {
   Shape shape;
   Attrs attrs;
   SourceLoc loc;
+  int32_t call = -1;  // the innermost builtin or fn call whose lowering made it (-1: none)
+};
+
+/// One builtin or `fn` call in the source, which graph pictures draw its
+/// nodes under (a call inside a `fn` body, or inside another builtin, has a parent).
+struct CallSite {
+  std::string name;
+  SourceLoc loc;  // where the call is written (not where a `fn` is defined)
+  int32_t parent = -1;
+  NodeId result = kNoNode;
 };
 
 /// Nodes in creation order, which is a topological order: an input always
 /// exists before the node that reads it.
 class Graph {
 public:
-  /// Returns an existing identical node if there is one (hash-consing).
-  NodeId add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs = {}, SourceLoc loc = {});
+  /// Returns an existing identical node if there is one (hash-consing): it
+  /// keeps the loc and call it was made with.
+  NodeId add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs = {}, SourceLoc loc = {}, int32_t call = -1);
+
+  int32_t addCall(CallSite c) {
+    calls_.push_back(std::move(c));
+    return static_cast<int32_t>(calls_.size() - 1);
+  }
+  CallSite& call(int32_t i) { return calls_[i]; }
+  const std::vector<CallSite>& calls() const { return calls_; }
 
   const Node& node(NodeId id) const { return nodes_[id]; }
   const Shape& shape(NodeId id) const { return nodes_[id].shape; }
@@ -78,6 +96,7 @@ private:
   };
 
   std::vector<Node> nodes_;
+  std::vector<CallSite> calls_;
   std::unordered_map<Key, NodeId, KeyHash> index_;
 };
 

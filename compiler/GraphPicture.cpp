@@ -7,7 +7,7 @@
 
 namespace nnjit {
 
-std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags) {
+std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& diags, bool expandCalls) {
   Graph g = model.graph;
   Builder b(g);
   ModeSpecializer training(g);
@@ -27,6 +27,7 @@ std::string modelDot(const Model& model, bool withGradients, DiagnosticEngine& d
     names.push_back("output " + model.output->name);
   }
   DotLabels labels;
+  labels.expandCalls = expandCalls;
   for (const NamedValue& v : model.values) labels.values.emplace(training(v.node, Mode::train()), v.name);
   labels.firstGradient = g.size();
   if (withGradients && model.loss != kNoNode) {

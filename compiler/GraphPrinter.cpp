@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 namespace nnjit {
 
 /// A constant tensor's values, flattened; the first 8 of a longer one.
@@ -89,16 +91,84 @@ std::vector<bool> drawnLive(const Graph& g, const Simplified& s, const std::vect
 
 } // namespace
 
+namespace {
+
+/// How a picture draws the builtin and fn calls: only calls that made more
+/// than one drawn node (a call of one op, like relu, is that op's box
+/// already); collapsed, each outermost such call is one box in place of all
+/// its nodes; expanded, each is a cluster, nested as the calls are.
+class CallLayout {
+public:
+  /// `inputOf(n, in)` is the drawn node an arrow from input `in` of `n` starts at.
+  template <typename InputOf>
+  CallLayout(const Graph& g, const std::vector<bool>& drawn, bool expand, InputOf inputOf)
+      : g_(g), expand_(expand), call_(g.size(), -1) {
+    for (NodeId i = 0; i < g.size(); ++i) call_[i] = g.node(i).call;
+    // A leaf a call made (the batch size of `mean`) that hash-consing shares
+    // with what is outside the call is drawn outside: as the call's, it would
+    // draw an arrow out of the call that its result does not take.
+    for (NodeId i = 0; i < g.size(); ++i)
+      if (drawn[i])
+        for (NodeId in : g.node(i).inputs) {
+          NodeId from = inputOf(i, in);
+          if (opKind(g.op(from)) == OpKind::Leaf && !within(g.node(i).call, call_[from])) call_[from] = -1;
+        }
+    std::vector<int> nodes(g.calls().size(), 0);
+    for (NodeId i = 0; i < g.size(); ++i)
+      if (drawn[i])
+        for (int32_t c = call_[i]; c >= 0; c = g.calls()[c].parent) ++nodes[c];
+    shown_.resize(nodes.size());
+    for (size_t c = 0; c < nodes.size(); ++c) shown_[c] = nodes[c] > 1;
+  }
+  /// The call node `n` is drawn in (before calls of one node are left out).
+  int32_t callOf(NodeId n) const { return call_[n]; }
+
+  /// The innermost shown call around `call` (itself included), or -1.
+  int32_t shownAround(int32_t call) const {
+    while (call >= 0 && !shown_[call]) call = g_.calls()[call].parent;
+    return call;
+  }
+  /// What an edge to or from node `n` attaches to: its box, or its collapsed call's.
+  std::string id(NodeId n) const {
+    int32_t box = collapsedInto(n);
+    return box >= 0 ? fmt::format("c{}", box) : fmt::format("n{}", n);
+  }
+  /// The outermost shown call holding `n` when calls are collapsed (-1: none).
+  int32_t collapsedInto(NodeId n) const {
+    if (expand_) return -1;
+    int32_t outermost = -1;
+    for (int32_t c = shownAround(call_[n]); c >= 0; c = shownAround(g_.calls()[c].parent)) outermost = c;
+    return outermost;
+  }
+  bool expand() const { return expand_; }
+
+private:
+  /// Whether call `inner` is `outer` or inside it (everything is inside -1).
+  bool within(int32_t inner, int32_t outer) const {
+    for (; inner >= 0; inner = g_.calls()[inner].parent)
+      if (inner == outer) return true;
+    return outer < 0;
+  }
+
+  const Graph& g_;
+  bool expand_;
+  std::vector<int32_t> call_;
+  std::vector<bool> shown_;
+};
+
+std::string callTitle(const CallSite& c) { return c.loc.line ? fmt::format("{}, line {}", c.name, c.loc.line) : c.name; }
+
+} // namespace
+
 std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std::vector<std::string>& names,
                      const std::string& title, const DotLabels& labels) {
   Simplified simple = simplify(g);
   std::vector<bool> live = drawnLive(g, simple, roots);
+  for (NodeId i = 0; i < g.size(); ++i) live[i] = live[i] && simple.shownAs[i] == i;
+  CallLayout calls(g, live, labels.expandCalls, [&](NodeId n, NodeId in) { return simple.input(g, n, in); });
   std::map<NodeId, std::string> values;
   for (const auto& [node, name] : labels.values) values.emplace(simple.shownAs[node], name);
-  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
-                                escape(title));
-  for (NodeId i = 0; i < g.size(); ++i) {
-    if (!live[i] || simple.shownAs[i] != i) continue;
+  auto nodeLine = [&](NodeId i) {
     const Node& n = g.node(i);
     std::string label = opInfo(n.op).spelling;
     if (n.op == Op::Constant) label = fmt::format("{}", n.attrs.value);
@@ -110,12 +180,59 @@ std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std
     std::string style = opKind(n.op) == OpKind::Leaf ? ", style=rounded" : "";
     if (labels.firstGradient >= 0 && i >= labels.firstGradient)
       style = opKind(n.op) == OpKind::Leaf ? ", style=\"rounded,dashed\", color=blue" : ", style=dashed, color=blue";
-    out += fmt::format("  n{} [label=\"{}\"{}];\n", i, label, style);
-    for (NodeId in : n.inputs) out += fmt::format("  n{} -> n{};\n", simple.input(g, i, in), i);
+    return fmt::format("  n{} [label=\"{}\"{}];\n", i, label, style);
+  };
+  // A collapsed call: its name, its result's shape and value name, the call's line.
+  auto boxLine = [&](int32_t c) {
+    const CallSite& call = g.calls()[c];
+    std::string label = call.name;
+    NodeId result = call.result == kNoNode ? kNoNode : simple.shownAs[call.result];
+    if (auto name = values.find(result); result != kNoNode && name != values.end()) label = name->second + " = " + label;
+    label = escape(label);
+    if (result != kNoNode) label += "\\n" + g.shape(result).str();
+    if (call.loc.line) label += fmt::format("\\nline {}", call.loc.line);
+    return fmt::format("  c{} [label=\"{}\", shape=box3d];\n", c, label);
+  };
+  std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
+                                escape(title));
+  std::string edges;
+  std::set<std::pair<std::string, std::string>> drawnEdges;
+  std::vector<bool> boxed(g.calls().size(), false);
+  // Expanded, each shown call's nodes are declared in its cluster (nested as
+  // the calls are), the edges after them.
+  std::vector<std::string> clusterNodes(g.calls().size());
+  for (NodeId i = 0; i < g.size(); ++i) {
+    if (!live[i]) continue;
+    int32_t box = calls.collapsedInto(i);
+    if (box >= 0 && !boxed[box]) out += boxLine(box), boxed[box] = true;
+    int32_t cluster = calls.expand() ? calls.shownAround(calls.callOf(i)) : -1;
+    if (box < 0) (cluster >= 0 ? clusterNodes[cluster] : out) += nodeLine(i);
+    std::string& to = calls.expand() ? edges : out;
+    for (NodeId in : g.node(i).inputs) {
+      std::pair<std::string, std::string> e{calls.id(simple.input(g, i, in)), calls.id(i)};
+      // An operand read twice (x * x) is two arrows; a call's box gets one from each source.
+      bool boxes = e.first[0] == 'c' || e.second[0] == 'c';
+      if (e.first != e.second && (!boxes || drawnEdges.insert(e).second))
+        to += fmt::format("  {} -> {};\n", e.first, e.second);
+    }
+  }
+  if (calls.expand()) {
+    // Inner clusters first (a call's index is above its parent's), so that
+    // each is written into its parent's text; then the outermost in order.
+    std::vector<std::string> outermost(g.calls().size());
+    for (int32_t c = static_cast<int32_t>(g.calls().size()) - 1; c >= 0; --c) {
+      if (clusterNodes[c].empty()) continue;
+      std::string text = fmt::format("  subgraph cluster_{} {{\n  label=\"{}\";\n  style=rounded;\n  color=gray50;\n{}  }}\n", c,
+                                     escape(callTitle(g.calls()[c])), clusterNodes[c]);
+      int32_t parent = calls.shownAround(g.calls()[c].parent);
+      (parent >= 0 ? clusterNodes[parent] : outermost[c]) += text;
+    }
+    for (const std::string& text : outermost) out += text;
+    out += edges;
   }
   for (size_t r = 0; r < roots.size() && r < names.size(); ++r)
-    out += fmt::format("  r{} [label=\"{}\", shape=ellipse];\n  n{} -> r{};\n", r, escape(names[r]),
-                       simple.shownAs[roots[r]], r);
+    out += fmt::format("  r{} [label=\"{}\", shape=ellipse];\n  {} -> r{};\n", r, escape(names[r]),
+                       calls.id(simple.shownAs[roots[r]]), r);
   return out + "}\n";
 }
 

@@ -18,6 +18,7 @@ std::string printGraph(const Graph& g, const std::vector<NodeId>& roots);
 struct DotLabels {
   std::map<NodeId, std::string> values;  // the source's names of values (`y = ...`)
   NodeId firstGradient = -1;             // nodes from here on are the gradient's: drawn apart
+  bool expandCalls = false;              // builtin and fn calls as open clusters, not one box each
 };
 
 /// A Graphviz digraph; nodes labelled with op, shape and `.nn` line.

@@ -277,7 +277,30 @@ void Lowerer::declareOutput(const Stmt& s) {
   model_.output = NamedValue{s.name, v, s.nameLoc};
 }
 
+namespace {
+
+bool isArgumentOf(const Expr& e, const Expr& call) {
+  for (const ExprPtr& a : call.args)
+    if (a.get() == &e) return true;
+  for (const KeywordArg& k : call.kwargs)
+    if (k.value.get() == &e) return true;
+  return false;
+}
+
+} // namespace
+
 NodeId Lowerer::lowerExpr(const Expr& e) {
+  if (callFrames_.empty() || !isArgumentOf(e, *callFrames_.back().call)) return lowerHere(e);
+  CallFrame frame = callFrames_.back();
+  callFrames_.pop_back();
+  b_.setCall(frame.outer);
+  NodeId n = lowerHere(e);
+  b_.setCall(frame.site);
+  callFrames_.push_back(frame);
+  return n;
+}
+
+NodeId Lowerer::lowerHere(const Expr& e) {
   b_.setLoc(e.loc);
   switch (e.kind) {
   case Expr::Kind::Number: return b_.constant(e.number);
@@ -442,7 +465,7 @@ NodeId Lowerer::lowerCall(const Expr& e) {
   NodeId out = kNoNode;
   // Builtins made of several ops check some of them themselves; a shape
   // error in any other (say onehot adding a 33rd dim) is reported here.
-  if (lowerBuiltin(e, out)) return checked(out, e.loc, fmt::format("'{}'", e.name));
+  if (lowerBuiltinCall(e, out)) return checked(out, e.loc, fmt::format("'{}'", e.name));
   if (globals_.count(e.name)) error(e.loc, fmt::format("'{}' is a value, not a function", e.name));
   else {
     std::vector<std::string> names = builtinNames();
@@ -450,6 +473,19 @@ NodeId Lowerer::lowerCall(const Expr& e) {
     error(e.loc, fmt::format("unknown function '{}'{}", e.name, didYouMean(e.name, names)));
   }
   return kNoNode;
+}
+
+bool Lowerer::lowerBuiltinCall(const Expr& e, NodeId& out) {
+  if (!isBuiltinName(e.name)) return false;
+  int32_t outer = b_.call();
+  int32_t site = b_.graph().addCall({e.name, e.loc, outer, kNoNode});
+  callFrames_.push_back({&e, site, outer});
+  b_.setCall(site);
+  bool found = lowerBuiltin(e, out);
+  b_.setCall(outer);
+  callFrames_.pop_back();
+  b_.graph().call(site).result = out;
+  return found;
 }
 
 NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
@@ -479,7 +515,12 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
   fnScopes_.push_back(std::move(scope));
   ++inlineDepth_;
   size_t errorsBefore = diags_.diagnostics().size();
+  int32_t outer = b_.call();
+  int32_t site = b_.graph().addCall({fn.name, call.loc, outer, kNoNode});
+  b_.setCall(site);
   NodeId out = lowerExpr(*fn.expr);
+  b_.setCall(outer);
+  b_.graph().call(site).result = out;
   --inlineDepth_;
   fnScopes_.pop_back();
   // Failures are remembered too: their errors are reported once, not once per call.

@@ -15,6 +15,8 @@ public:
 
   void run(const Module& module);
 
+  /// Lowers `e`; an argument of the builtin call being lowered is lowered
+  /// as the caller's (its nodes are not the call's own, see CallSite).
   NodeId lowerExpr(const Expr& e);
   Builder& builder() { return b_; }
   Model& model() { return model_; }
@@ -40,6 +42,16 @@ public:
 private:
   // Builtins.cpp
   bool lowerBuiltin(const Expr& call, NodeId& out);
+
+  NodeId lowerHere(const Expr& e);
+  /// Lowers call `e` of a builtin, stamping its own nodes with a new CallSite.
+  bool lowerBuiltinCall(const Expr& e, NodeId& out);
+  /// A builtin call being lowered: the call site of its own nodes and of the caller.
+  struct CallFrame {
+    const Expr* call;
+    int32_t site, outer;
+  };
+  std::vector<CallFrame> callFrames_;
 
   NodeId lowerName(const Expr& e);
   /// The values a name here may refer to, for "did you mean".

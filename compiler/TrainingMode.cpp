@@ -25,6 +25,7 @@ NodeId ModeSpecializer::operator()(NodeId root, Mode mode) {
       map.push_back(n);
     } else {
       b.setLoc(node.loc);
+      b.setCall(node.call);  // a copy stays in its call's cluster of a picture
       NodeId copy = b.make(node.op, inputs, node.attrs, node.shape);
       NNJIT_CHECK(copy != kNoNode, "specializing a mode broke a shape");
       map.push_back(copy);

@@ -173,8 +173,10 @@ public:
   const std::vector<std::string>& dataNames() const;
   /// `train(...)`, with a test file's path resolved like `dataPath()`.
   const TrainDefaults& trainDefaults() const;
-  /// The forward graph, or with `withGradients` also its gradient graph, as Graphviz dot.
-  Expected<std::string> dot(bool withGradients) const;
+  /// The forward graph, or with `withGradients` also its gradient graph, as
+  /// Graphviz dot: each builtin or fn call of more than one op is one box, or,
+  /// with `expandCalls`, a cluster of its ops labelled with the call and its line.
+  Expected<std::string> dot(bool withGradients, bool expandCalls = false) const;
   /// What one stage of the compiler's pipeline makes of this model, as text
   /// (`nnjit show --emit STAGE`): the pipeline runs up to that stage. Stages,
   /// in order, are `emitStages()`; another name is an InvalidArgument error.

@@ -131,6 +131,12 @@ TEST_CASE("ParsedModel::dot draws the graph, with gradients on request") {
   REQUIRE(backward.ok());
   CHECK(forward->find("digraph") != std::string::npos);
   CHECK(backward->size() > forward->size());
+  // mean(...) is one box, or opened, a cluster of its ops.
+  CHECK(forward->find("shape=box3d") != std::string::npos);
+  Expected<std::string> expanded = p.dot(false, true);
+  REQUIRE(expanded.ok());
+  CHECK(expanded->find("subgraph cluster_") != std::string::npos);
+  CHECK(expanded->find("shape=box3d") == std::string::npos);
 }
 
 TEST_CASE("Model::compile builds only the entry points asked for and keeps IR and times") {

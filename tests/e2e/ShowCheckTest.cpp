@@ -238,8 +238,12 @@ TEST_CASE("show: pictures name the source's values and draw gradient nodes apart
   copyExamples(s);
   Output graph = show(s, "iris.nn", "--graph");
   REQUIRE(graph.status == 0);
-  CHECK(contains(graph.out, "label=\"y = /\\n[batch, 3]\\nline 7\""));  // y = softmax(...) ends in a division
+  // y = softmax(...) is one box (collapsed), or a cluster whose last op, a division, is y.
+  CHECK(contains(graph.out, "label=\"y = softmax\\n[batch, 3]\\nline 7\", shape=box3d"));
   CHECK_FALSE(contains(graph.out, "color=blue"));
+  Output expanded = s.nnjit({"show", "iris.nn", "--graph", "--expand"});
+  REQUIRE(expanded.status == 0);
+  CHECK(contains(expanded.out, "label=\"y = /\\n[batch, 3]\\nline 7\""));
   Output grad = show(s, "iris.nn", "--grad");
   REQUIRE(grad.status == 0);
   CHECK(contains(grad.out, "style=dashed, color=blue"));
@@ -272,4 +276,92 @@ TEST_CASE("show: a chain of reshapes is drawn as one reshape, and one back to th
   n7 -> r0;
 }
 )");
+}
+
+namespace {
+
+// A fn called twice, on lines 6 and 7, with a builtin inside it; a builtin
+// whose argument is another call.
+const char* kCalls = R"(input x[batch, 4]
+input label[batch] : class(3)
+param W1[4, 8] = glorot
+param W2[8, 3] = glorot
+fn dense(h, w) = softmax(h @ w) * 2
+h1 = dense(x, W1)
+logits = dense(h1, W2)
+loss = cross_entropy(logits, label) + mean(square(logits))
+)";
+
+bool renders(Scratch& s, const std::string& dot) {
+  if (!std::filesystem::exists("/usr/bin/dot")) return true;
+  s.write("c.dot", dot);
+  std::string cmd = "/usr/bin/dot -Tsvg " + s.path("c.dot") + " -o " + s.path("c.svg") + " 2>/dev/null";
+  return std::system(cmd.c_str()) == 0;
+}
+
+} // namespace
+
+TEST_CASE("show: builtin and fn calls are one box each, labelled with the call's line", "[e2e][show]") {
+  Scratch s;
+  s.write("m.nn", kCalls);
+  Output o = show(s, "m.nn", "--graph");
+  INFO(o.err << o.out);
+  REQUIRE(o.status == 0);
+  CHECK(contains(o.out, "label=\"h1 = dense\\n[batch, 8]\\nline 6\", shape=box3d"));
+  CHECK(contains(o.out, "label=\"logits = dense\\n[batch, 3]\\nline 7\", shape=box3d"));
+  CHECK(contains(o.out, "label=\"cross_entropy\\n[]\\nline 8\", shape=box3d"));
+  CHECK(contains(o.out, "label=\"mean\\n[]\\nline 8\", shape=box3d"));
+  // What the calls are made of is inside their boxes; a call of one op is that op.
+  CHECK_FALSE(contains(o.out, "label=\"exp"));
+  CHECK_FALSE(contains(o.out, "softmax"));
+  CHECK(contains(o.out, "label=\"square\\n[batch, 3]\\nline 8\"];"));
+  CHECK_FALSE(contains(o.out, "subgraph"));
+  CHECK(renders(s, o.out));
+}
+
+TEST_CASE("show --expand: each call is a cluster of its ops, nested as the calls are", "[e2e][show]") {
+  Scratch s;
+  s.write("m.nn", kCalls);
+  Output o = s.nnjit({"show", "m.nn", "--graph", "--expand"});
+  INFO(o.err << o.out);
+  REQUIRE(o.status == 0);
+  CHECK(contains(o.out, "label=\"dense, line 6\";"));
+  CHECK(contains(o.out, "label=\"dense, line 7\";"));
+  CHECK(contains(o.out, "label=\"cross_entropy, line 8\";"));
+  CHECK_FALSE(contains(o.out, "shape=box3d"));
+  // softmax inside dense is a cluster inside dense's, once per call of dense.
+  size_t first = o.out.find("label=\"dense, line 6\";"), inner = o.out.find("label=\"softmax, line 5\";", first);
+  REQUIRE(inner != std::string::npos);
+  CHECK(o.out.find("label=\"dense, line 7\";") > inner);
+  CHECK(o.out.find("label=\"softmax, line 5\";", inner + 1) != std::string::npos);
+  CHECK(contains(o.out, "label=\"exp\\n[batch, 8]\\nline 5\"];"));
+  CHECK(renders(s, o.out));
+  // The gradient picture keeps the forward calls and draws the gradient apart.
+  Output grad = s.nnjit({"show", "m.nn", "--grad"});
+  REQUIRE(grad.status == 0);
+  CHECK(contains(grad.out, "shape=box3d"));
+  CHECK(contains(grad.out, "style=dashed, color=blue"));
+  CHECK(renders(s, grad.out));
+}
+
+TEST_CASE("show: a leaf a call shares with the rest stays outside its box", "[e2e][show]") {
+  Scratch s;
+  s.copy("examples/iris.nn", "iris.nn");
+  Output o = show(s, "iris.nn", "--graph");
+  REQUIRE(o.status == 0);
+  // mean and accuracy both divide by the batch size: it is drawn once, outside both boxes.
+  size_t box = o.out.find("label=\"batch_size");
+  REQUIRE(box != std::string::npos);
+  size_t line = o.out.rfind('\n', box) + 3;  // past "\n  "
+  std::string id = o.out.substr(line, o.out.find(' ', line) - line);
+  CHECK(contains(o.out, "  " + id + " -> c"));
+  CHECK_FALSE(contains(o.out, "  c1 -> c"));  // no arrow from mean's box to accuracy's
+}
+
+TEST_CASE("show: --expand without --graph or --grad is a usage error", "[e2e][show]") {
+  Scratch s;
+  s.write("m.nn", kCalls);
+  Output o = s.nnjit({"show", "m.nn", "--ir", "--expand"});
+  CHECK(o.status == 2);
+  CHECK(contains(o.err, "--expand goes with --graph or --grad"));
 }

@@ -249,7 +249,7 @@ int runShow(const Options& o) {
     return kOk;
   }
   if (o.graph || o.grad) {
-    api::Expected<std::string> dot = parsed->dot(o.grad);
+    api::Expected<std::string> dot = parsed->dot(o.grad, o.expand);
     if (!dot) return report(dot.error());
     fmt::print("{}", *dot);
     return kOk;

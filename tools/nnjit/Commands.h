@@ -33,6 +33,7 @@ struct Options {
   std::string breakGradient;  // check's test hook: an op whose gradient rule is made wrong
   // show
   bool graph = false, grad = false, ir = false, assembly = false, summary = false;
+  bool expand = false;  // show --graph/--grad: calls as open clusters
   int emit = -1;  // show --emit: an index into api::emitStages()
 };
 

@@ -190,6 +190,8 @@ void buildOthers(CLI::App& app, Options& o) {
     oneOf[i]->group(kOneOfGroup);
     for (size_t j = i + 1; j < oneOf.size(); ++j) oneOf[i]->excludes(oneOf[j]);
   }
+  show->add_flag("--expand", o.expand, "with --graph or --grad: each builtin or fn call as a cluster of its ops, "
+                                      "not one box");
   addDtype(show, o);
   addColor(show, o);
 }
@@ -209,6 +211,7 @@ int dispatch(CLI::App& app, const Options& o) {
   if (o.graph + o.grad + o.ir + o.assembly + o.summary + (o.emit >= 0) == 0)
     return usageError("show needs one of --graph, --grad, --ir, --asm, --summary, --emit STAGE",
                       *app.get_subcommand("show"));
+  if (o.expand && !o.graph && !o.grad) return usageError("--expand goes with --graph or --grad", *app.get_subcommand("show"));
   return runShow(o);
 }
 
