@@ -181,37 +181,6 @@ Expected<StepResult> Session::trainStep(const Batch& batch) {
   });
 }
 
-namespace {
-
-/// The batches of one epoch; the error of the batch that diverged (already undone).
-Expected<EpochResult> epochBatches(Session::Impl& s, const nnjit::TrainPlan& plan, int64_t rows, int64_t batch) {
-  const nnjit::CompiledModel& cm = *s.m.cm;
-  std::vector<int64_t> order = nnjit::epochRows(plan, s.session->epochsDone);
-  s.session->setScalar(cm.epochSlot, static_cast<double>(s.session->epochsDone));
-  EpochResult r;
-  std::vector<double> sums(s.m.metrics.size(), 0.0);
-  for (int64_t begin = 0; begin < rows; begin += batch) {
-    int64_t n = std::min(batch, rows - begin);
-    feedInputs(*s.session, s.m, s.columns, plan.shuffleSeed ? order.data() + begin : nullptr, begin, n, s.scratch);
-    Expected<double> loss = step(s, n);
-    if (!loss) return loss.error();
-    r.loss += *loss;
-    for (size_t i = 0; i < sums.size(); ++i)
-      if (cm.metricReadsInputs[i]) sums[i] += s.session->scalar(cm.metricSlots[i]);
-    ++r.batches;
-  }
-  r.epoch = ++s.session->epochsDone;
-  if (cm.paramMetrics) s.session->run(cm.paramMetrics, 0);
-  double batches = static_cast<double>(std::max<int64_t>(r.batches, 1));
-  r.loss /= batches;
-  for (size_t i = 0; i < sums.size(); ++i)
-    r.metrics.push_back({s.m.metrics[i], cm.metricReadsInputs[i] ? sums[i] / batches
-                                                                 : s.session->scalar(cm.metricSlots[i])});
-  return r;
-}
-
-} // namespace
-
 Expected<EpochResult> Session::trainEpoch(const Batch& data, const EpochOptions& options) {
   return sessionCall(impl_.get(), [&](Impl& s) -> Expected<EpochResult> {
     if (!s.m.canTrain) return notSupported(s.m, "loss and optimizer to train with");
@@ -222,11 +191,26 @@ Expected<EpochResult> Session::trainEpoch(const Batch& data, const EpochOptions&
     int64_t batch = options.batchSize > 0 ? options.batchSize : s.m.defaults.batchSize;
     batch = batch > 0 ? std::min(batch, rows) : rows;
     nnjit::TrainPlan plan;
+    plan.batch = batch;
     plan.shuffleSeed = options.shuffleSeed ? options.shuffleSeed : s.m.defaults.shuffleSeed;
     plan.trainRows.resize(static_cast<size_t>(rows));
     std::iota(plan.trainRows.begin(), plan.trainRows.end(), int64_t(0));
+    plan.feed = [&](nnjit::Session& session, const std::vector<int64_t>& order, int64_t begin, int64_t count) {
+      feedInputs(session, s.m, s.columns, plan.shuffleSeed ? order.data() + begin : nullptr, begin, count, s.scratch);
+    };
     if (Status ok = reserveRows(s, batch); !ok) return ok.error();
-    return epochBatches(s, plan, rows, batch);
+    // The one epoch loop (runtime/Trainer.cpp), on the caller's rows.
+    EpochResult r;
+    nnjit::TrainCallbacks callbacks;
+    callbacks.onEpoch = [&](const nnjit::EpochStats& stats) {
+      r.loss = stats.loss;
+      for (size_t i = 0; i < stats.metrics.size(); ++i) r.metrics.push_back({s.m.metrics[i], stats.metrics[i]});
+    };
+    nnjit::TrainOutcome outcome = nnjit::train(*s.session, plan, callbacks);
+    if (outcome.diverged) return diverged(s.m, outcome.badLoss, s.session->steps + 1);
+    r.epoch = s.session->epochsDone;
+    r.batches = outcome.batches;
+    return r;
   });
 }
 

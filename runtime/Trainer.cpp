@@ -97,8 +97,9 @@ class Run {
 public:
   Run(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks)
       : s_(session), cm_(session.compiled()), plan_(plan), callbacks_(callbacks), columns_(allColumns(cm_.model)) {
-    rows_ = plan.data ? static_cast<int64_t>(plan.trainRows.size()) : 1;
-    batch_ = plan.data ? (plan.batch > 0 ? std::min(plan.batch, rows_) : rows_) : 1;
+    bool hasRows = plan.data || plan.feed;
+    rows_ = hasRows ? static_cast<int64_t>(plan.trainRows.size()) : 1;
+    batch_ = hasRows ? (plan.batch > 0 ? std::min(plan.batch, rows_) : rows_) : 1;
     s_.reserveRows(std::max<int64_t>(batch_, 1));
     firstEpoch_ = s_.epochsDone + 1;
     // Saturating: the API bounds epochs, but a progress figure must never overflow.
@@ -132,7 +133,7 @@ private:
   bool batches(int64_t e, EpochStats& stats) {
     int64_t epoch = s_.epochsDone;
     s_.setScalar(cm_.epochSlot, static_cast<double>(epoch));
-    std::vector<int64_t> order = plan_.data ? epochRows(plan_, epoch) : std::vector<int64_t>{};
+    std::vector<int64_t> order = plan_.data || plan_.feed ? epochRows(plan_, epoch) : std::vector<int64_t>{};
     stats.epoch = epoch + 1;
     stats.metrics.assign(cm_.model.metrics.size(), 0.0);
     int64_t count = 0;
@@ -142,7 +143,8 @@ private:
     for (int64_t begin = 0; begin < rows_; begin += batch_) {
       if (plan_.stop && plan_.stop->load(std::memory_order_relaxed)) return interrupted(epoch + 1, count, start);
       int64_t n = std::min(batch_, rows_ - begin);
-      if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
+      if (plan_.feed) plan_.feed(s_, order, begin, n);
+      else if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
       s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
       s_.setRandomKey(epoch, count + 1);
       s_.run(cm_.trainStep, n);

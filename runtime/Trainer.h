@@ -15,7 +15,10 @@ struct TrainPlan {
   int64_t batch = 0;                    // rows per batch; 0: all training rows
   std::optional<uint64_t> shuffleSeed;
   const Dataset* data = nullptr;        // null for a model without inputs
-  std::vector<int64_t> trainRows;       // row numbers into *data
+  std::vector<int64_t> trainRows;       // row numbers into *data (or into what `feed` reads)
+  /// For rows that are not a Dataset (the API's Batch, in the caller's
+  /// memory): feeds rows `order[begin, begin + count)` into the session's inputs.
+  std::function<void(Session&, const std::vector<int64_t>& order, int64_t begin, int64_t count)> feed;
   const Dataset* testData = nullptr;    // may equal data
   std::vector<int64_t> testRows;
   /// Polled before each batch: once true, the run stops there (a signal

@@ -400,3 +400,33 @@ TEST_CASE("loadData reads the IDX files of a data list, a test list names the te
   CHECK(missing.error().message().find("input 'label' (class(3)) is fed by none of the data files") !=
         std::string::npos);
 }
+
+TEST_CASE("Session::trainEpoch on a batch and Session::train on a table are one epoch loop") {
+  // Dropout draws its masks from the step's place in the run, so the two agree
+  // over several epochs only if they take their steps through the same loop.
+  Folder f;
+  f.write("train.csv", regressionCsv(40));
+  Expected<ParsedModel> p = ParsedModel::fromFile(f.write("m.nn", R"(data "train.csv"
+input x[batch, 2]
+input y[batch, 1]
+param W[2, 6] = normal(0, 0.5)
+param V[6, 1] = normal(0, 0.5)
+pred = dropout(relu(x @ W), 0.5) @ V
+loss = mean(square(pred - y))
+optimizer sgd(lr = 0.05)
+train(epochs = 3, batch = 8)
+)"));
+  REQUIRE(p.ok());
+  Prepared ready = prepare(*p);
+  Session table(ready.model, 4), batch(ready.model, 4);
+  REQUIRE(table.train(ready.split, {}, {}).ok());
+  // The same 40 rows, in the CSV's order and as its text rounds them, as the caller's buffers.
+  Data d = regressionData(40);
+  for (std::vector<float>* column : {&d.x, &d.y})
+    for (float& v : *column) v = static_cast<float>(std::strtod(std::to_string(v).c_str(), nullptr));
+  for (int e = 0; e < 3; ++e) REQUIRE(batch.trainEpoch(Batch(40).set("x", d.x).set("y", d.y), {8, std::nullopt}).ok());
+  CHECK(batch.epochsDone() == table.epochsDone());
+  CHECK(batch.steps() == table.steps());
+  CHECK(batch.param("W")->values == table.param("W")->values);
+  CHECK(batch.param("V")->values == table.param("V")->values);
+}
