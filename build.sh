@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(cmake ninja-build g++ llvm-19-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libbenchmark-dev zlib1g-dev)
-TEST_PACKAGES=(clang-19 libfuzzer-19-dev libclang-rt-19-dev graphviz dataset-fashion-mnist librsvg2-bin)
+TEST_PACKAGES=(clang-19 libfuzzer-19-dev libclang-rt-19-dev graphviz dataset-fashion-mnist librsvg2-bin ccache)
 BUILD_DIR=${NNJIT_BUILD_DIR:-build}
 
 install_missing() {
@@ -41,10 +41,13 @@ case "${1:-}" in
     install_missing "${PACKAGES[@]}" "${TEST_PACKAGES[@]}"
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
-    build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+    # ccache serves the sanitized build the test code the plain build compiled (the same
+    # command lines: tests/CMakeLists.txt), about a third of that build.
+    build "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" | tee -a "$log"
     # The whole suite again under AddressSanitizer + UBSan (benchmarks are not tests).
-    build "$BUILD_DIR-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNJIT_SANITIZE=ON -DNNJIT_BENCH=OFF
+    build "$BUILD_DIR-asan" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DNNJIT_SANITIZE=ON \
+      -DNNJIT_BENCH=OFF
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir "$BUILD_DIR-asan" --output-on-failure -j "$(nproc)" | tee -a "$log"
     # libFuzzer needs clang: a third build of the libraries, then each fuzzer briefly.

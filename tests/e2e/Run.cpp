@@ -47,6 +47,18 @@ std::string Scratch::read(const std::string& name) const {
 
 bool Scratch::exists(const std::string& name) const { return fs::exists(path(name)); }
 
+/// The nnjit binary under test: $NNJIT_BINARY, or the one its build puts
+/// next to this test binary's folder (build/tests/ -> build/tools/nnjit/).
+/// Found at run time, so that the sanitized build compiles these files with
+/// the same command line as the plain one (and ccache serves them once).
+static const std::string& nnjitBinary() {
+  static const std::string path = [] {
+    if (const char* env = std::getenv("NNJIT_BINARY"); env && *env) return std::string(env);
+    return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "tools" / "nnjit" / "nnjit").string();
+  }();
+  return path;
+}
+
 static std::string quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -55,13 +67,13 @@ static std::string quote(const std::string& s) {
 
 Output Scratch::nnjit(const std::vector<std::string>& args) const {
   // A hung nnjit fails its test after a minute instead of stalling the suite.
-  std::string cmd = "cd " + quote(dir_) + " && timeout -k 5 60 " + quote(NNJIT_BINARY);
+  std::string cmd = "cd " + quote(dir_) + " && timeout -k 5 60 " + quote(nnjitBinary());
   for (const std::string& a : args) cmd += " " + quote(a);
   return capture(cmd);
 }
 
 Output Scratch::shell(const std::string& script) const {
-  return capture("cd " + quote(dir_) + " && NNJIT=" + quote(NNJIT_BINARY) + " timeout -k 5 60 bash -c " + quote(script));
+  return capture("cd " + quote(dir_) + " && NNJIT=" + quote(nnjitBinary()) + " timeout -k 5 60 bash -c " + quote(script));
 }
 
 Output Scratch::capture(std::string cmd) const {
@@ -93,10 +105,10 @@ pid_t spawn(const std::string& dir, const std::vector<std::string>& args, const 
     dup2(err, 2);
     dup2(in, 0);
     close(fds[0]);
-    std::vector<char*> argv{const_cast<char*>(NNJIT_BINARY)};
+    std::vector<char*> argv{const_cast<char*>(nnjitBinary().c_str())};
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(NNJIT_BINARY, argv.data());
+    execv(nnjitBinary().c_str(), argv.data());
     _exit(127);
   }
   close(fds[1]);
