@@ -158,81 +158,116 @@ private:
 
 std::string callTitle(const CallSite& c) { return c.loc.line ? fmt::format("{}, line {}", c.name, c.loc.line) : c.name; }
 
-} // namespace
+/// One picture being written: the labels of nodes and collapsed calls, and
+/// the clusters of an expanded one.
+class Picture {
+public:
+  Picture(const Graph& g, const std::vector<NodeId>& roots, const DotLabels& labels)
+      : g_(g), labels_(labels), simple_(simplify(g)), live_(drawnLive(g, simple_, roots)),
+        calls_(g, shownOnly(), labels.expandCalls, [this](NodeId n, NodeId in) { return simple_.input(g_, n, in); }) {
+    for (const auto& [node, name] : labels.values) values_.emplace(simple_.shownAs[node], name);
+  }
 
-std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std::vector<std::string>& names,
-                     const std::string& title, const DotLabels& labels) {
-  Simplified simple = simplify(g);
-  std::vector<bool> live = drawnLive(g, simple, roots);
-  for (NodeId i = 0; i < g.size(); ++i) live[i] = live[i] && simple.shownAs[i] == i;
-  CallLayout calls(g, live, labels.expandCalls, [&](NodeId n, NodeId in) { return simple.input(g, n, in); });
-  std::map<NodeId, std::string> values;
-  for (const auto& [node, name] : labels.values) values.emplace(simple.shownAs[node], name);
-  auto nodeLine = [&](NodeId i) {
-    const Node& n = g.node(i);
+  /// Every drawn node (or its call's box) with the arrows into it; expanded,
+  /// the clusters, then the arrows.
+  std::string body() {
+    std::string out, edges;
+    std::vector<bool> boxed(g_.calls().size(), false);
+    std::vector<std::string> clusterNodes(g_.calls().size());
+    for (NodeId i = 0; i < g_.size(); ++i) {
+      if (!live_[i]) continue;
+      int32_t box = calls_.collapsedInto(i);
+      if (box >= 0 && !boxed[box]) out += boxLine(box), boxed[box] = true;
+      int32_t cluster = calls_.expand() ? calls_.shownAround(calls_.callOf(i)) : -1;
+      if (box < 0) (cluster >= 0 ? clusterNodes[cluster] : out) += nodeLine(i);
+      arrowsInto(i, calls_.expand() ? edges : out);
+    }
+    if (calls_.expand()) out += clusters(clusterNodes) + edges;
+    return out;
+  }
+
+  /// What an arrow from root `root` starts at.
+  std::string rootId(NodeId root) const { return calls_.id(simple_.shownAs[root]); }
+
+private:
+  const std::vector<bool>& shownOnly() {
+    for (NodeId i = 0; i < g_.size(); ++i) live_[i] = live_[i] && simple_.shownAs[i] == i;
+    return live_;
+  }
+
+  std::string nodeLine(NodeId i) const {
+    const Node& n = g_.node(i);
     std::string label = opInfo(n.op).spelling;
     if (n.op == Op::Constant) label = fmt::format("{}", n.attrs.value);
     if (n.op == Op::ConstantTensor) label = tensorValues(n);
     if (!n.attrs.name.empty()) label += " " + n.attrs.name;
-    if (auto name = values.find(i); name != values.end()) label = name->second + " = " + label;
+    if (auto name = values_.find(i); name != values_.end()) label = name->second + " = " + label;
     label = escape(label) + "\\n" + n.shape.str();
     if (n.loc.line) label += fmt::format("\\nline {}", n.loc.line);
     std::string style = opKind(n.op) == OpKind::Leaf ? ", style=rounded" : "";
-    if (labels.firstGradient >= 0 && i >= labels.firstGradient)
+    if (labels_.firstGradient >= 0 && i >= labels_.firstGradient)
       style = opKind(n.op) == OpKind::Leaf ? ", style=\"rounded,dashed\", color=blue" : ", style=dashed, color=blue";
     return fmt::format("  n{} [label=\"{}\"{}];\n", i, label, style);
-  };
-  // A collapsed call: its name, its result's shape and value name, the call's line.
-  auto boxLine = [&](int32_t c) {
-    const CallSite& call = g.calls()[c];
+  }
+
+  /// A collapsed call: its name, its result's value name and shape, the call's line.
+  std::string boxLine(int32_t c) const {
+    const CallSite& call = g_.calls()[c];
     std::string label = call.name;
-    NodeId result = call.result == kNoNode ? kNoNode : simple.shownAs[call.result];
-    if (auto name = values.find(result); result != kNoNode && name != values.end()) label = name->second + " = " + label;
+    NodeId result = call.result == kNoNode ? kNoNode : simple_.shownAs[call.result];
+    if (auto name = values_.find(result); result != kNoNode && name != values_.end()) label = name->second + " = " + label;
     label = escape(label);
-    if (result != kNoNode) label += "\\n" + g.shape(result).str();
+    if (result != kNoNode) label += "\\n" + g_.shape(result).str();
     if (call.loc.line) label += fmt::format("\\nline {}", call.loc.line);
     return fmt::format("  c{} [label=\"{}\", shape=box3d];\n", c, label);
-  };
+  }
+
+  /// The arrows into node `i` (or into its call's box, once from each source).
+  void arrowsInto(NodeId i, std::string& out) {
+    for (NodeId in : g_.node(i).inputs) {
+      std::pair<std::string, std::string> e{calls_.id(simple_.input(g_, i, in)), calls_.id(i)};
+      // An operand read twice (x * x) is two arrows.
+      bool boxes = e.first[0] == 'c' || e.second[0] == 'c';
+      if (e.first != e.second && (!boxes || boxArrows_.insert(e).second)) out += fmt::format("  {} -> {};\n", e.first, e.second);
+    }
+  }
+
+  /// Inner clusters first (a call's index is above its parent's), so that
+  /// each is written into its parent's text; then the outermost in order.
+  std::string clusters(std::vector<std::string>& nodes) const {
+    std::vector<std::string> outermost(g_.calls().size());
+    for (int32_t c = static_cast<int32_t>(g_.calls().size()) - 1; c >= 0; --c) {
+      if (nodes[c].empty()) continue;
+      std::string text = fmt::format("  subgraph cluster_{} {{\n  label=\"{}\";\n  style=rounded;\n  color=gray50;\n{}  }}\n", c,
+                                     escape(callTitle(g_.calls()[c])), nodes[c]);
+      int32_t parent = calls_.shownAround(g_.calls()[c].parent);
+      (parent >= 0 ? nodes[parent] : outermost[c]) += text;
+    }
+    std::string out;
+    for (const std::string& text : outermost) out += text;
+    return out;
+  }
+
+  const Graph& g_;
+  const DotLabels& labels_;
+  Simplified simple_;
+  std::vector<bool> live_;  // drawn: live and shown as itself
+  CallLayout calls_;
+  std::map<NodeId, std::string> values_;
+  std::set<std::pair<std::string, std::string>> boxArrows_;
+};
+
+} // namespace
+
+std::string printDot(const Graph& g, const std::vector<NodeId>& roots, const std::vector<std::string>& names,
+                     const std::string& title, const DotLabels& labels) {
+  Picture picture(g, roots, labels);
   std::string out = fmt::format("digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\"];\n",
                                 escape(title));
-  std::string edges;
-  std::set<std::pair<std::string, std::string>> drawnEdges;
-  std::vector<bool> boxed(g.calls().size(), false);
-  // Expanded, each shown call's nodes are declared in its cluster (nested as
-  // the calls are), the edges after them.
-  std::vector<std::string> clusterNodes(g.calls().size());
-  for (NodeId i = 0; i < g.size(); ++i) {
-    if (!live[i]) continue;
-    int32_t box = calls.collapsedInto(i);
-    if (box >= 0 && !boxed[box]) out += boxLine(box), boxed[box] = true;
-    int32_t cluster = calls.expand() ? calls.shownAround(calls.callOf(i)) : -1;
-    if (box < 0) (cluster >= 0 ? clusterNodes[cluster] : out) += nodeLine(i);
-    std::string& to = calls.expand() ? edges : out;
-    for (NodeId in : g.node(i).inputs) {
-      std::pair<std::string, std::string> e{calls.id(simple.input(g, i, in)), calls.id(i)};
-      // An operand read twice (x * x) is two arrows; a call's box gets one from each source.
-      bool boxes = e.first[0] == 'c' || e.second[0] == 'c';
-      if (e.first != e.second && (!boxes || drawnEdges.insert(e).second))
-        to += fmt::format("  {} -> {};\n", e.first, e.second);
-    }
-  }
-  if (calls.expand()) {
-    // Inner clusters first (a call's index is above its parent's), so that
-    // each is written into its parent's text; then the outermost in order.
-    std::vector<std::string> outermost(g.calls().size());
-    for (int32_t c = static_cast<int32_t>(g.calls().size()) - 1; c >= 0; --c) {
-      if (clusterNodes[c].empty()) continue;
-      std::string text = fmt::format("  subgraph cluster_{} {{\n  label=\"{}\";\n  style=rounded;\n  color=gray50;\n{}  }}\n", c,
-                                     escape(callTitle(g.calls()[c])), clusterNodes[c]);
-      int32_t parent = calls.shownAround(g.calls()[c].parent);
-      (parent >= 0 ? clusterNodes[parent] : outermost[c]) += text;
-    }
-    for (const std::string& text : outermost) out += text;
-    out += edges;
-  }
+  out += picture.body();
   for (size_t r = 0; r < roots.size() && r < names.size(); ++r)
     out += fmt::format("  r{} [label=\"{}\", shape=ellipse];\n  {} -> r{};\n", r, escape(names[r]),
-                       calls.id(simple.shownAs[roots[r]]), r);
+                       picture.rootId(roots[r]), r);
   return out + "}\n";
 }
 
