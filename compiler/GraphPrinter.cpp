@@ -225,9 +225,10 @@ private:
   /// The arrows into node `i` (or into its call's box, once from each source).
   void arrowsInto(NodeId i, std::string& out) {
     for (NodeId in : g_.node(i).inputs) {
-      std::pair<std::string, std::string> e{calls_.id(simple_.input(g_, i, in)), calls_.id(i)};
+      NodeId from = simple_.input(g_, i, in);
+      std::pair<std::string, std::string> e{calls_.id(from), calls_.id(i)};
       // An operand read twice (x * x) is two arrows.
-      bool boxes = e.first[0] == 'c' || e.second[0] == 'c';
+      bool boxes = calls_.collapsedInto(from) >= 0 || calls_.collapsedInto(i) >= 0;
       if (e.first != e.second && (!boxes || boxArrows_.insert(e).second)) out += fmt::format("  {} -> {};\n", e.first, e.second);
     }
   }

@@ -96,6 +96,7 @@ namespace {
 pid_t spawn(const std::string& dir, const std::vector<std::string>& args, const std::string& errPath, int& outFd) {
   int fds[2];
   if (pipe(fds) != 0) return -1;
+  const std::string& binary = nnjitBinary();  // found before the fork: the child only execs
   pid_t pid = fork();
   if (pid == 0) {
     if (chdir(dir.c_str()) != 0) _exit(127);
@@ -105,10 +106,10 @@ pid_t spawn(const std::string& dir, const std::vector<std::string>& args, const 
     dup2(err, 2);
     dup2(in, 0);
     close(fds[0]);
-    std::vector<char*> argv{const_cast<char*>(nnjitBinary().c_str())};
+    std::vector<char*> argv{const_cast<char*>(binary.c_str())};
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    execv(nnjitBinary().c_str(), argv.data());
+    execv(binary.c_str(), argv.data());
     _exit(127);
   }
   close(fds[1]);
