@@ -13,11 +13,13 @@
 
 #include "Autodiff.h"
 #include "CodeGen.h"
+#include "CodeKey.h"
 #include "EntryPoints.h"
 #include "GraphPrinter.h"
 #include "InternalError.h"
 #include "Lexer.h"
 #include "LowerToGraph.h"
+#include "ObjectCache.h"
 #include "Parser.h"
 #include "Program.h"
 #include "SchedulePrinter.h"
@@ -34,6 +36,7 @@
 #include <llvm/Support/raw_ostream.h>
 
 #include <chrono>
+#include <numeric>
 #include <type_traits>
 
 namespace nnjit {
@@ -173,10 +176,12 @@ struct Modules {
   std::vector<llvm::Module*> list;
 };
 
-bool generateModules(const CodeGenInput& in, bool asOne, Modules& out, const std::string& file, DiagnosticEngine& diags) {
-  for (size_t i = 0; i < (asOne ? 1 : in.functions.size()); ++i) {
+/// IR for the functions `which` of `in`, one module each, or all in one (`asOne`).
+bool generateModules(const CodeGenInput& in, const std::vector<size_t>& which, bool asOne, Modules& out,
+                     const std::string& file, DiagnosticEngine& diags) {
+  for (size_t k = 0; k < (asOne ? 1 : which.size()); ++k) {
     CodeGenInput part = in;
-    if (!asOne) part.functions = {in.functions[i]};
+    if (!asOne) part.functions = {in.functions[which[k]]};
     out.contexts.push_back(std::make_unique<llvm::LLVMContext>());
     out.owned.push_back(generateIR(*out.contexts.back(), part));
     out.list.push_back(out.owned.back().get());
@@ -188,6 +193,16 @@ bool generateModules(const CodeGenInput& in, bool asOne, Modules& out, const std
     }
   }
   return true;
+}
+
+/// What keys each function's native code in the object cache before its IR
+/// exists (CodeKey.h); none when the cache is off, when this build has no id
+/// to key by, or when kernels are compiled for perf (its names come from the IR).
+std::vector<std::string> codeDigests(const CodeGenInput& in) {
+  if (!ObjectCache::wanted() || generatorBuildId().empty() || in.profileKernels) return {};
+  std::vector<std::string> out;
+  for (size_t i = 0; i < in.functions.size(); ++i) out.push_back(codeDigest(in, i));
+  return out;
 }
 
 std::string printModules(const Modules& modules) {
@@ -213,11 +228,12 @@ Status compileShown(CompiledModel& cm, const CompileOptions& opt, const Modules&
   });
 }
 
-/// Native code for every module, from the object cache where it can. The
+/// Native code for every module, from the object cache where it can (by
+/// the modules' IR when there are no `digests` to store them under). The
 /// JIT times its own optimization, which a cache hit skips.
-Status compileNative(CompiledModel& cm, const Modules& modules) {
+Status compileNative(CompiledModel& cm, const Modules& modules, const std::vector<std::string>& digests) {
   auto t0 = Clock::now();
-  Status added = cm.jit->compile(modules.list);
+  Status added = cm.jit->compile(modules.list, digests);
   double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   cm.times.cacheHit = cm.jit->cacheHit;
   double optimizeMs = cm.jit->cacheHit ? 0 : cm.jit->optimizeMs;
@@ -292,24 +308,43 @@ bool compileStages(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngin
   });
   if (emitting(Stage::Schedule)) return cm.emitted = printSchedule(g, in.functions, cm.slots), true;
 
-  // -> LLVM IR
+  // -> LLVM IR -> native functions, or native functions from the object cache
   bool shown = opt.keepIR || opt.keepAsm || emitting(Stage::Ir);
-  Modules modules;
-  bool generated = stages.run("codegen", &StageTimes::codegenMs,
-                              [&] { return generateModules(in, shown, modules, m.file, diags); });
-  if (!generated) return false;
-  if (emitting(Stage::Ir)) return cm.emitted = printModules(modules), true;
-  if (!opt.jit) return true;
-
-  // -> native functions
+  std::vector<size_t> all(in.functions.size());
+  std::iota(all.begin(), all.end(), 0);
+  if (!opt.jit || emitting(Stage::Ir)) {
+    Modules modules;
+    bool generated = stages.run("codegen", &StageTimes::codegenMs,
+                                [&] { return generateModules(in, all, shown, modules, m.file, diags); });
+    if (generated && emitting(Stage::Ir)) cm.emitted = printModules(modules);
+    return generated;
+  }
   auto jit = stages.run("JIT setup", &StageTimes::jitMs, [] { return Jit::create(); });
   if (!jit) {
     for (const Diagnostic& d : jit.errors()) diags.add(d);
     return false;
   }
   cm.jit = std::move(*jit);
-  Status added = shown ? compileShown(cm, opt, modules, stages) : compileNative(cm, modules);
-  if (!added) return fail(added, diags);
+  std::vector<size_t> todo = all;
+  std::vector<std::string> digests = shown ? std::vector<std::string>{} : codeDigests(in);
+  if (!digests.empty()) {
+    auto found = stages.run("native code (object cache)", &StageTimes::jitMs, [&] { return cm.jit->linkCached(digests); });
+    if (!found) return fail(found.errors().front(), diags);
+    todo.clear();
+    std::vector<std::string> missing;
+    for (size_t i = 0; i < found->size(); ++i)
+      if (!(*found)[i]) todo.push_back(i), missing.push_back(digests[i]);
+    digests = std::move(missing);
+    cm.times.cacheHit = todo.empty();
+  }
+  if (!todo.empty()) {
+    Modules modules;
+    bool generated = stages.run("codegen", &StageTimes::codegenMs,
+                                [&] { return generateModules(in, todo, shown, modules, m.file, diags); });
+    if (!generated) return false;
+    Status added = shown ? compileShown(cm, opt, modules, stages) : compileNative(cm, modules, digests);
+    if (!added) return fail(added, diags);
+  }
   if (emitting(Stage::Asm)) cm.emitted = cm.assembly;
   return stages.run("link", &StageTimes::jitMs, [&] { return link(cm, *ep, in.functions, diags); });
 }

@@ -1,6 +1,8 @@
 // Jit: optimizes an LLVM module for the host CPU and compiles it in memory with ORC.
 #include "Jit.h"
 
+#include "CodeKey.h"
+#include "InternalError.h"
 #include "ObjectCache.h"
 
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
@@ -28,10 +30,52 @@
 
 namespace nnjit {
 
+namespace {
+
+std::string errorText(llvm::Error e) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << e;
+  return s;
+}
+
+} // namespace
+
+/// The target machine and the linker are made when first needed: native
+/// code taken from the object cache needs no target machine, and the linker
+/// is made with the data layout the code was compiled with.
 struct Jit::Impl {
-  std::unique_ptr<llvm::orc::LLJIT> jit;
+  llvm::orc::JITTargetMachineBuilder builder;  // the host; also one more target machine per compile thread
   std::unique_ptr<llvm::TargetMachine> tm;
-  std::optional<llvm::orc::JITTargetMachineBuilder> builder;  // one more target machine per compile thread
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+
+  llvm::TargetMachine& machine() {
+    if (!tm) {
+      auto made = builder.createTargetMachine();
+      if (!made) internalError(("cannot target this CPU: " + errorText(made.takeError())).c_str());
+      tm = std::move(*made);
+    }
+    return *tm;
+  }
+
+  std::string dataLayout() { return machine().createDataLayout().getStringRepresentation(); }
+
+  Status startLinker(const std::string& layout) {
+    if (jit) return Ok{};
+    auto parsed = llvm::DataLayout::parse(layout);
+    if (!parsed) return fileError("", "cannot start the JIT: " + errorText(parsed.takeError()));
+    auto made = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(builder).setDataLayout(*parsed).create();
+    if (!made) return fileError("", "cannot start the JIT: " + errorText(made.takeError()));
+    auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess((*made)->getDataLayout().getGlobalPrefix());
+    if (!gen) return fileError("", "cannot start the JIT: " + errorText(gen.takeError()));
+    (*made)->getMainJITDylib().addGenerator(std::move(*gen));
+    jit = std::move(*made);
+    return Ok{};
+  }
+
+  ObjectCache::Target cacheTarget() const {
+    return {builder.getTargetTriple().str(), builder.getCPU(), builder.getFeatures().getString()};
+  }
 };
 
 namespace {
@@ -49,13 +93,6 @@ const char* const kLeanPipeline =
 
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::string errorText(llvm::Error e) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << e;
-  return s;
 }
 
 /// Builds the backend's pass list with loop strength reduction turned off:
@@ -96,18 +133,7 @@ Result<std::unique_ptr<Jit>> Jit::create() {
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) return fileError("", "cannot target this CPU: " + errorText(jtmb.takeError()));
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
-  auto tm = jtmb->createTargetMachine();
-  if (!tm) return fileError("", "cannot target this CPU: " + errorText(tm.takeError()));
-  auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(*jtmb).create();
-  if (!jit) return fileError("", "cannot start the JIT: " + errorText(jit.takeError()));
-  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess((*jit)->getDataLayout().getGlobalPrefix());
-  if (!gen) return fileError("", "cannot start the JIT: " + errorText(gen.takeError()));
-  (*jit)->getMainJITDylib().addGenerator(std::move(*gen));
-  auto impl = std::make_unique<Impl>();
-  impl->jit = std::move(*jit);
-  impl->tm = std::move(*tm);
-  impl->builder = std::move(*jtmb);
-  return std::unique_ptr<Jit>(new Jit(std::move(impl)));
+  return std::unique_ptr<Jit>(new Jit(std::make_unique<Impl>(Impl{std::move(*jtmb), nullptr, nullptr})));
 }
 
 namespace {
@@ -148,7 +174,7 @@ const std::string& recipe() {
 
 void Jit::optimize(llvm::Module& module) {
   auto t0 = std::chrono::steady_clock::now();
-  runPipeline(*impl_->tm, module);
+  runPipeline(impl_->machine(), module);
   optimizeMs = msSince(t0);
 }
 
@@ -156,21 +182,22 @@ std::string Jit::assembly(llvm::Module& module) {
   llvm::SmallString<4096> out;
   llvm::raw_svector_ostream os(out);
   llvm::legacy::PassManager pm;
-  if (!addCodeGenPasses(*impl_->tm, pm, os, llvm::CodeGenFileType::AssemblyFile)) return "";
+  if (!addCodeGenPasses(impl_->machine(), pm, os, llvm::CodeGenFileType::AssemblyFile)) return "";
   pm.run(module);
   return std::string(out.str());
 }
 
 Result<std::string> Jit::emitObject(llvm::Module& module) {
-  std::optional<std::string> object = emitWith(*impl_->tm, module);
+  std::optional<std::string> object = emitWith(impl_->machine(), module);
   if (!object) return fileError("", "JIT: this CPU cannot emit object files");
   return std::move(*object);
 }
 
-Status Jit::link(const std::string& object, const llvm::Module& module) {
+Status Jit::link(const std::string& object, const std::string& dataLayout, const llvm::Module* module) {
+  if (Status started = impl_->startLinker(dataLayout); !started) return started;
   auto buffer = llvm::MemoryBuffer::getMemBufferCopy(object, "nnjit-model.o");
   if (auto err = impl_->jit->addObjectFile(std::move(buffer))) return fileError("", "JIT: " + errorText(std::move(err)));
-  if (perfMapRequested()) writePerfMap(module);
+  if (module && perfMapRequested()) writePerfMap(*module);
   return Ok{};
 }
 
@@ -178,22 +205,41 @@ Status Jit::add(llvm::Module& module) {
   auto t0 = std::chrono::steady_clock::now();
   Result<std::string> object = emitObject(module);
   if (!object) return object.errors().front();
-  Status linked = link(*object, module);
+  Status linked = link(*object, impl_->dataLayout(), &module);
   codegenMs = msSince(t0);
   return linked;
 }
 
-Status Jit::compile(const std::vector<llvm::Module*>& modules) {
+Result<std::vector<bool>> Jit::linkCached(const std::vector<std::string>& codeDigests) {
+  std::vector<bool> found;
+  for (const std::string& digest : codeDigests) {
+    ObjectCache cache(impl_->cacheTarget(), recipe(), ObjectCache::codeSource(digest, generatorBuildId()));
+    std::optional<ObjectCache::Entry> entry = cache.load();
+    found.push_back(entry.has_value());
+    if (!entry) continue;
+    if (Status linked = link(entry->object, entry->dataLayout, nullptr); !linked) return linked.errors().front();
+  }
+  return found;
+}
+
+Status Jit::compile(const std::vector<llvm::Module*>& modules, const std::vector<std::string>& codeDigests) {
   auto t0 = std::chrono::steady_clock::now();
+  llvm::TargetMachine& host = impl_->machine();
+  std::string layout = impl_->dataLayout();
   std::vector<std::unique_ptr<ObjectCache>> caches;
   std::vector<std::optional<std::string>> objects;
   std::vector<size_t> misses;
-  for (llvm::Module* m : modules) {
-    m->setDataLayout(impl_->tm->createDataLayout());
-    m->setTargetTriple(impl_->tm->getTargetTriple().str());
-    caches.push_back(std::make_unique<ObjectCache>(*m, *impl_->tm, recipe()));
-    objects.push_back(caches.back()->load());
-    if (!objects.back()) misses.push_back(objects.size() - 1);
+  for (size_t i = 0; i < modules.size(); ++i) {
+    llvm::Module* m = modules[i];
+    m->setDataLayout(host.createDataLayout());
+    m->setTargetTriple(host.getTargetTriple().str());
+    bool byCode = i < codeDigests.size();
+    std::string source = byCode ? ObjectCache::codeSource(codeDigests[i], generatorBuildId()) : ObjectCache::irSource(*m);
+    caches.push_back(std::make_unique<ObjectCache>(impl_->cacheTarget(), recipe(), source));
+    // Keyed by code, the caller has already asked the cache for this module.
+    std::optional<ObjectCache::Entry> entry = byCode ? std::nullopt : caches.back()->load();
+    objects.push_back(entry ? std::optional(std::move(entry->object)) : std::nullopt);
+    if (!objects.back()) misses.push_back(i);
   }
   cacheHit = misses.empty();
   // Each entry point is its own module and context, so LLVM compiles them on
@@ -209,7 +255,7 @@ Status Jit::compile(const std::vector<llvm::Module*>& modules) {
   std::vector<std::unique_ptr<llvm::TargetMachine>> machines;
   size_t threads = std::min<size_t>(misses.size(), std::max(1u, std::thread::hardware_concurrency()));
   for (size_t t = 1; t < threads; ++t) {
-    auto tm = impl_->builder->createTargetMachine();
+    auto tm = impl_->builder.createTargetMachine();
     if (!tm) {
       llvm::consumeError(tm.takeError());
       break;
@@ -221,14 +267,14 @@ Status Jit::compile(const std::vector<llvm::Module*>& modules) {
     for (size_t k; (k = next.fetch_add(1)) < misses.size();) compileOne(misses[k], tm);
   };
   for (auto& tm : machines) helpers.emplace_back([&, machine = tm.get()] { work(*machine); });
-  work(*impl_->tm);
+  work(host);
   for (std::thread& t : helpers) t.join();
   // The report splits the wall time: the slowest module's passes, the rest native code.
   optimizeMs = passMs.empty() ? 0 : *std::max_element(passMs.begin(), passMs.end());
   for (size_t i = 0; i < modules.size(); ++i) {
     if (!objects[i]) return fileError("", "JIT: this CPU cannot emit object files");
-    if (std::find(misses.begin(), misses.end(), i) != misses.end()) caches[i]->store(*objects[i]);
-    Status linked = link(*objects[i], *modules[i]);
+    if (std::find(misses.begin(), misses.end(), i) != misses.end()) caches[i]->store({*objects[i], layout});
+    Status linked = link(*objects[i], layout, modules[i]);
     if (!linked) return linked;
   }
   codegenMs = msSince(t0) - optimizeMs;
@@ -260,6 +306,7 @@ void Jit::writePerfMap(const llvm::Module& module) {
 }
 
 EntryFn Jit::lookup(const std::string& name) {
+  if (!impl_->jit) return nullptr;  // nothing was linked
   auto t0 = std::chrono::steady_clock::now();
   auto sym = impl_->jit->lookup(name);
   if (!sym) {

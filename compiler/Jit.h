@@ -24,6 +24,7 @@ public:
   Jit(const Jit&) = delete;
   Jit& operator=(const Jit&) = delete;
 
+  /// Detects the host CPU; the target machine and the linker are made when first needed.
   static Result<std::unique_ptr<Jit>> create();
 
   /// Runs the optimization pipeline on `module` (in place).
@@ -33,11 +34,16 @@ public:
   /// Compiles the (optimized) module to native code, as `compile` does but
   /// never through the object cache; its functions can then be looked up.
   Status add(llvm::Module& module);
+  /// Hands the JIT the native code the object cache holds for each digest
+  /// of code generation's input (CodeKey.h), compiled before on this CPU by
+  /// this build; says which digests it held.
+  Result<std::vector<bool>> linkCached(const std::vector<std::string>& codeDigests);
   /// Optimizes and compiles each module to native code (on several threads
-  /// when there are several), or takes that code from the object cache when
-  /// this IR was compiled before on this CPU; then hands them to the JIT.
-  /// Sets `cacheHit` when every module was cached.
-  Status compile(const std::vector<llvm::Module*>& modules);
+  /// when there are several), then hands them to the JIT. With a digest per
+  /// module (as `linkCached` takes), each is stored in the object cache
+  /// under it; without, each is looked up by a digest of its IR first, and
+  /// stored under that. Sets `cacheHit` when every module was cached.
+  Status compile(const std::vector<llvm::Module*>& modules, const std::vector<std::string>& codeDigests = {});
   bool cacheHit = false;
   EntryFn lookup(const std::string& name);
 
@@ -50,7 +56,7 @@ public:
 
 private:
   Result<std::string> emitObject(llvm::Module& module);
-  Status link(const std::string& object, const llvm::Module& module);
+  Status link(const std::string& object, const std::string& dataLayout, const llvm::Module* module);
   void writePerfMap(const llvm::Module& module);
   struct Impl;
   explicit Jit(std::unique_ptr<Impl> impl);

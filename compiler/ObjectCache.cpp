@@ -1,4 +1,4 @@
-// ObjectCache: native code of already-compiled models on disk, keyed by their IR and the CPU.
+// ObjectCache: native code of already-compiled models on disk, keyed by what it was made from and the CPU.
 #include "ObjectCache.h"
 
 #include <llvm/ADT/StringExtras.h>
@@ -6,7 +6,6 @@
 #include <llvm/IR/Module.h>
 #include <llvm/Support/SHA256.h>
 #include <llvm/Support/raw_ostream.h>
-#include <llvm/Target/TargetMachine.h>
 
 #include <fmt/format.h>
 
@@ -26,7 +25,7 @@ namespace nnjit {
 namespace {
 
 /// Bump when the way nnjit builds or lays out entries changes without changing the IR.
-constexpr const char* kFormat = "nnjit object cache entry 2";
+constexpr const char* kFormat = "nnjit object cache entry 3";
 /// Larger files are not entries nnjit wrote; reading them would only cost memory.
 constexpr off_t kMaxEntryBytes = 256 << 20;
 
@@ -102,14 +101,9 @@ int openFolder(const std::string& path, const std::string& base) {
 
 /// Everything the native code depends on, as text: recorded in the entry and
 /// compared on load, so that an entry can only ever be used for its own key.
-std::string keyText(const llvm::Module& module, const llvm::TargetMachine& tm, const std::string& recipe) {
-  std::string ir;
-  llvm::raw_string_ostream os(ir);
-  module.print(os, nullptr);
-  return fmt::format("{}\nnnjit {}\nLLVM {}\ntriple {}\ncpu {}\nfeatures {}\nrecipe {}\nir-sha256 {}\n", kFormat,
-                     NNJIT_VERSION, LLVM_VERSION_STRING, tm.getTargetTriple().str(), tm.getTargetCPU().str(),
-                     tm.getTargetFeatureString().str(), recipe,
-                     hex(llvm::arrayRefFromStringRef(sha256(ir))));
+std::string keyText(const ObjectCache::Target& target, const std::string& recipe, const std::string& source) {
+  return fmt::format("{}\nnnjit {}\nLLVM {}\ntriple {}\ncpu {}\nfeatures {}\nrecipe {}\n{}\n", kFormat, NNJIT_VERSION,
+                     LLVM_VERSION_STRING, target.triple, target.cpu, target.features, recipe, source);
 }
 
 bool writeAll(int fd, const std::string& bytes) {
@@ -145,13 +139,26 @@ std::optional<std::string> readEntry(int fd, const std::string& path) {
 
 std::string takeObjectCacheWarning() { return std::exchange(lastWarning, std::string()); }
 
-ObjectCache::ObjectCache(const llvm::Module& module, const llvm::TargetMachine& tm, const std::string& recipe) {
+bool ObjectCache::wanted() { return !cacheFolder().first.empty(); }
+
+std::string ObjectCache::codeSource(const std::string& codeDigest, const std::string& generatorBuildId) {
+  return fmt::format("generator {}\ncode-sha256 {}", generatorBuildId, codeDigest);
+}
+
+std::string ObjectCache::irSource(const llvm::Module& module) {
+  std::string ir;
+  llvm::raw_string_ostream os(ir);
+  module.print(os, nullptr);
+  return "ir-sha256 " + hex(llvm::arrayRefFromStringRef(sha256(ir)));
+}
+
+ObjectCache::ObjectCache(const Target& target, const std::string& recipe, const std::string& source) {
   auto [folder, base] = cacheFolder();
   if (folder.empty()) return;
   dir_ = openFolder(folder, base);
   if (dir_ < 0) return;
   folder_ = folder;
-  key_ = keyText(module, tm, recipe);
+  key_ = keyText(target, recipe, source);
   name_ = hex(llvm::arrayRefFromStringRef(sha256(key_))) + ".o";
 }
 
@@ -159,9 +166,10 @@ ObjectCache::~ObjectCache() {
   if (dir_ >= 0) ::close(dir_);
 }
 
-/// An entry is the key text, a NUL, the object file, and a SHA-256 of all
-/// that: a damaged file is a miss, and so is one written for another key.
-std::optional<std::string> ObjectCache::load() const {
+/// An entry is the key text, a NUL, the data layout, a NUL, the object
+/// file, and a SHA-256 of all that: a damaged file is a miss, and so is one
+/// written for another key.
+std::optional<ObjectCache::Entry> ObjectCache::load() const {
   if (dir_ < 0) return std::nullopt;
   std::string path = folder_ + "/" + name_;
   int fd = ::openat(dir_, name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -176,18 +184,21 @@ std::optional<std::string> ObjectCache::load() const {
   std::string_view all(*bytes);
   if (all.substr(0, key_.size()) != key_ || all[key_.size()] != '\0') return std::nullopt;
   if (sha256(llvm::StringRef(all.data(), all.size() - 32)) != all.substr(all.size() - 32)) return std::nullopt;
-  std::string object(all.substr(prefix, all.size() - 32 - prefix));
-  if (object.compare(0, 4, "\x7f" "ELF") != 0) return std::nullopt;
-  return object;
+  std::string_view rest = all.substr(prefix, all.size() - 32 - prefix);
+  size_t layoutEnd = rest.find('\0');
+  if (layoutEnd == std::string_view::npos) return std::nullopt;
+  Entry entry{std::string(rest.substr(layoutEnd + 1)), std::string(rest.substr(0, layoutEnd))};
+  if (entry.object.compare(0, 4, "\x7f" "ELF") != 0) return std::nullopt;
+  return entry;
 }
 
 /// Written into an unnamed file where the file system allows (a killed run
 /// leaves nothing behind), else into an exclusively created temporary; then
 /// linked and renamed over the entry's name, so readers see all or nothing.
-void ObjectCache::store(const std::string& object) const {
+void ObjectCache::store(const Entry& entry) const {
   if (dir_ < 0) return;
   static std::atomic<unsigned> counter{0};
-  std::string bytes = key_ + '\0' + object;
+  std::string bytes = key_ + '\0' + entry.dataLayout + '\0' + entry.object;
   bytes += sha256(bytes);
   std::string tmp = fmt::format("{}.tmp-{}-{}", name_, ::getpid(), counter++);
   int fd = ::openat(dir_, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);

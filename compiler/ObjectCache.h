@@ -1,4 +1,4 @@
-// ObjectCache: native code of already-compiled models on disk, keyed by their IR and the CPU.
+// ObjectCache: native code of already-compiled models on disk, keyed by what it was made from and the CPU.
 #pragma once
 
 #include <optional>
@@ -6,13 +6,12 @@
 
 namespace llvm {
 class Module;
-class TargetMachine;
 } // namespace llvm
 
 namespace nnjit {
 
-/// Compiling a model's IR to native code is most of a compile's time and
-/// gives the same bytes every time for the same IR on the same CPU, so the
+/// Compiling a model to native code is most of a compile's time and gives
+/// the same bytes every time for the same input on the same CPU, so the
 /// object file is kept in `$NNJIT_CACHE_DIR`, else `$XDG_CACHE_HOME/nnjit`,
 /// else `~/.cache/nnjit`. `NNJIT_CACHE=0` turns it off.
 ///
@@ -24,17 +23,35 @@ namespace nnjit {
 /// following symlinks and created exclusively, then renamed into place.
 class ObjectCache {
 public:
-  /// The cache for `module` as `tm` would compile it after `recipe` (the
-  /// optimization passes and backend settings, as text); an unusable folder
-  /// makes a disabled cache.
-  ObjectCache(const llvm::Module& module, const llvm::TargetMachine& tm, const std::string& recipe);
+  /// The CPU native code is compiled for, as LLVM names it.
+  struct Target {
+    std::string triple, cpu, features;
+  };
+  /// One entry's contents.
+  struct Entry {
+    std::string object;
+    std::string dataLayout;  // the layout the code was compiled with, which linking it needs
+  };
+
+  /// The cache for code made from `source` (see `codeSource`, `irSource`)
+  /// by `recipe` (the optimization passes and backend settings, as text) for
+  /// `target`; an unusable folder makes a disabled cache.
+  ObjectCache(const Target& target, const std::string& recipe, const std::string& source);
+  /// What code comes from, keyed before any IR exists: a digest of code
+  /// generation's input (CodeKey.h) and the build of the generator.
+  static std::string codeSource(const std::string& codeDigest, const std::string& generatorBuildId);
+  /// What code comes from, keyed by the IR itself (when the generator's build is unknown).
+  static std::string irSource(const llvm::Module& module);
   ~ObjectCache();
   ObjectCache(const ObjectCache&) = delete;
   ObjectCache& operator=(const ObjectCache&) = delete;
 
   bool enabled() const { return dir_ >= 0; }
-  std::optional<std::string> load() const;
-  void store(const std::string& object) const;
+  /// Whether there is a cache folder to look in (not `NNJIT_CACHE=0`, and a
+  /// place to put it); checks nothing on disk.
+  static bool wanted();
+  std::optional<Entry> load() const;
+  void store(const Entry& entry) const;
 
 private:
   int dir_ = -1;        // the cache folder, opened once and checked

@@ -66,6 +66,24 @@ TEST_CASE("object cache: a second compile of the same model reuses the native co
   CHECK(trainedW(first) == trainedW(second));
 }
 
+TEST_CASE("object cache: a hit is found before any IR is generated", "[cache]") {
+  CacheDir cache;
+  Compiled first(kModel, trainOptions());
+  REQUIRE(first.ok());
+  auto ran = [](const Compiled& c, const std::string& stage) {
+    for (const StageTime& t : c.cm->times.stages)
+      if (t.name == stage) return true;
+    return false;
+  };
+  CHECK(ran(first, "codegen"));
+  Compiled second(kModel, trainOptions());
+  REQUIRE(second.ok());
+  CHECK(second.cm->times.cacheHit);
+  CHECK_FALSE(ran(second, "codegen"));
+  CHECK_FALSE(ran(second, "LLVM optimize"));
+  CHECK(second.cm->times.codegenMs == 0);
+}
+
 TEST_CASE("object cache: a different model or dtype is a different entry", "[cache]") {
   CacheDir cache;
   Compiled a(kModel, trainOptions());
@@ -200,7 +218,8 @@ TEST_CASE("object cache: an entry records its whole key and serves no other", "[
   REQUIRE(cache.entries().size() == 1);
   std::filesystem::path entryA = cache.entries()[0];
   std::string bytes = readBytes(entryA);
-  for (const char* part : {"nnjit 0.", "LLVM 19", "cpu ", "ir-sha256 "}) CHECK(bytes.find(part) != std::string::npos);
+  for (const char* part : {"nnjit 0.", "LLVM 19", "cpu ", "generator ", "code-sha256 "})
+    CHECK(bytes.find(part) != std::string::npos);
   std::string other = "param w = 5\nloss = square(w + 2)\noptimizer sgd(lr = 0.2)\n";
   Compiled b(other, trainOptions());
   REQUIRE(cache.entries().size() == 2);
