@@ -290,10 +290,11 @@ bool Jit::perfMapRequested() {
 /// size taken as the distance to the next one.
 void Jit::writePerfMap(const llvm::Module& module) {
   std::vector<std::pair<uint64_t, std::string>> symbols;
-  for (const llvm::Function& f : module)
-    if (!f.isDeclaration() && f.hasExternalLinkage())
-      if (auto sym = impl_->jit->lookup(f.getName())) symbols.emplace_back(sym->getValue(), f.getName().str());
-      else llvm::consumeError(sym.takeError());
+  for (const llvm::Function& f : module) {
+    if (f.isDeclaration() || !f.hasExternalLinkage()) continue;
+    if (auto sym = impl_->jit->lookup(f.getName())) symbols.emplace_back(sym->getValue(), f.getName().str());
+    else llvm::consumeError(sym.takeError());
+  }
   std::sort(symbols.begin(), symbols.end());
   std::FILE* map = std::fopen(("/tmp/perf-" + std::to_string(getpid()) + ".map").c_str(), "a");
   if (!map) return;
