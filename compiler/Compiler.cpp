@@ -325,22 +325,22 @@ bool compileStages(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngin
     return false;
   }
   cm.jit = std::move(*jit);
-  std::vector<size_t> todo = all;
+  std::vector<size_t> uncached = all;
   std::vector<std::string> digests = shown ? std::vector<std::string>{} : codeDigests(in);
   if (!digests.empty()) {
     auto found = stages.run("native code (object cache)", &StageTimes::jitMs, [&] { return cm.jit->linkCached(digests); });
     if (!found) return fail(found.errors().front(), diags);
-    todo.clear();
+    uncached.clear();
     std::vector<std::string> missing;
     for (size_t i = 0; i < found->size(); ++i)
-      if (!(*found)[i]) todo.push_back(i), missing.push_back(digests[i]);
+      if (!(*found)[i]) uncached.push_back(i), missing.push_back(digests[i]);
     digests = std::move(missing);
-    cm.times.cacheHit = todo.empty();
+    cm.times.cacheHit = uncached.empty();
   }
-  if (!todo.empty()) {
+  if (!uncached.empty()) {
     Modules modules;
     bool generated = stages.run("codegen", &StageTimes::codegenMs,
-                                [&] { return generateModules(in, todo, shown, modules, m.file, diags); });
+                                [&] { return generateModules(in, uncached, shown, modules, m.file, diags); });
     if (!generated) return false;
     Status added = shown ? compileShown(cm, opt, modules, stages) : compileNative(cm, modules, digests);
     if (!added) return fail(added, diags);

@@ -46,7 +46,6 @@ public:
   ObjectCache(const ObjectCache&) = delete;
   ObjectCache& operator=(const ObjectCache&) = delete;
 
-  bool enabled() const { return dir_ >= 0; }
   /// Whether there is a cache folder to look in (not `NNJIT_CACHE=0`, and a
   /// place to put it); checks nothing on disk.
   static bool wanted();
