@@ -101,7 +101,7 @@ Expected<Table> loadPredictCsv(const Model& model, const std::string& path) { re
 
 Expected<Table> loadData(const ParsedModel& model, const std::vector<DataFile>& files, DType dtype) {
   const ParsedModel::Impl& p = Access::of(model);
-  std::vector<nnjit::InputColumns> layout = nnjit::csvLayout(p.model);
+  std::vector<nnjit::InputColumns> layout = nnjit::csvLayout(nnjit::declarationsOf(*p.model));
   std::vector<nnjit::DataSource> sources = sourcesOf(files);
   Expected<bool> csv = isCsv(sources, p.name);
   if (!csv) return csv.error();
@@ -112,7 +112,7 @@ Expected<Table> loadData(const ParsedModel& model, const std::vector<DataFile>& 
 Expected<Table> loadPredictData(const Model& model, const std::vector<std::string>& paths) {
   const Model::Impl& m = Access::of(model);
   const nnjit::CompiledModel& cm = *m.cm;
-  std::vector<nnjit::InputColumns> full = nnjit::csvLayout(cm.model), subset;
+  std::vector<nnjit::InputColumns> full = nnjit::csvLayout(cm.declared), subset;
   std::vector<bool> reads(full.size());
   for (size_t i = 0; i < full.size(); ++i) {
     reads[i] = i < cm.outputReadsInput.size() && cm.outputReadsInput[i];

@@ -15,6 +15,7 @@ namespace nnjit::api {
 
 struct Model::Impl {
   std::unique_ptr<nnjit::CompiledModel> cm;
+  std::shared_ptr<const nnjit::Model> lowered;  // what was compiled, for what asks about its graph
   std::string name;
   DType dtype = DType::F32;
   std::vector<TensorInfo> inputs, params;
@@ -27,7 +28,7 @@ struct Model::Impl {
 };
 
 struct ParsedModel::Impl {
-  nnjit::Model model;
+  std::shared_ptr<const nnjit::Model> model;
   std::string source;  // for `emit`, which runs the pipeline from the start
   nnjit::StageTimes times;  // parse and lower
   std::string name;

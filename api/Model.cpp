@@ -73,7 +73,8 @@ Expected<std::shared_ptr<const Model::Impl>> compileSource(const std::string& so
   Expected<nnjit::CompileOptions> options = compileOptions(*parsed, settings, {});
   if (!options) return options.error();
   auto impl = std::make_shared<Model::Impl>();
-  impl->cm = compileWithCache(std::move(*parsed), *options, diags);
+  impl->lowered = std::make_shared<const nnjit::Model>(std::move(*parsed));
+  impl->cm = compileWithCache(*impl->lowered, *options, diags);
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   nnjit::StageTimes& times = impl->cm->times;
   times.parseMs = front.parseMs;
@@ -105,7 +106,7 @@ Expected<std::string> ParsedModel::emit(const std::string& stage, const CompileS
   // What `show --ir` compiles: every entry point a user of the model can call.
   BuildOptions build;
   build.entryPoints = EntryPoints{.trainStep = hasOptimizer() && hasLoss(), .evaluate = true, .predict = hasOutput()};
-  Expected<nnjit::CompileOptions> options = compileOptions(impl_->model, settings, build);
+  Expected<nnjit::CompileOptions> options = compileOptions(*impl_->model, settings, build);
   if (!options) return options.error();
   nnjit::DiagnosticEngine diags(impl_->name, impl_->source);
   try {
@@ -130,12 +131,13 @@ Expected<Model> Model::compile(const ParsedModel& parsed, const CompileSettings&
 Expected<Model> Model::compileParsed(const ParsedModel& parsed, const CompileSettings& settings,
                                      const BuildOptions& build) {
   const ParsedModel::Impl& p = Access::of(parsed);
-  Expected<nnjit::CompileOptions> options = compileOptions(p.model, settings, build);
+  Expected<nnjit::CompileOptions> options = compileOptions(*p.model, settings, build);
   if (!options) return options.error();
   // No source text: the CLI shows back-end diagnostics without source lines.
   nnjit::DiagnosticEngine diags(p.name, "");
   auto impl = std::make_shared<Model::Impl>();
-  impl->cm = compileWithCache(p.model, *options, diags);
+  impl->lowered = p.model;
+  impl->cm = compileWithCache(*p.model, *options, diags);
   if (!impl->cm || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   impl->cm->times.parseMs = p.times.parseMs;
   impl->cm->times.lowerMs = p.times.lowerMs;
@@ -151,18 +153,18 @@ Expected<Model> Model::compileParsed(const ParsedModel& parsed, const CompileSet
 
 void describeModel(Model::Impl& m) {
   const nnjit::CompiledModel& cm = *m.cm;
-  const nnjit::Model& src = cm.model;
-  for (size_t i = 0; i < src.inputs.size(); ++i) {
-    TensorInfo t = describe(src.inputs[i].name, src.inputs[i].shape);
-    t.classes = src.inputs[i].numClasses;
+  const nnjit::Declarations& declared = cm.declared;
+  for (size_t i = 0; i < declared.inputs.size(); ++i) {
+    TensorInfo t = describe(declared.inputs[i].name, declared.inputs[i].shape);
+    t.classes = declared.inputs[i].numClasses;
     t.readByOutput = i < cm.outputReadsInput.size() && cm.outputReadsInput[i];
     m.inputs.push_back(std::move(t));
   }
-  for (const nnjit::ParamInfo& p : src.params) m.params.push_back(describe(p.name, p.shape));
-  if (src.output && cm.outputSlot >= 0) m.output = describe(src.output->name, cm.slots[cm.outputSlot].shape);
-  for (const nnjit::NamedValue& v : src.metrics) m.metrics.push_back(v.name);
-  m.defaults = trainDefaults(src, m.name);
-  m.hasLoss = src.loss != kNoNode;
+  for (const nnjit::ParamDecl& p : declared.params) m.params.push_back(describe(p.name, p.shape));
+  if (declared.output && cm.outputSlot >= 0) m.output = describe(*declared.output, cm.slots[cm.outputSlot].shape);
+  m.metrics = declared.metrics;
+  m.defaults = trainDefaults(*m.lowered, m.name);
+  m.hasLoss = declared.hasLoss;
   m.canTrain = cm.trainStep != nullptr;
 }
 
@@ -196,14 +198,14 @@ const std::vector<std::string>& Model::metrics() const { return impl_->metrics; 
 
 std::vector<TensorInfo> Model::values() const {
   std::vector<TensorInfo> out;
-  const nnjit::Model& m = impl_->cm->model;
+  const nnjit::Model& m = *impl_->lowered;
   for (const nnjit::NamedValue& v : m.values) out.push_back(describe(v.name, m.graph.shape(v.node)));
   return out;
 }
 
 Model::StepFlops Model::trainStepFlops() const {
   nnjit::DiagnosticEngine diags(impl_->name, "");
-  nnjit::StepFlops f = nnjit::trainStepFlops(impl_->cm->model, diags);
+  nnjit::StepFlops f = nnjit::trainStepFlops(*impl_->lowered, diags);
   return {f.perRow, f.fixed};
 }
 

@@ -60,11 +60,11 @@ Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
   auto impl = std::make_shared<Impl>();
   std::optional<nnjit::Model> model = parseModel(*source, path, diags, &impl->times);
   if (!model || diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
-  impl->model = std::move(*model);
+  impl->model = std::make_shared<const nnjit::Model>(std::move(*model));
   impl->source = std::move(*source);
   impl->name = path;
-  for (const std::string& data : impl->model.dataPaths) impl->dataPaths.push_back(besideModel(path, data));
-  impl->defaults = nnjit::api::trainDefaults(impl->model, path);
+  for (const std::string& data : impl->model->dataPaths) impl->dataPaths.push_back(besideModel(path, data));
+  impl->defaults = nnjit::api::trainDefaults(*impl->model, path);
   Diagnostic& patience = impl->defaults.patienceAt;
   if (patience.line > 0) patience.sourceLine = sourceLineOf(patience, impl->source);
   impl->warnings = publicDiagnostics(diags.diagnostics());
@@ -73,11 +73,11 @@ Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
 
 const std::string& ParsedModel::name() const { return impl_->name; }
 const std::vector<Diagnostic>& ParsedModel::warnings() const { return impl_->warnings; }
-bool ParsedModel::hasInputs() const { return !impl_->model.inputs.empty(); }
-bool ParsedModel::hasLoss() const { return impl_->model.loss != kNoNode; }
-bool ParsedModel::hasOptimizer() const { return impl_->model.optimizer.has_value(); }
-bool ParsedModel::hasTrain() const { return impl_->model.train.has_value(); }
-bool ParsedModel::hasOutput() const { return impl_->model.output.has_value(); }
+bool ParsedModel::hasInputs() const { return !impl_->model->inputs.empty(); }
+bool ParsedModel::hasLoss() const { return impl_->model->loss != kNoNode; }
+bool ParsedModel::hasOptimizer() const { return impl_->model->optimizer.has_value(); }
+bool ParsedModel::hasTrain() const { return impl_->model->train.has_value(); }
+bool ParsedModel::hasOutput() const { return impl_->model->output.has_value(); }
 namespace {
 const std::string& firstOf(const std::vector<std::string>& list) {
   static const std::string none;
@@ -86,14 +86,14 @@ const std::string& firstOf(const std::vector<std::string>& list) {
 } // namespace
 
 const std::string& ParsedModel::dataPath() const { return firstOf(impl_->dataPaths); }
-const std::string& ParsedModel::dataName() const { return firstOf(impl_->model.dataPaths); }
+const std::string& ParsedModel::dataName() const { return firstOf(impl_->model->dataPaths); }
 const std::vector<std::string>& ParsedModel::dataPaths() const { return impl_->dataPaths; }
-const std::vector<std::string>& ParsedModel::dataNames() const { return impl_->model.dataPaths; }
+const std::vector<std::string>& ParsedModel::dataNames() const { return impl_->model->dataPaths; }
 const TrainDefaults& ParsedModel::trainDefaults() const { return impl_->defaults; }
 
 Expected<std::string> ParsedModel::dot(bool withGradients, bool expandCalls) const {
   nnjit::DiagnosticEngine diags(impl_->name, "");
-  std::string dot = modelDot(impl_->model, withGradients, diags, expandCalls);
+  std::string dot = modelDot(*impl_->model, withGradients, diags, expandCalls);
   if (diags.hasErrors()) return Error(ErrorKind::Compile, publicDiagnostics(diags.diagnostics()));
   return dot;
 }
@@ -114,7 +114,7 @@ Diagnostic warningAt(const std::string& file, nnjit::SourceLoc loc, std::string 
 
 std::vector<Diagnostic> Model::unusedWarnings() const {
   const nnjit::CompiledModel& cm = *impl_->cm;
-  const nnjit::Model& m = cm.model;
+  const nnjit::Model& m = *impl_->lowered;
   std::vector<NodeId> used;
   if (m.loss != kNoNode) used.push_back(m.loss);
   for (const NamedValue& v : m.metrics) used.push_back(v.node);

@@ -255,7 +255,7 @@ bool link(CompiledModel& cm, const EntryPoints& ep, const std::vector<FunctionCo
     const EntryPoint& f = ep.functions[i];
     cm.*(f.entry) = cm.jit->lookup(f.name);
     if (!(cm.*(f.entry))) {
-      diags.add(fileError(cm.model.file, "internal compiler error: the JIT has no function " + f.name));
+      diags.add(fileError(cm.declared.file, "internal compiler error: the JIT has no function " + f.name));
       return false;
     }
     cm.arenaNeeds.push_back({cm.*(f.entry), kernels[i].memory.staticSize, kernels[i].memory.rowSize});
@@ -263,17 +263,60 @@ bool link(CompiledModel& cm, const EntryPoints& ep, const std::vector<FunctionCo
   return true;
 }
 
+/// -> LLVM IR -> native functions, or native functions from the object cache.
+bool nativeCode(CompiledModel& cm, const EntryPoints& ep, const CodeGenInput& in, const CompileOptions& opt,
+                Stages& stages, DiagnosticEngine& diags) {
+  auto emitting = [&](Stage s) { return opt.emit == s; };
+  bool shown = opt.keepIR || opt.keepAsm || emitting(Stage::Ir);
+  std::vector<size_t> all(in.functions.size());
+  std::iota(all.begin(), all.end(), 0);
+  if (!opt.jit || emitting(Stage::Ir)) {
+    Modules modules;
+    bool generated = stages.run("codegen", &StageTimes::codegenMs,
+                                [&] { return generateModules(in, all, shown, modules, cm.declared.file, diags); });
+    if (generated && emitting(Stage::Ir)) cm.emitted = printModules(modules);
+    return generated;
+  }
+  auto jit = stages.run("JIT setup", &StageTimes::jitMs, [] { return Jit::create(); });
+  if (!jit) {
+    for (const Diagnostic& d : jit.errors()) diags.add(d);
+    return false;
+  }
+  cm.jit = std::move(*jit);
+  std::vector<size_t> uncached = all;
+  std::vector<std::string> digests = shown ? std::vector<std::string>{} : codeDigests(in);
+  if (!digests.empty()) {
+    auto found = stages.run("native code (object cache)", &StageTimes::jitMs, [&] { return cm.jit->linkCached(digests); });
+    if (!found) return fail(found.errors().front(), diags);
+    uncached.clear();
+    std::vector<std::string> missing;
+    for (size_t i = 0; i < found->size(); ++i)
+      if (!(*found)[i]) uncached.push_back(i), missing.push_back(digests[i]);
+    digests = std::move(missing);
+    cm.times.cacheHit = uncached.empty();
+  }
+  if (!uncached.empty()) {
+    Modules modules;
+    bool generated = stages.run("codegen", &StageTimes::codegenMs,
+                                [&] { return generateModules(in, uncached, shown, modules, cm.declared.file, diags); });
+    if (!generated) return false;
+    Status added = shown ? compileShown(cm, opt, modules, stages) : compileNative(cm, modules, digests);
+    if (!added) return fail(added, diags);
+  }
+  if (emitting(Stage::Asm)) cm.emitted = cm.assembly;
+  return stages.run("link", &StageTimes::jitMs, [&] { return link(cm, ep, in.functions, diags); });
+}
+
 /// The back half of the pipeline, from the lowered model to native code;
 /// stops early (true, with `cm.emitted`) when `opt.emit` asks for a stage.
-bool compileStages(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags) {
+bool compileStages(Model& m, CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags) {
   Stages stages(cm.times);
   auto emitting = [&](Stage s) { return opt.emit == s; };
-  Model& m = cm.model;
   if (opt.lr) overrideLearningRate(m, *opt.lr);  // --lr: before the updates are built from it
 
   // graph -> the entry points' graph: the loss's gradients, the updates
   std::optional<EntryPoints> ep =
-      stages.run("autodiff", &StageTimes::autodiffMs, [&] { return buildEntryPoints(cm, opt, diags); });
+      stages.run("autodiff", &StageTimes::autodiffMs, [&] { return buildEntryPoints(m, cm, opt, diags); });
   if (!ep) return false;
   bool verify = opt.verifyGraphs.value_or(verifyGraphsByDefault());
   if (verify) checkGraph(ep->program, "autodiff");
@@ -308,45 +351,8 @@ bool compileStages(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngin
   });
   if (emitting(Stage::Schedule)) return cm.emitted = printSchedule(g, in.functions, cm.slots), true;
 
-  // -> LLVM IR -> native functions, or native functions from the object cache
-  bool shown = opt.keepIR || opt.keepAsm || emitting(Stage::Ir);
-  std::vector<size_t> all(in.functions.size());
-  std::iota(all.begin(), all.end(), 0);
-  if (!opt.jit || emitting(Stage::Ir)) {
-    Modules modules;
-    bool generated = stages.run("codegen", &StageTimes::codegenMs,
-                                [&] { return generateModules(in, all, shown, modules, m.file, diags); });
-    if (generated && emitting(Stage::Ir)) cm.emitted = printModules(modules);
-    return generated;
-  }
-  auto jit = stages.run("JIT setup", &StageTimes::jitMs, [] { return Jit::create(); });
-  if (!jit) {
-    for (const Diagnostic& d : jit.errors()) diags.add(d);
-    return false;
-  }
-  cm.jit = std::move(*jit);
-  std::vector<size_t> uncached = all;
-  std::vector<std::string> digests = shown ? std::vector<std::string>{} : codeDigests(in);
-  if (!digests.empty()) {
-    auto found = stages.run("native code (object cache)", &StageTimes::jitMs, [&] { return cm.jit->linkCached(digests); });
-    if (!found) return fail(found.errors().front(), diags);
-    uncached.clear();
-    std::vector<std::string> missing;
-    for (size_t i = 0; i < found->size(); ++i)
-      if (!(*found)[i]) uncached.push_back(i), missing.push_back(digests[i]);
-    digests = std::move(missing);
-    cm.times.cacheHit = uncached.empty();
-  }
-  if (!uncached.empty()) {
-    Modules modules;
-    bool generated = stages.run("codegen", &StageTimes::codegenMs,
-                                [&] { return generateModules(in, uncached, shown, modules, m.file, diags); });
-    if (!generated) return false;
-    Status added = shown ? compileShown(cm, opt, modules, stages) : compileNative(cm, modules, digests);
-    if (!added) return fail(added, diags);
-  }
-  if (emitting(Stage::Asm)) cm.emitted = cm.assembly;
-  return stages.run("link", &StageTimes::jitMs, [&] { return link(cm, *ep, in.functions, diags); });
+  // -> LLVM IR -> native functions
+  return nativeCode(cm, *ep, in, opt, stages, diags);
 }
 
 } // namespace
@@ -381,8 +387,8 @@ std::unique_ptr<CompiledModel> compileModel(const std::string& source, const std
 std::unique_ptr<CompiledModel> compileModel(Model model, const CompileOptions& options, DiagnosticEngine& diags) {
   auto cm = std::make_unique<CompiledModel>();
   cm->dtype = options.dtype;
-  cm->model = std::move(model);
-  if (!compileStages(*cm, options, diags)) return nullptr;
+  cm->declared = declarationsOf(model);
+  if (!compileStages(model, *cm, options, diags)) return nullptr;
   return cm;
 }
 

@@ -51,11 +51,11 @@ namespace {
 
 class EntryPointBuilder {
 public:
-  EntryPointBuilder(CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags)
-      : cm_(cm), opt_(opt), diags_(diags), b_(cm.model.graph), inMode_(cm.model.graph) {}
+  EntryPointBuilder(Model& model, CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags)
+      : m_(model), cm_(cm), opt_(opt), diags_(diags), b_(model.graph), inMode_(model.graph) {}
 
   std::optional<EntryPoints> build() {
-    Model& m = cm_.model;
+    const Model& m = m_;
     makeSlots();
     std::vector<NodeId> params;
     for (const ParamInfo& p : m.params) params.push_back(p.node);
@@ -85,10 +85,10 @@ private:
   int slot(std::string name, SlotKind kind, Shape shape) { return addSlot(cm_, ep_, std::move(name), kind, std::move(shape)); }
 
   void makeSlots() {
-    Model& m = cm_.model;
+    const Model& m = m_;
     for (const ParamInfo& p : m.params) cm_.paramSlots.push_back(slot(p.name, SlotKind::Param, p.shape));
     for (const ModelState& s : m.states) {
-      cm_.states.push_back(StateTensor{s.name, s.leaf, s.shape, s.initial});
+      cm_.states.push_back(s);
       cm_.stateSlots.push_back(slot(s.name, SlotKind::State, s.shape));
     }
     for (const InputInfo& in : m.inputs) cm_.inputSlots.push_back(slot(in.name, SlotKind::Input, in.shape));
@@ -122,7 +122,7 @@ private:
   Mode evalMode() const { return opt_.gradients ? Mode::check() : Mode::eval(); }
 
   void addTrainStep(const std::vector<NodeId>& grads) {
-    Model& m = cm_.model;
+    const Model& m = m_;
     UpdatePlan plan = buildOptimizerUpdates(b_, m, grads);
     cm_.states.insert(cm_.states.end(), plan.states.begin(), plan.states.end());
     for (const StateTensor& s : plan.states) cm_.stateSlots.push_back(slot(s.name, SlotKind::State, s.shape));
@@ -143,7 +143,7 @@ private:
   }
 
   void addEvaluate() {
-    Model& m = cm_.model;
+    const Model& m = m_;
     std::vector<std::pair<NodeId, int>> values;  // in evaluation's mode -> the slot it goes to
     if (m.loss != kNoNode) values.push_back({inMode_(m.loss, evalMode()), cm_.lossSlot});
     for (size_t i = 0; i < m.metrics.size(); ++i) values.push_back({inMode_(m.metrics[i].node, evalMode()), cm_.metricSlots[i]});
@@ -212,7 +212,7 @@ private:
   }
 
   void addGradients(const std::vector<NodeId>& grads) {
-    Model& m = cm_.model;
+    const Model& m = m_;
     EntryPoint f{"nnjit_gradients", &CompiledModel::gradients, {{root(m.loss, Mode::check()), cm_.lossSlot}}, {}};
     for (size_t i = 0; i < grads.size(); ++i) {
       cm_.gradientSlots.push_back(slot("grad." + m.params[i].name, SlotKind::Gradient, m.params[i].shape));
@@ -221,6 +221,7 @@ private:
     ep_.functions.push_back(std::move(f));
   }
 
+  Model& m_;  // its graph grows by the gradients and the entry points' roots
   CompiledModel& cm_;
   const CompileOptions& opt_;
   DiagnosticEngine& diags_;
@@ -231,8 +232,9 @@ private:
 
 } // namespace
 
-std::optional<EntryPoints> buildEntryPoints(CompiledModel& cm, const CompileOptions& options, DiagnosticEngine& diags) {
-  return EntryPointBuilder(cm, options, diags).build();
+std::optional<EntryPoints> buildEntryPoints(Model& model, CompiledModel& cm, const CompileOptions& options,
+                                            DiagnosticEngine& diags) {
+  return EntryPointBuilder(model, cm, options, diags).build();
 }
 
 } // namespace nnjit

@@ -33,10 +33,11 @@ struct EntryPoints {
 /// Adds a slot to `cm`'s table.
 int addSlot(CompiledModel& cm, EntryPoints& ep, std::string name, SlotKind kind, Shape shape);
 
-/// Lays out `cm`'s slots and builds the roots of the entry points `options`
+/// Lays out `cm`'s slots and builds, in `model`'s graph, the roots of the entry points `options`
 /// asks for: the train step (the loss differentiated in training mode, the
 /// optimizer's updates, state updates), evaluation, predict, gradients.
 /// Nothing when differentiating failed (the reason is in `diags`).
-std::optional<EntryPoints> buildEntryPoints(CompiledModel& cm, const CompileOptions& options, DiagnosticEngine& diags);
+std::optional<EntryPoints> buildEntryPoints(Model& model, CompiledModel& cm, const CompileOptions& options,
+                                            DiagnosticEngine& diags);
 
 } // namespace nnjit

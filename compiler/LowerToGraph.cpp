@@ -152,7 +152,7 @@ void Lowerer::declareInput(const Stmt& s) {
   Attrs a;
   a.name = s.name;
   NodeId n = b_.make(Op::Input, {}, a, *shape);
-  model_.inputs.push_back(InputInfo{s.name, n, *shape, s.numClasses, s.nameLoc});
+  model_.inputs.push_back(InputInfo{{s.name, *shape, s.numClasses, s.nameLoc}, n});
   globals_[s.name] = {n, s.nameLoc};
 }
 
@@ -164,7 +164,7 @@ void Lowerer::declareParam(const Stmt& s) {
   Attrs a;
   a.name = s.name;
   NodeId n = b_.make(Op::Param, {}, a, *shape);
-  model_.params.push_back(ParamInfo{s.name, n, *shape, *init, s.nameLoc});
+  model_.params.push_back(ParamInfo{{s.name, *shape, *init, s.nameLoc}, n});
   globals_[s.name] = {n, s.nameLoc};
 }
 

@@ -1,6 +1,7 @@
 // Model: what LowerToGraph makes of a `.nn` file — the graph plus its declarations.
 #pragma once
 
+#include "Declarations.h"
 #include "Graph.h"
 
 #include <map>
@@ -10,29 +11,13 @@
 
 namespace nnjit {
 
-struct InputInfo {
-  std::string name;
+/// A declaration and the leaf that stands for it in the graph.
+struct InputInfo : InputDecl {
   NodeId node = kNoNode;
-  Shape shape;
-  int64_t numClasses = 0;  // > 0 for a class label
-  SourceLoc loc;
-  /// Columns this input takes in a CSV row.
-  int64_t width() const { return shape.staticElements(); }
 };
 
-struct InitSpec {
-  enum class Kind { Constant, Normal, TruncatedNormal, Uniform, Glorot, He, List };
-  Kind kind = Kind::Constant;
-  double a = 0, b = 0;          // value, or mean/std, or lo/hi
-  std::vector<double> values;   // List, row-major
-};
-
-struct ParamInfo {
-  std::string name;
+struct ParamInfo : ParamDecl {
   NodeId node = kNoNode;
-  Shape shape;
-  InitSpec init;
-  SourceLoc loc;
 };
 
 struct NamedValue {
@@ -68,11 +53,8 @@ struct TrainSpec {
 
 /// A tensor the model keeps between steps besides its params (batch norm's
 /// running statistics): a State leaf, set to `update` after each train step.
-struct ModelState {
-  std::string name;  // e.g. batch_norm.mean.GAMMA
+struct ModelState : StateDecl {  // e.g. batch_norm.mean.GAMMA
   NodeId leaf = kNoNode;
-  Shape shape;
-  double initial = 0;
   NodeId update = kNoNode;  // its value after a step, in the graph's train mode
 };
 
@@ -92,5 +74,8 @@ struct Model {
   std::optional<OptimizerSpec> optimizer;
   std::optional<TrainSpec> train;
 };
+
+/// `model` without its graph: what the runtime needs of it.
+Declarations declarationsOf(const Model& model);
 
 } // namespace nnjit

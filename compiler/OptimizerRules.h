@@ -7,11 +7,8 @@
 namespace nnjit {
 
 /// An optimizer state tensor, a leaf of the graph kept between steps.
-struct StateTensor {
-  std::string name;  // OPTIMIZER.STATE.PARAM, e.g. adam.m.W
+struct StateTensor : StateDecl {  // OPTIMIZER.STATE.PARAM, e.g. adam.m.W
   NodeId leaf = kNoNode;
-  Shape shape;
-  double initial = 0;
 };
 
 /// `target` (a Param or State leaf) takes `value` at the end of a step.

@@ -141,10 +141,10 @@ NodeId lowerBatchNorm(Lowerer& L, const Expr& call, const std::vector<const Expr
   NodeId unbiased = b.mul(var, b.div(n, b.binary(Op::Maximum, b.sub(n, b.constant(1)), b.constant(1))));
   NodeId keep = b.constant(1 - args->momentum), take = b.constant(args->momentum);
   auto moved = [&](NodeId old, NodeId batch) { return b.add(b.mul(keep, old), b.mul(take, b.unary(Op::StopGradient, batch))); };
-  L.model().states.push_back({fmt::format("batch_norm.mean.{}", args->gammaName), runningMean, features, 0,
-                              moved(runningMean, mean)});
-  L.model().states.push_back({fmt::format("batch_norm.var.{}", args->gammaName), runningVar, features, 1,
-                              moved(runningVar, unbiased)});
+  L.model().states.push_back(
+      {{fmt::format("batch_norm.mean.{}", args->gammaName), features, 0}, runningMean, moved(runningMean, mean)});
+  L.model().states.push_back(
+      {{fmt::format("batch_norm.var.{}", args->gammaName), features, 1}, runningVar, moved(runningVar, unbiased)});
   Attrs choice;
   choice.ints = {static_cast<int64_t>(ModeFeature::BatchStatistics)};
   return L.checked(b.make(Op::Mode, {training, running}, choice), call.loc, "batch_norm");

@@ -16,7 +16,7 @@ const char* const kOptimizers[] = {"sgd", "adagrad", "rmsprop", "adam", "adamw"}
 bool usesStepCount(const std::string& kind) { return kind == "adam" || kind == "adamw"; }
 
 /// Names any optimizer could write: `KIND.STATE.PARAM` or `KIND.t`.
-bool isOptimizerState(const std::string& name, const Model& m) {
+bool isOptimizerState(const std::string& name, const Declarations& m) {
   for (const char* kind : kOptimizers) {
     std::string prefix = std::string(kind) + ".";
     if (name.rfind(prefix, 0) != 0) continue;
@@ -25,7 +25,7 @@ bool isOptimizerState(const std::string& name, const Model& m) {
     size_t dot = rest.find('.');
     if (dot == std::string::npos) continue;
     std::string param = rest.substr(dot + 1);
-    for (const ParamInfo& p : m.params)
+    for (const ParamDecl& p : m.params)
       if (p.name == param) return true;
   }
   return false;
@@ -37,14 +37,14 @@ std::vector<int64_t> dimsOf(const Shape& s) { return s.dims; }
 
 Status saveCheckpoint(const Session& session, const std::string& path) {
   const CompiledModel& cm = session.compiled();
-  const Model& m = cm.model;
+  const Declarations& m = cm.declared;
   std::vector<NamedTensor> tensors;
   for (size_t i = 0; i < m.params.size(); ++i)
     tensors.push_back({m.params[i].name, dimsOf(m.params[i].shape), session.read(cm.paramSlots[i])});
   for (size_t i = 0; i < cm.states.size(); ++i)
     tensors.push_back({cm.states[i].name, dimsOf(cm.states[i].shape), session.read(cm.stateSlots[i])});
-  if (m.optimizer && usesStepCount(m.optimizer->kind))
-    tensors.push_back({m.optimizer->kind + ".t", {}, {static_cast<double>(session.steps)}});
+  if (usesStepCount(m.optimizer))
+    tensors.push_back({m.optimizer + ".t", {}, {static_cast<double>(session.steps)}});
   tensors.push_back({"epoch", {}, {static_cast<double>(session.epochsDone)}});
   return writeSafetensors(path, tensors, cm.dtype);
 }
@@ -55,8 +55,8 @@ namespace {
 /// header, and every param in F64 with the state of every optimizer at once.
 uint64_t checkpointBound(const CompiledModel& cm) {
   uint64_t elements = 64;  // the scalars: epoch, the step counts
-  for (const ParamInfo& p : cm.model.params) elements += static_cast<uint64_t>(p.shape.staticElements()) * 8;
-  for (const ModelState& s : cm.model.states) elements += static_cast<uint64_t>(s.shape.staticElements());
+  for (const ParamDecl& p : cm.declared.params) elements += static_cast<uint64_t>(p.shape.staticElements()) * 8;
+  for (const StateDecl& s : cm.states) elements += static_cast<uint64_t>(s.shape.staticElements());
   return (16u << 20) + 8 + elements * 8;
 }
 
@@ -69,9 +69,9 @@ using ByName = std::map<std::string, const NamedTensor*>;
 /// Every check, before anything in the session changes.
 Status validate(const CompiledModel& cm, const std::vector<NamedTensor>& file, const ByName& byName,
                 const std::string& displayName) {
-  const Model& m = cm.model;
+  const Declarations& m = cm.declared;
   auto refuse = [&](std::string message) { return Status(fileError(displayName, std::move(message))); };
-  for (const ParamInfo& p : m.params) {
+  for (const ParamDecl& p : m.params) {
     auto it = byName.find(p.name);
     if (it == byName.end()) return refuse(fmt::format("the checkpoint has no tensor for param '{}'", p.name));
     if (it->second->shape != p.shape.dims)
@@ -80,8 +80,8 @@ Status validate(const CompiledModel& cm, const std::vector<NamedTensor>& file, c
   }
   for (const NamedTensor& t : file) {
     bool known = t.name == "epoch" || isOptimizerState(t.name, m);
-    for (const StateTensor& s : cm.states) known = known || s.name == t.name;
-    for (const ParamInfo& p : m.params) known = known || p.name == t.name;
+    for (const StateDecl& s : cm.states) known = known || s.name == t.name;
+    for (const ParamDecl& p : m.params) known = known || p.name == t.name;
     if (!known) return refuse(fmt::format("the checkpoint holds '{}', which is not a param of this model", t.name));
     bool counter = t.name == "epoch" || (t.name.size() > 2 && t.name.substr(t.name.size() - 2) == ".t");
     if (counter && t.values.size() != 1)
@@ -102,7 +102,7 @@ Status validate(const CompiledModel& cm, const std::vector<NamedTensor>& file, c
 
 Status loadCheckpointFrom(Session& session, const std::vector<NamedTensor>& file, const std::string& displayName) {
   const CompiledModel& cm = session.compiled();
-  const Model& m = cm.model;
+  const Declarations& m = cm.declared;
   ByName byName;
   for (const NamedTensor& t : file) byName[t.name] = &t;
   if (Status ok = validate(cm, file, byName, displayName); !ok) return ok;
@@ -113,8 +113,8 @@ Status loadCheckpointFrom(Session& session, const std::vector<NamedTensor>& file
     auto it = byName.find(cm.states[i].name);
     if (it != byName.end()) session.write(cm.stateSlots[i], it->second->values);
   }
-  if (m.optimizer) {
-    auto t = byName.find(m.optimizer->kind + ".t");
+  if (!m.optimizer.empty()) {
+    auto t = byName.find(m.optimizer + ".t");
     if (t != byName.end()) session.steps = static_cast<int64_t>(t->second->values[0]);
   }
   if (auto epoch = byName.find("epoch"); epoch != byName.end())

@@ -186,7 +186,7 @@ void Session::write(int slot, const std::vector<double>& values) {
 
 namespace {
 
-std::vector<double> drawInit(const ParamInfo& p, Rng& rng) {
+std::vector<double> drawInit(const ParamDecl& p, Rng& rng) {
   int64_t n = p.shape.elements(1);
   const InitSpec& init = p.init;
   double fanIn = p.shape.isScalar() ? 1 : static_cast<double>(p.shape.dims.front());
@@ -226,7 +226,7 @@ void Session::setRandomKey(int64_t epoch, int64_t batch) {
 void Session::initParams(uint64_t seed) {
   seed_ = seed;
   Rng rng(seed);
-  for (size_t i = 0; i < model().params.size(); ++i) write(cm_.paramSlots[i], drawInit(model().params[i], rng));
+  for (size_t i = 0; i < declared().params.size(); ++i) write(cm_.paramSlots[i], drawInit(declared().params[i], rng));
 }
 
 void Session::resetOptimizer() {
@@ -255,7 +255,7 @@ void Session::feed(const Dataset& data, const std::vector<int64_t>& rows, size_t
   for (size_t i = 0; i < columnOf.size(); ++i) {
     if (columnOf[i] < 0) continue;
     const std::vector<double>& col = data.columns[columnOf[i]];
-    int64_t width = model().inputs[i].width();
+    int64_t width = declared().inputs[i].width();
     int slot = cm_.inputSlots[i];
     unbindInput(slot);  // the rows go to the session's own buffer, so read them from there
     // The dtype is decided once per input, so each row is one tight

@@ -1,7 +1,7 @@
 // Session: the buffers of one compiled model — params, state, inputs, outputs, arena.
 #pragma once
 
-#include "Compiler.h"
+#include "CompiledModel.h"
 #include "CsvDataset.h"
 #include "ThreadPool.h"
 
@@ -39,7 +39,7 @@ public:
   explicit Session(const CompiledModel& cm);
 
   const CompiledModel& compiled() const { return cm_; }
-  const Model& model() const { return cm_.model; }
+  const Declarations& declared() const { return cm_.declared; }
 
   /// Makes room for batches of up to `rows` rows (allocates; never per step).
   /// Throws std::bad_alloc when that cannot be allocated, or cannot even be counted.

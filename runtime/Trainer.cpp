@@ -9,15 +9,15 @@
 
 namespace nnjit {
 
-std::vector<int> allColumns(const Model& m) {
+std::vector<int> allColumns(const Declarations& m) {
   std::vector<int> cols(m.inputs.size());
   std::iota(cols.begin(), cols.end(), 0);
   return cols;
 }
 
-std::vector<InputColumns> csvLayout(const Model& m) {
+std::vector<InputColumns> csvLayout(const Declarations& m) {
   std::vector<InputColumns> columns;
-  for (const InputInfo& in : m.inputs) columns.push_back({in.name, in.width(), in.numClasses});
+  for (const InputDecl& in : m.inputs) columns.push_back({in.name, in.width(), in.numClasses});
   return columns;
 }
 
@@ -41,10 +41,10 @@ Evaluation evaluate(Session& session, const Dataset* data, const std::vector<int
   const CompiledModel& cm = session.compiled();
   int64_t n = static_cast<int64_t>(rows.size());
   session.reserveRows(std::max<int64_t>(n, 1));
-  if (data) session.feed(*data, rows, 0, rows.size(), allColumns(cm.model));
+  if (data) session.feed(*data, rows, 0, rows.size(), allColumns(cm.declared));
   session.evaluate(data ? n : 1);
   Evaluation e;
-  e.loss = cm.lossSlot >= 0 && cm.model.loss != kNoNode ? session.scalar(cm.lossSlot) : 0;
+  e.loss = cm.lossSlot >= 0 && cm.declared.hasLoss ? session.scalar(cm.lossSlot) : 0;
   for (int slot : cm.metricSlots) e.metrics.push_back(session.scalar(slot));
   return e;
 }
@@ -96,7 +96,7 @@ void restore(Session& s, const EpochStart& start) {
 class Run {
 public:
   Run(Session& session, const TrainPlan& plan, const TrainCallbacks& callbacks)
-      : s_(session), cm_(session.compiled()), plan_(plan), callbacks_(callbacks), columns_(allColumns(cm_.model)) {
+      : s_(session), cm_(session.compiled()), plan_(plan), callbacks_(callbacks), columns_(allColumns(cm_.declared)) {
     bool hasRows = plan.data || plan.feed;
     rows_ = hasRows ? static_cast<int64_t>(plan.trainRows.size()) : 1;
     batch_ = hasRows ? (plan.batch > 0 ? std::min(plan.batch, rows_) : rows_) : 1;
@@ -135,7 +135,7 @@ private:
     s_.setScalar(cm_.epochSlot, static_cast<double>(epoch));
     std::vector<int64_t> order = plan_.data || plan_.feed ? epochRows(plan_, epoch) : std::vector<int64_t>{};
     stats.epoch = epoch + 1;
-    stats.metrics.assign(cm_.model.metrics.size(), 0.0);
+    stats.metrics.assign(cm_.declared.metrics.size(), 0.0);
     int64_t count = 0;
     // A one-batch epoch is never stopped inside: nothing to remember.
     std::optional<EpochStart> start;

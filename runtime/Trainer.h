@@ -100,9 +100,9 @@ struct Evaluation {
 Evaluation evaluate(Session& session, const Dataset* data, const std::vector<int64_t>& rows);
 
 /// Identity column mapping: dataset column i feeds model input i.
-std::vector<int> allColumns(const Model& m);
+std::vector<int> allColumns(const Declarations& m);
 
 /// The CSV layout of the model's inputs, in declaration order.
-std::vector<InputColumns> csvLayout(const Model& m);
+std::vector<InputColumns> csvLayout(const Declarations& m);
 
 } // namespace nnjit

@@ -230,6 +230,6 @@ TEST_CASE("driver: which metrics read inputs, and every param's and state's slot
   // adam's two states per param, each in the slot of its own name.
   REQUIRE(cm->stateSlots.size() == 2 * 301);
   for (size_t i = 0; i < cm->states.size(); ++i) CHECK(cm->slots[cm->stateSlots[i]].name == cm->states[i].name);
-  for (size_t i = 0; i < cm->model.params.size(); ++i)
-    CHECK(cm->slots[cm->paramSlots[i]].name == cm->model.params[i].name);
+  for (size_t i = 0; i < cm->declared.params.size(); ++i)
+    CHECK(cm->slots[cm->paramSlots[i]].name == cm->declared.params[i].name);
 }

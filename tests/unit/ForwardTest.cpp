@@ -297,7 +297,7 @@ Got predict(const std::string& src, DType dtype, const Dataset* data = nullptr, 
   if (data) {
     std::vector<int64_t> order(data->rows);
     std::iota(order.begin(), order.end(), 0);
-    std::vector<int> columnOf(c.cm->model.inputs.size());
+    std::vector<int> columnOf(c.cm->declared.inputs.size());
     std::iota(columnOf.begin(), columnOf.end(), 0);
     s.reserveRows(rows);
     s.feed(*data, order, 0, rows, columnOf);

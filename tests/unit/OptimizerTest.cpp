@@ -172,7 +172,7 @@ void checkOptimizerIn(const std::string& optimizer, const Hyper& h, int steps, c
 
   // The state tensors are the contract's, by name, and start at their initial values.
   std::vector<std::string> names;
-  for (const StateTensor& st : cm.states) names.push_back(st.name);
+  for (const StateDecl& st : cm.states) names.push_back(st.name);
   std::vector<std::string> expectedNames = ref.stateNames(params);
   std::sort(names.begin(), names.end());
   std::sort(expectedNames.begin(), expectedNames.end());
