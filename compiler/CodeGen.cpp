@@ -4,6 +4,7 @@
 #include "InternalError.h"
 #include "IRLoops.h"
 #include "MatMulKernel.h"
+#include "ModulePlan.h"
 #include "VectorMath.h"
 
 #include <llvm/IR/IRBuilder.h>
@@ -37,20 +38,21 @@ constexpr int64_t kUnrollLimit = 8;
 /// inlined into their part, which is then one basic block, and the backend's
 /// scheduler is quadratic in a block's length: 16 per part instead of 64
 /// halved native code time for 2,500-5,000 scalar params (adam).
-constexpr size_t kMaxInlinedKernels = 96;
+constexpr size_t kMaxCallsInOneFunction = 96;
 constexpr size_t kKernelsPerPart = 16;
 
 class CodeGen {
 public:
-  CodeGen(llvm::LLVMContext& ctx, const CodeGenInput& in)
-      : ctx_(ctx), in_(in), g_(*in.graph), ir_(ctx),
+  CodeGen(llvm::LLVMContext& ctx, const CodeGenInput& in, const ModulePlan& plan, size_t part)
+      : ctx_(ctx), in_(in), plan_(plan), part_(plan.parts.at(part)), g_(*in.graph), ir_(ctx),
         module_(std::make_unique<llvm::Module>("nnjit", ctx)),
         elem_(in.dtype == DType::F32 ? llvm::Type::getFloatTy(ctx) : llvm::Type::getDoubleTy(ctx)),
         i64_(llvm::Type::getInt64Ty(ctx)), ptr_(llvm::PointerType::get(ctx, 0)),
         vectorLanes_(in.target.bits / (in.dtype == DType::F32 ? 32 : 64)) {}
 
   std::unique_ptr<llvm::Module> run() {
-    for (const FunctionCode& f : in_.functions) emitFunction(f);
+    for (size_t k : part_.kernels) defineKernel(k);
+    for (size_t f : part_.functions) emitFunction(f);
     return std::move(module_);
   }
 
@@ -682,28 +684,30 @@ private:
     emitMatMul(ir_, elem_, in_.target, ops, rangeBegin_, rangeEnd_, apply);
   }
 
-  enum class KernelKind { Compute, Copy };
+  using KernelKind = KernelCall::Kind;
 
-  /// A kernel is its own function with noalias buffer arguments, so LLVM
-  /// knows the loops do not alias; it is inlined into the entry point (or
-  /// into its range function, for a kernel the workers share). Its last
-  /// arguments are the batch and the units [begin, end) to compute.
-  /// An update computed in place writes the slot it reads: its buffers may alias.
-  llvm::Function* kernelFunction(const std::string& name, size_t numBuffers, bool scalar, bool noAlias = true) {
+  llvm::FunctionType* kernelType(size_t numBuffers) {
     std::vector<llvm::Type*> params(numBuffers, ptr_);
     params.insert(params.end(), {i64_, i64_, i64_});
-    auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), params, false),
-                                     llvm::Function::InternalLinkage, name, *module_);
-    if (in_.profileKernels) {
-      // Kept apart and visible, so that a profiler can name each kernel.
+    return llvm::FunctionType::get(ir_.getVoidTy(), params, false);
+  }
+
+  /// A kernel is its own function with noalias buffer arguments, so LLVM
+  /// knows the loops do not alias. Its last arguments are the batch and the
+  /// units [begin, end) to compute. A kernel of the plan is called by name,
+  /// from any module; a scalar kernel is a few instructions, which a function
+  /// of its own would cost more to compile (and call) than they do, so it is
+  /// inlined. An update computed in place writes the slot it reads: its
+  /// buffers may alias.
+  llvm::Function* kernelFunction(const std::string& name, size_t numBuffers, bool outlined, bool noAlias) {
+    auto* f = llvm::Function::Create(kernelType(numBuffers), llvm::Function::InternalLinkage, name, *module_);
+    if (outlined || in_.profileKernels) {
+      // Visible, so that other modules (and a profiler) find it by name.
       f->setLinkage(llvm::Function::ExternalLinkage);
+      f->setVisibility(llvm::GlobalValue::HiddenVisibility);
       f->addFnAttr(llvm::Attribute::NoInline);
-    } else if (inlineKernels_ || scalar) {
-      // A scalar kernel is a few instructions: a function of its own would
-      // cost more to compile (and call) than it does.
-      f->addFnAttr(llvm::Attribute::AlwaysInline);
     } else {
-      f->addFnAttr(llvm::Attribute::NoInline);
+      f->addFnAttr(llvm::Attribute::AlwaysInline);
     }
     f->addFnAttr(llvm::Attribute::NoUnwind);
     setVectorWidth(f);
@@ -714,19 +718,21 @@ private:
     return f;
   }
 
-  /// Emits the function that computes `n` (or copies its value, for Copy)
-  /// into its first argument, reading `reads` from the others.
-  llvm::Function* emitKernel(const std::string& name, NodeId n, const std::vector<NodeId>& reads, KernelKind kind,
-                             bool inPlace = false) {
+  /// Emits the function that computes `call.node` (or copies its value, for
+  /// Copy) into its first argument, reading `call.reads` from the others.
+  llvm::Function* emitKernel(const std::string& name, const KernelCall& call, bool outlined) {
     llvm::IRBuilderBase::InsertPointGuard guard(ir_);
-    llvm::Function* f = kernelFunction(name, reads.size() + 1, g_.shape(n).isScalar(), !inPlace);
+    NodeId n = call.node;
+    KernelKind kind = call.kind;
+    const std::vector<NodeId>& reads = call.reads;
+    llvm::Function* f = kernelFunction(name, reads.size() + 1, outlined, !call.inPlace);
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     ptrs_.clear();
     self_ = kind == KernelKind::Compute ? n : kNoNode;
     if (kind == KernelKind::Compute) ptrs_[n] = f->getArg(0);
     for (size_t i = 0; i < reads.size(); ++i) ptrs_[reads[i]] = f->getArg(i + 1);
     batch_ = f->getArg(reads.size() + 1);
-    bool split = splitUnits(n, kind).has_value();
+    bool split = splits(n, kind);
     rangeBegin_ = split ? f->getArg(reads.size() + 2) : nullptr;
     rangeEnd_ = split ? f->getArg(reads.size() + 3) : nullptr;
     if (kind == KernelKind::Copy) copyKernel(n, f->getArg(0));
@@ -743,25 +749,53 @@ private:
   /// outermost index. Reductions run whole, on one thread, so that every sum
   /// keeps one order. Evaluated with the current function's batch.
   using Units = MatMulUnits;  // a count of units and the work of one, for any kernel
+  NodeId matmulOf(NodeId n, KernelKind kind) const {
+    if (kind != KernelKind::Compute) return kNoNode;
+    return opKind(g_.op(n)) == OpKind::Contraction ? n : schedule_->epilogueOf[n];
+  }
+  bool splits(NodeId n, KernelKind kind) const {
+    if (matmulOf(n, kind) != kNoNode) return true;
+    if (kind == KernelKind::Compute && opKind(g_.op(n)) == OpKind::Reduction) return false;
+    return g_.shape(n).rank() >= 2;
+  }
   std::optional<Units> splitUnits(NodeId n, KernelKind kind) {
-    OpKind k = opKind(g_.op(n));
-    NodeId matmul = k == OpKind::Contraction ? n : schedule_->epilogueOf[n];
-    if (kind == KernelKind::Compute && matmul != kNoNode) {
-      return matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
-    }
-    if (kind == KernelKind::Compute && k == OpKind::Reduction) return std::nullopt;
+    if (!splits(n, kind)) return std::nullopt;
+    if (NodeId matmul = matmulOf(n, kind); matmul != kNoNode) return matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
     const Shape& s = g_.shape(n);
-    if (s.rank() < 2) return std::nullopt;
     Shape inner(std::vector<int64_t>(s.dims.begin() + 1, s.dims.end()));
     return Units{extent(s.dims[0]), inner.staticElements()};
   }
 
+  /// Defines kernel `k` of the plan, and its range function when it splits
+  /// into units, with the schedule of the entry point it was planned from.
+  void defineKernel(size_t k) {
+    const ModulePlan::Kernel& kernel = plan_.kernels[k];
+    schedule_ = &in_.functions[kernel.function].schedule;
+    llvm::Function* f = emitKernel(kernel.symbol, kernel.call, true);
+    if (splits(kernel.call.node, kernel.call.kind)) rangeFunction(f, kernel.call.reads.size() + 1);
+  }
+
+  /// Kernel `k` of the plan (or its range function) in this module: its
+  /// definition when this module has it, else a declaration.
+  llvm::Function* planned(size_t k, bool range) {
+    const ModulePlan::Kernel& kernel = plan_.kernels[k];
+    std::string name = range ? kernel.symbol + ".range" : kernel.symbol;
+    if (llvm::Function* f = module_->getFunction(name)) return f;
+    llvm::FunctionType* type = range ? rangeType() : kernelType(kernel.call.reads.size() + 1);
+    auto* f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, *module_);
+    f->setVisibility(llvm::GlobalValue::HiddenVisibility);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    return f;
+  }
+
   /// `void NAME.range(ptr args, i64 batch, i64 begin, i64 end)`: the shape of
   /// function a worker calls, unpacking the buffers from `args`.
+  llvm::FunctionType* rangeType() { return llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_, i64_, i64_}, false); }
+
   llvm::Function* rangeFunction(llvm::Function* kernel, size_t numBuffers) {
     llvm::IRBuilderBase::InsertPointGuard guard(ir_);
-    auto* f = llvm::Function::Create(llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_, i64_, i64_}, false),
-                                     llvm::Function::InternalLinkage, kernel->getName() + ".range", *module_);
+    auto* f = llvm::Function::Create(rangeType(), kernel->getLinkage(), kernel->getName() + ".range", *module_);
+    f->setVisibility(kernel->getVisibility());
     f->addFnAttr(llvm::Attribute::NoUnwind);
     f->addFnAttr(llvm::Attribute::NoInline);
     setVectorWidth(f);
@@ -851,17 +885,19 @@ private:
     return p = ir_.CreateGEP(elem_, b.arena, off);
   }
 
-  /// Calls kernel `kernel` for node `n`: directly, or, for a kernel that
-  /// splits into units, through the workers with its buffers in an array.
-  void invoke(Body& b, const FunctionCode& fc, llvm::Function* kernel, NodeId n, KernelKind kind, llvm::Value* dst,
-              const std::vector<NodeId>& reads) {
+  /// Makes `call`: kernel `plannedIndex` of the plan, or (-1) a kernel
+  /// emitted here as `inlineName`; directly, or, for a kernel that splits into
+  /// units, through the workers with its buffers in an array.
+  void invoke(Body& b, const FunctionCode& fc, const KernelCall& call, int plannedIndex, llvm::Value* dst,
+              const std::string& inlineName) {
+    llvm::Function* inlined = plannedIndex < 0 ? emitKernel(inlineName, call, false) : nullptr;
     std::vector<llvm::Value*> args{dst};
-    for (NodeId r : reads) args.push_back(where(b, fc, r));
+    for (NodeId r : call.reads) args.push_back(where(b, fc, r));
     batch_ = b.batch;
-    std::optional<Units> units = splitUnits(n, kind);
+    std::optional<Units> units = splitUnits(call.node, call.kind);
     if (!units) {
       args.insert(args.end(), {b.batch, i64(0), i64(0)});
-      ir_.CreateCall(kernel, args);
+      ir_.CreateCall(inlined ? inlined : planned(plannedIndex, false), args);
       return;
     }
     if (!b.argArray || b.argArray->getAllocationSize(module_->getDataLayout())->getFixedValue() < args.size() * 8) {
@@ -869,26 +905,26 @@ private:
       b.argArray = entry.CreateAlloca(llvm::ArrayType::get(ptr_, std::max<size_t>(args.size(), 16)), nullptr, "args");
     }
     for (size_t i = 0; i < args.size(); ++i) ir_.CreateStore(args[i], ir_.CreateGEP(ptr_, b.argArray, i64(i)));
-    llvm::Function* range = rangeFunction(kernel, args.size());
+    llvm::Function* range = inlined ? rangeFunction(inlined, args.size()) : planned(plannedIndex, true);
     auto* type = llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, ptr_, ptr_, i64_, i64_, i64_}, false);
     ir_.CreateCall(type, b.parallelFor, {b.pool, range, b.argArray, b.batch, units->count, i64(units->cost)});
   }
 
-  void emitFunction(const FunctionCode& fc) {
-    const Schedule& s = fc.schedule;
-    schedule_ = &s;
-    // Inlined kernels save a call each, but one function of hundreds of
-    // kernels costs LLVM's backend far more than hundreds of small ones; for
-    // the same reason a long list of kernel calls is cut into parts.
-    size_t work = s.kernels.size() + fc.copies.size() + fc.assigns.size();
-    inlineKernels_ = work <= kMaxInlinedKernels;
+  void emitFunction(size_t index) {
+    const FunctionCode& fc = in_.functions[index];
+    schedule_ = &fc.schedule;
+    std::vector<KernelCall> calls = kernelCalls(in_, fc);
+    const std::vector<int>& plannedIndex = plan_.kernelOf.at(index);
+    // One function of hundreds of kernel calls costs LLVM's backend far
+    // more than several small ones: a long list is cut into parts.
+    bool onePart = calls.size() <= kMaxCallsInOneFunction;
     llvm::Function* entry = newEntry(fc.name, llvm::Function::ExternalLinkage);
     Body top = openBody(entry);
     Body part = top;
-    size_t calls = 0;
+    size_t made = 0;
     auto nextCall = [&]() -> Body& {
-      if (inlineKernels_ || calls++ % kKernelsPerPart) return inlineKernels_ ? top : part;
-      llvm::Function* f = newEntry(fc.name + ".part" + std::to_string(calls / kKernelsPerPart), llvm::Function::InternalLinkage);
+      if (onePart || made++ % kKernelsPerPart) return onePart ? top : part;
+      llvm::Function* f = newEntry(fc.name + ".part" + std::to_string(made / kKernelsPerPart), llvm::Function::InternalLinkage);
       f->addFnAttr(llvm::Attribute::NoInline);
       if (part.f != top.f) ir_.CreateRetVoid();
       ir_.SetInsertPoint(&top.f->back());
@@ -896,30 +932,15 @@ private:
       part = openBody(f);
       return part;
     };
-    for (size_t k = 0; k < s.kernels.size(); ++k) {
-      NodeId n = s.kernels[k];
-      std::string name = fc.name + "." + std::to_string(n) + "." + opInfo(g_.op(n)).name;
-      llvm::Function* kernel = emitKernel(name, n, s.reads[k], KernelKind::Compute, fc.inPlace.count(n) > 0);
+    for (size_t c = 0; c < calls.size(); ++c) {
+      const KernelCall& call = calls[c];
+      bool compute = call.kind == KernelKind::Compute;
+      std::string name = compute ? fc.name + "." + std::to_string(call.node) + "." + opInfo(g_.op(call.node)).name
+                                 : fc.name + (call.guarded ? ".update." : ".out.") + std::to_string(call.slot);
       Body& b = nextCall();
-      if (fc.guardBeforeKernel >= 0 && k >= static_cast<size_t>(fc.guardBeforeKernel)) guardAssigns(b, fc);
-      invoke(b, fc, kernel, n, KernelKind::Compute, where(b, fc, n), s.reads[k]);
+      if (call.guarded) guardAssigns(b, fc);
+      invoke(b, fc, call, plannedIndex[c], compute ? where(b, fc, call.node) : slotPtr(b, call.slot), name);
     }
-    auto inSlot = [&](NodeId x) { return in_.leafSlot.count(x) > 0; };
-    ReadCollector collect(g_, s.materialized, inSlot);
-    auto copyAll = [&](const std::vector<std::pair<NodeId, int>>& list, const char* what, bool guarded) {
-      for (const auto& [node, slot] : list) {
-        std::vector<NodeId> reads;
-        if (s.materialized[node] || inSlot(node)) reads.push_back(node);
-        else reads = collect.reads(node);
-        std::string name = fc.name + "." + what + "." + std::to_string(slot);
-        llvm::Function* kernel = emitKernel(name, node, reads, KernelKind::Copy);
-        Body& b = nextCall();
-        if (guarded) guardAssigns(b, fc);
-        invoke(b, fc, kernel, node, KernelKind::Copy, slotPtr(b, slot), reads);
-      }
-    };
-    copyAll(fc.copies, "out", false);
-    copyAll(fc.assigns, "update", true);
     if (part.f != top.f) {
       ir_.CreateRetVoid();
       ir_.SetInsertPoint(&top.f->back());
@@ -931,6 +952,8 @@ private:
 
   llvm::LLVMContext& ctx_;
   const CodeGenInput& in_;
+  const ModulePlan& plan_;
+  const ModulePlan::Part& part_;  // what this module defines
   const Graph& g_;
   llvm::IRBuilder<> ir_;
   std::unique_ptr<llvm::Module> module_;
@@ -945,7 +968,6 @@ private:
   int lanes_ = 1;                // lanes of the values being emitted: 1 or vectorLanes_
   llvm::Value* mask_ = nullptr;  // in a vector tail: the lanes that exist
   const Schedule* schedule_ = nullptr;  // of the function being emitted
-  bool inlineKernels_ = true;
   NodeId epilogueNode_ = kNoNode;       // in an epilogue: the matmul whose tile
   llvm::Value* epilogueValue_ = nullptr;  // is at hand, and that tile's vector
   llvm::Value* rangeBegin_ = nullptr;  // a split kernel's units [begin, end): its
@@ -954,8 +976,9 @@ private:
 
 } // namespace
 
-std::unique_ptr<llvm::Module> generateIR(llvm::LLVMContext& ctx, const CodeGenInput& in) {
-  return CodeGen(ctx, in).run();
+std::unique_ptr<llvm::Module> generateIR(llvm::LLVMContext& ctx, const CodeGenInput& in, const ModulePlan& plan,
+                                         size_t part) {
+  return CodeGen(ctx, in, plan, part).run();
 }
 
 } // namespace nnjit

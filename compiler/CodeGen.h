@@ -2,7 +2,7 @@
 #pragma once
 
 #include "DType.h"
-#include "MatMulKernel.h"
+#include "HostInfo.h"
 #include "passes/MemoryPlan.h"
 
 #include <map>
@@ -42,7 +42,11 @@ struct CodeGenInput {
   bool profileKernels = false;  // kernels stay separate, named functions
 };
 
-/// Emits every function of `in` into a fresh module of `ctx`.
-std::unique_ptr<llvm::Module> generateIR(llvm::LLVMContext& ctx, const CodeGenInput& in);
+struct ModulePlan;
+
+/// Emits what part `part` of `plan` holds of `in` (entry points and
+/// kernels, see ModulePlan.h) into a fresh module of `ctx`.
+std::unique_ptr<llvm::Module> generateIR(llvm::LLVMContext& ctx, const CodeGenInput& in, const ModulePlan& plan,
+                                         size_t part);
 
 } // namespace nnjit

@@ -96,9 +96,9 @@ public:
     const auto& [bits, registers] = t;
     add(bits), add(registers);
   }
-  void add(const CodeGenInput& in, size_t function) {
+  void add(const CodeGenInput& in) {
     const auto& [graph, dtype, leafSlot, arenaSlot, workersSlot, functions, target, profileKernels] = in;
-    add(*graph), add(dtype), add(leafSlot), add(arenaSlot), add(workersSlot), add(functions.at(function));
+    add(*graph), add(dtype), add(leafSlot), add(arenaSlot), add(workersSlot), add(functions);
     add(target), add(profileKernels);
   }
 
@@ -154,9 +154,10 @@ int findBuildId(dl_phdr_info* info, size_t, void* data) {
 
 } // namespace
 
-std::string codeDigest(const CodeGenInput& in, size_t function) {
+std::string codeDigest(const CodeGenInput& in, size_t parts, size_t part) {
   Digest d;
-  d.add(in, function);
+  d.add(in);
+  d.add(parts), d.add(part);
   return d.hex();
 }
 

@@ -19,6 +19,7 @@
 #include "InternalError.h"
 #include "Lexer.h"
 #include "LowerToGraph.h"
+#include "ModulePlan.h"
 #include "ObjectCache.h"
 #include "Parser.h"
 #include "Program.h"
@@ -35,8 +36,10 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
 #include <chrono>
 #include <numeric>
+#include <thread>
 #include <type_traits>
 
 namespace nnjit {
@@ -168,22 +171,27 @@ std::string printEntryPoints(const EntryPoints& ep, const CompiledModel& cm) {
   return out;
 }
 
-/// One module (and context) per entry point, so that LLVM can compile them
-/// on separate threads; `show --ir/--asm/--emit` prints them as one.
+/// One module (and context) per part of the module plan, so that LLVM can
+/// compile them on separate threads; `show --ir/--asm/--emit` prints one.
 struct Modules {
   std::vector<std::unique_ptr<llvm::LLVMContext>> contexts;
   std::vector<std::unique_ptr<llvm::Module>> owned;
   std::vector<llvm::Module*> list;
 };
 
-/// IR for the functions `which` of `in`, one module each, or all in one (`asOne`).
-bool generateModules(const CodeGenInput& in, const std::vector<size_t>& which, bool asOne, Modules& out,
+/// The modules of `in`'s code: as many as LLVM has compile threads, or one
+/// to print (`asOne`).
+ModulePlan planFor(const CodeGenInput& in, bool asOne) {
+  size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  return planModules(in, asOne ? 1 : threads);
+}
+
+/// IR for the parts `which` of `plan`, one module each.
+bool generateModules(const CodeGenInput& in, const ModulePlan& plan, const std::vector<size_t>& which, Modules& out,
                      const std::string& file, DiagnosticEngine& diags) {
-  for (size_t k = 0; k < (asOne ? 1 : which.size()); ++k) {
-    CodeGenInput part = in;
-    if (!asOne) part.functions = {in.functions[which[k]]};
+  for (size_t part : which) {
     out.contexts.push_back(std::make_unique<llvm::LLVMContext>());
-    out.owned.push_back(generateIR(*out.contexts.back(), part));
+    out.owned.push_back(generateIR(*out.contexts.back(), in, plan, part));
     out.list.push_back(out.owned.back().get());
     std::string broken;
     llvm::raw_string_ostream os(broken);
@@ -195,13 +203,13 @@ bool generateModules(const CodeGenInput& in, const std::vector<size_t>& which, b
   return true;
 }
 
-/// What keys each function's native code in the object cache before its IR
+/// What keys each module's native code in the object cache before its IR
 /// exists (CodeKey.h); none when the cache is off, when this build has no id
 /// to key by, or when kernels are compiled for perf (its names come from the IR).
-std::vector<std::string> codeDigests(const CodeGenInput& in) {
+std::vector<std::string> codeDigests(const CodeGenInput& in, const ModulePlan& plan) {
   if (!ObjectCache::wanted() || generatorBuildId().empty() || in.profileKernels) return {};
   std::vector<std::string> out;
-  for (size_t i = 0; i < in.functions.size(); ++i) out.push_back(codeDigest(in, i));
+  for (size_t i = 0; i < plan.parts.size(); ++i) out.push_back(codeDigest(in, plan.parts.size(), i));
   return out;
 }
 
@@ -268,12 +276,13 @@ bool nativeCode(CompiledModel& cm, const EntryPoints& ep, const CodeGenInput& in
                 Stages& stages, DiagnosticEngine& diags) {
   auto emitting = [&](Stage s) { return opt.emit == s; };
   bool shown = opt.keepIR || opt.keepAsm || emitting(Stage::Ir);
-  std::vector<size_t> all(in.functions.size());
+  ModulePlan plan = planFor(in, shown);
+  std::vector<size_t> all(plan.parts.size());
   std::iota(all.begin(), all.end(), 0);
   if (!opt.jit || emitting(Stage::Ir)) {
     Modules modules;
     bool generated = stages.run("codegen", &StageTimes::codegenMs,
-                                [&] { return generateModules(in, all, shown, modules, cm.declared.file, diags); });
+                                [&] { return generateModules(in, plan, all, modules, cm.declared.file, diags); });
     if (generated && emitting(Stage::Ir)) cm.emitted = printModules(modules);
     return generated;
   }
@@ -284,7 +293,7 @@ bool nativeCode(CompiledModel& cm, const EntryPoints& ep, const CodeGenInput& in
   }
   cm.jit = std::move(*jit);
   std::vector<size_t> uncached = all;
-  std::vector<std::string> digests = shown ? std::vector<std::string>{} : codeDigests(in);
+  std::vector<std::string> digests = shown ? std::vector<std::string>{} : codeDigests(in, plan);
   if (!digests.empty()) {
     auto found = stages.run("native code (object cache)", &StageTimes::jitMs, [&] { return cm.jit->linkCached(digests); });
     if (!found) return fail(found.errors().front(), diags);
@@ -298,7 +307,7 @@ bool nativeCode(CompiledModel& cm, const EntryPoints& ep, const CodeGenInput& in
   if (!uncached.empty()) {
     Modules modules;
     bool generated = stages.run("codegen", &StageTimes::codegenMs,
-                                [&] { return generateModules(in, uncached, shown, modules, cm.declared.file, diags); });
+                                [&] { return generateModules(in, plan, uncached, modules, cm.declared.file, diags); });
     if (!generated) return false;
     Status added = shown ? compileShown(cm, opt, modules, stages) : compileNative(cm, modules, digests);
     if (!added) return fail(added, diags);

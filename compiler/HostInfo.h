@@ -14,4 +14,13 @@ struct HostInfo {
 
 HostInfo hostInfo();
 
+/// How wide the generated code may go on this CPU.
+struct VectorTarget {
+  int bits = 256;      // widest vector register the CPU runs well: 128, 256 or 512
+  int registers = 16;  // vector registers the allocator can use (32 with AVX-512)
+};
+
+/// The vector target of the host CPU (its features, as LLVM detects them).
+VectorTarget hostVectorTarget();
+
 } // namespace nnjit

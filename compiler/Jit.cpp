@@ -242,8 +242,8 @@ Status Jit::compile(const std::vector<llvm::Module*>& modules, const std::vector
     if (!objects.back()) misses.push_back(i);
   }
   cacheHit = misses.empty();
-  // Each entry point is its own module and context, so LLVM compiles them on
-  // as many threads at once (each with its own target machine).
+  // Each part of the module plan is its own module and context, so LLVM
+  // compiles them on as many threads at once (each with its own target machine).
   std::vector<double> passMs(modules.size(), 0);
   auto compileOne = [&](size_t i, llvm::TargetMachine& tm) {
     auto start = std::chrono::steady_clock::now();

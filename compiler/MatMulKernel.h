@@ -1,20 +1,13 @@
 // MatMulKernel: C = A @ B as a register-blocked FMA micro-kernel in LLVM IR.
 #pragma once
 
+#include "HostInfo.h"
+
 #include <llvm/IR/IRBuilder.h>
 
 #include <functional>
 
 namespace nnjit {
-
-/// How wide the generated code may go on this CPU.
-struct VectorTarget {
-  int bits = 256;      // widest vector register the CPU runs well: 128, 256 or 512
-  int registers = 16;  // vector registers the allocator can use (32 with AVX-512)
-};
-
-/// The vector target of the host CPU (its features, as LLVM detects them).
-VectorTarget hostVectorTarget();
 
 /// The operands of one product, as strided views of memory. Strides and
 /// extents are in elements and may be run-time values (the batch dim).

@@ -122,11 +122,16 @@ TEST_CASE("emit: ir is nnjit's LLVM IR before LLVM's optimizer, asm the native c
   std::string ir = emit(s, "linear.nn", "ir");
   CHECK(contains(ir, "define void @nnjit_train_step(ptr %0, i64 %1)"));
   CHECK(contains(ir, "define void @nnjit_eval_rows(ptr %0, i64 %1)"));
-  // Kernels are still functions of their own: LLVM's inliner has not run.
-  CHECK(contains(ir, "define internal void @nnjit_train_step.5.Add("));
+  // A scalar kernel is still a function of its own: LLVM's inliner has not run.
+  CHECK(contains(ir, "define internal void @nnjit_train_step.13.Div("));
+  // The others are functions that entry points call by name (ModulePlan.h), through the workers.
+  const std::string shared = "define hidden void @nnjit.k0.5.Add(";
+  CHECK(contains(ir, shared));
+  CHECK(contains(ir, "@nnjit.k0.5.Add.range, ptr %args"));
   Output optimized = s.nnjit({"show", "linear.nn", "--ir"});
   REQUIRE(optimized.status == 0);
-  CHECK_FALSE(contains(optimized.out, "define internal void @nnjit_train_step.5.Add("));
+  CHECK_FALSE(contains(optimized.out, "define internal void @nnjit_train_step.13.Div("));
+  CHECK(contains(optimized.out, shared));
   std::string assembly = emit(s, "linear.nn", "asm");
   CHECK(contains(assembly, "nnjit_train_step:"));
   CHECK(contains(assembly, ".text"));

@@ -1,0 +1,108 @@
+// ModulePlan: which LLVM module each entry point and each kernel is generated in.
+#include "ModulePlan.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+
+namespace nnjit {
+
+KernelCall::Key KernelCall::key(const Schedule& s) const {
+  bool compute = kind == Kind::Compute;
+  return {kind, node, reads, inPlace, compute ? s.epilogueOf[node] : kNoNode, compute ? s.epilogueTile[node] : kNoNode};
+}
+
+std::vector<KernelCall> kernelCalls(const CodeGenInput& in, const FunctionCode& fc) {
+  const Schedule& s = fc.schedule;
+  std::vector<KernelCall> calls;
+  for (size_t k = 0; k < s.kernels.size(); ++k) {
+    NodeId n = s.kernels[k];
+    bool guarded = fc.guardBeforeKernel >= 0 && k >= static_cast<size_t>(fc.guardBeforeKernel);
+    calls.push_back({KernelCall::Kind::Compute, n, s.reads[k], fc.inPlace.count(n) > 0, -1, guarded});
+  }
+  auto inSlot = [&](NodeId x) { return in.leafSlot.count(x) > 0; };
+  ReadCollector collect(*in.graph, s.materialized, inSlot);
+  auto copyAll = [&](const std::vector<std::pair<NodeId, int>>& list, bool guarded) {
+    for (const auto& [node, slot] : list) {
+      std::vector<NodeId> reads;
+      if (s.materialized[node] || inSlot(node)) reads.push_back(node);
+      else reads = collect.reads(node);
+      calls.push_back({KernelCall::Kind::Copy, node, std::move(reads), false, slot, guarded});
+    }
+  };
+  copyAll(fc.copies, false);
+  copyAll(fc.assigns, true);
+  return calls;
+}
+
+namespace {
+
+/// A rough guess at what LLVM's backend spends on a kernel's function, in
+/// units of a small elementwise loop (about 35 lines of IR): a matmul's
+/// register tile, with its edges and epilogue, is about eight of them.
+double compileCost(const Graph& g, const Schedule& s, const KernelCall& c) {
+  bool tile = c.kind == KernelCall::Kind::Compute &&
+              (opKind(g.op(c.node)) == OpKind::Contraction || s.epilogueOf[c.node] != kNoNode);
+  return (tile ? 8.0 : 1.0) + 0.1 * static_cast<double>(c.reads.size());
+}
+
+std::string symbolFor(const Graph& g, const KernelCall& c, size_t index) {
+  std::string what = c.kind == KernelCall::Kind::Compute ? opInfo(g.op(c.node)).name : "copy";
+  return "nnjit.k" + std::to_string(index) + "." + std::to_string(c.node) + "." + what;
+}
+
+struct Unit {
+  double cost;
+  bool isFunction;
+  size_t index;
+};
+
+/// Longest first, each to the part with the least so far (LPT scheduling).
+std::vector<ModulePlan::Part> deal(std::vector<Unit> units, size_t parts) {
+  std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) { return a.cost > b.cost; });
+  std::vector<ModulePlan::Part> out(std::max<size_t>(1, std::min(parts, units.size())));
+  std::vector<double> load(out.size(), 0);
+  for (const Unit& u : units) {
+    size_t p = std::min_element(load.begin(), load.end()) - load.begin();
+    load[p] += u.cost;
+    (u.isFunction ? out[p].functions : out[p].kernels).push_back(u.index);
+  }
+  for (ModulePlan::Part& p : out) {
+    std::sort(p.functions.begin(), p.functions.end());
+    std::sort(p.kernels.begin(), p.kernels.end());
+  }
+  return out;
+}
+
+} // namespace
+
+ModulePlan planModules(const CodeGenInput& in, size_t parts) {
+  const Graph& g = *in.graph;
+  ModulePlan plan;
+  std::map<KernelCall::Key, int> known;
+  std::vector<Unit> units;
+  for (size_t f = 0; f < in.functions.size(); ++f) {
+    const Schedule& s = in.functions[f].schedule;
+    double entryCost = 0.5;  // and per call its arguments, per inlined scalar kernel its few instructions
+    std::vector<int>& of = plan.kernelOf.emplace_back();
+    for (KernelCall& c : kernelCalls(in, in.functions[f])) {
+      entryCost += 0.2;
+      if (g.shape(c.node).isScalar()) {
+        of.push_back(-1);
+        entryCost += 0.3;
+        continue;
+      }
+      auto [it, added] = known.emplace(c.key(s), static_cast<int>(plan.kernels.size()));
+      if (added) {
+        units.push_back({compileCost(g, s, c), false, plan.kernels.size()});
+        plan.kernels.push_back({symbolFor(g, c, plan.kernels.size()), f, std::move(c)});
+      }
+      of.push_back(it->second);
+    }
+    units.push_back({entryCost, true, f});
+  }
+  plan.parts = deal(std::move(units), parts);
+  return plan;
+}
+
+} // namespace nnjit

@@ -1,0 +1,60 @@
+// ModulePlan: which LLVM module each entry point and each kernel is generated in. A kernel that
+// several entry points run alike (the forward pass of train and eval) is generated once, and the
+// modules are balanced so that LLVM compiles them side by side, one per compile thread.
+#pragma once
+
+#include "CodeGen.h"
+
+#include <string>
+#include <vector>
+
+namespace nnjit {
+
+/// One kernel call of an entry point.
+struct KernelCall {
+  enum class Kind { Compute, Copy };
+  Kind kind = Kind::Compute;
+  NodeId node = kNoNode;
+  std::vector<NodeId> reads;  // the buffers its loop reads, in argument order
+  bool inPlace = false;       // an update that writes the slot it reads: its buffers may alias
+  int slot = -1;              // Copy: the slot it writes
+  bool guarded = false;       // runs only when the finite guard holds
+
+  /// What the kernel's code depends on besides the graph: calls with equal keys generate the same function.
+  struct Key {
+    Kind kind;
+    NodeId node;
+    std::vector<NodeId> reads;
+    bool inPlace;
+    NodeId epilogueOf, epilogueTile;  // Compute: the matmul whose tile it is computed from, and that tile
+    auto operator<=>(const Key&) const = default;
+  };
+  Key key(const Schedule& s) const;
+};
+
+/// The calls entry point `fc` makes, in order: its kernels, its copies to slots, its updates.
+std::vector<KernelCall> kernelCalls(const CodeGenInput& in, const FunctionCode& fc);
+
+struct ModulePlan {
+  /// A kernel with a function of its own, which entry points call by name
+  /// (`symbol`, and `symbol.range` for the workers when it splits into units).
+  struct Kernel {
+    std::string symbol;
+    size_t function = 0;  // the entry point whose schedule it is generated with
+    KernelCall call;
+  };
+  std::vector<Kernel> kernels;
+  /// By entry point, by call: the kernel called (an index into `kernels`),
+  /// or -1 for a scalar kernel, whose few instructions are emitted inline.
+  std::vector<std::vector<int>> kernelOf;
+  struct Part {
+    std::vector<size_t> functions, kernels;  // what one module defines
+  };
+  std::vector<Part> parts;
+};
+
+/// Every non-scalar kernel of `in` once, and the entry points and kernels
+/// dealt into at most `parts` modules of about the same compile time.
+ModulePlan planModules(const CodeGenInput& in, size_t parts);
+
+} // namespace nnjit
