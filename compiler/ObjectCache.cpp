@@ -9,13 +9,18 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 #ifndef NNJIT_VERSION
 #define NNJIT_VERSION "unknown"
@@ -28,6 +33,18 @@ namespace {
 constexpr const char* kFormat = "nnjit object cache entry 3";
 /// Larger files are not entries nnjit wrote; reading them would only cost memory.
 constexpr off_t kMaxEntryBytes = 256 << 20;
+
+/// What the folder may hold: NNJIT_CACHE_MAX_MB, else this. Each compiled
+/// model is a few entries of 2 KB to a few MB, and every build of nnjit keys
+/// its own, so without a bound the folder only ever grows.
+constexpr int64_t kDefaultMaxBytes = int64_t(256) << 20;
+/// Entries not used for this long are removed (a hit renews an entry's time).
+constexpr auto kExpiry = std::chrono::hours(24 * 30);
+/// The folder is looked over at most this often (its `last-pruned` file says when).
+constexpr auto kPruneInterval = std::chrono::minutes(10);
+/// A temporary this old is left by a killed run (live ones are written in milliseconds).
+constexpr auto kStaleTemporary = std::chrono::hours(1);
+constexpr const char* kStampName = "last-pruned";
 
 thread_local std::string lastWarning;
 
@@ -135,6 +152,88 @@ std::optional<std::string> readEntry(int fd, const std::string& path) {
   return bytes;
 }
 
+int64_t maxCacheBytes() {
+  const char* v = std::getenv("NNJIT_CACHE_MAX_MB");
+  if (!v || !*v) return kDefaultMaxBytes;
+  char* end = nullptr;
+  errno = 0;
+  long long mb = std::strtoll(v, &end, 10);
+  if (errno || *end || mb <= 0 || mb > (int64_t(1) << 40)) return kDefaultMaxBytes;
+  return mb << 20;
+}
+
+bool isEntryName(const std::string& name) {
+  return name.size() == 66 && name.compare(64, 2, ".o") == 0 &&
+         std::all_of(name.begin(), name.begin() + 64, [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+bool isTemporaryName(const std::string& name) { return name.size() > 71 && isEntryName(name.substr(0, 66)) && name.compare(66, 5, ".tmp-") == 0; }
+
+using FileTime = std::chrono::system_clock::time_point;
+
+FileTime modified(const struct stat& st) {
+  return FileTime(std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec));
+}
+
+/// Claims this look over the folder: false when one was made less than
+/// kPruneInterval ago (by this process or another).
+bool claimPrune(int dir, FileTime now) {
+  struct stat st {};
+  if (::fstatat(dir, kStampName, &st, AT_SYMLINK_NOFOLLOW) == 0 && now - modified(st) < kPruneInterval) return false;
+  int fd = ::openat(dir, kStampName, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool touched = ::futimens(fd, nullptr) == 0;
+  ::close(fd);
+  return touched;
+}
+
+struct CachedFile {
+  std::string name;
+  FileTime used;
+  int64_t bytes;
+};
+
+/// The folder's entries and temporaries that this user owns: nothing else in
+/// it is ever removed (not other files, not symbolic links).
+std::vector<CachedFile> ownFiles(int dir, std::vector<std::string>& staleTemporaries, FileTime now) {
+  std::vector<CachedFile> entries;
+  int fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+  if (!listing) {
+    if (fd >= 0) ::close(fd);
+    return entries;
+  }
+  while (const dirent* e = ::readdir(listing)) {
+    std::string name = e->d_name;
+    bool entry = isEntryName(name), temporary = !entry && isTemporaryName(name);
+    struct stat st {};
+    if (!(entry || temporary) || ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    if (temporary && now - modified(st) > kStaleTemporary) staleTemporaries.push_back(name);
+    if (entry) entries.push_back({name, modified(st), static_cast<int64_t>(st.st_size)});
+  }
+  ::closedir(listing);
+  return entries;
+}
+
+/// Removes entries unused for kExpiry, then the least recently used ones
+/// while the folder holds more than its bound, and temporaries killed runs left.
+void prune(int dir) {
+  FileTime now = std::chrono::system_clock::now();
+  if (!claimPrune(dir, now)) return;
+  std::vector<std::string> stale;
+  std::vector<CachedFile> entries = ownFiles(dir, stale, now);
+  for (const std::string& name : stale) ::unlinkat(dir, name.c_str(), 0);
+  std::sort(entries.begin(), entries.end(), [](const CachedFile& a, const CachedFile& b) { return a.used > b.used; });
+  int64_t kept = 0, bound = maxCacheBytes();
+  bool full = false;
+  for (const CachedFile& e : entries) {  // most recently used first
+    full = full || now - e.used >= kExpiry || kept + e.bytes > bound;
+    if (full) ::unlinkat(dir, e.name.c_str(), 0);
+    else kept += e.bytes;
+  }
+}
+
 } // namespace
 
 std::string takeObjectCacheWarning() { return std::exchange(lastWarning, std::string()); }
@@ -189,6 +288,7 @@ std::optional<ObjectCache::Entry> ObjectCache::load() const {
   if (layoutEnd == std::string_view::npos) return std::nullopt;
   Entry entry{std::string(rest.substr(layoutEnd + 1)), std::string(rest.substr(0, layoutEnd))};
   if (entry.object.compare(0, 4, "\x7f" "ELF") != 0) return std::nullopt;
+  ::utimensat(dir_, name_.c_str(), nullptr, AT_SYMLINK_NOFOLLOW);  // used now: pruning keeps it longest
   return entry;
 }
 
@@ -212,7 +312,10 @@ void ObjectCache::store(const Entry& entry) const {
     named = ok = ::linkat(AT_FDCWD, self.c_str(), dir_, tmp.c_str(), AT_SYMLINK_FOLLOW) == 0;
   }
   ok = ::close(fd) == 0 && ok;
-  if (ok && ::renameat(dir_, tmp.c_str(), dir_, name_.c_str()) == 0) return;
+  if (ok && ::renameat(dir_, tmp.c_str(), dir_, name_.c_str()) == 0) {
+    prune(dir_);
+    return;
+  }
   if (named) ::unlinkat(dir_, tmp.c_str(), 0);
 }
 

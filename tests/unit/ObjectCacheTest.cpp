@@ -3,6 +3,7 @@
 
 #include "ObjectCache.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -32,7 +33,8 @@ struct CacheDir {
   std::vector<std::filesystem::path> entries() const {
     std::vector<std::filesystem::path> out;
     if (std::filesystem::exists(dir))
-      for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path());
+      for (const auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().extension() == ".o") out.push_back(e.path());
     return out;
   }
 };
@@ -256,4 +258,70 @@ TEST_CASE("object cache: no cache when HOME is unset or missing; created under a
   CHECK(e.cm->times.cacheHit);
   CHECK(modeOf(scratch.dir / ".cache" / "nnjit") == 0700);
   CHECK(modeOf(scratch.dir / ".cache") == 0700);
+}
+
+namespace {
+
+/// A file named like an entry (64 hex digits and `.o`), `kib` KiB, last used `age` ago.
+std::filesystem::path plantEntry(const std::filesystem::path& dir, char digit, int kib, std::chrono::hours age) {
+  std::filesystem::path path = dir / (std::string(64, digit) + ".o");
+  std::ofstream(path, std::ios::binary) << std::string(static_cast<size_t>(kib) << 10, 'x');
+  ::chmod(path.c_str(), 0600);
+  std::filesystem::last_write_time(path, std::filesystem::file_time_type::clock::now() - age);
+  return path;
+}
+
+} // namespace
+
+TEST_CASE("object cache: the folder keeps under NNJIT_CACHE_MAX_MB, the least recently used entries go first",
+          "[cache]") {
+  CacheDir cache;
+  EnvVar max("NNJIT_CACHE_MAX_MB");
+  setenv("NNJIT_CACHE_MAX_MB", "1", 1);
+  std::filesystem::create_directories(cache.dir);
+  ::chmod(cache.dir.c_str(), 0700);
+  auto hours = [](int h) { return std::chrono::hours(h); };
+  std::filesystem::path oldest = plantEntry(cache.dir, 'a', 600, hours(30));
+  std::filesystem::path older = plantEntry(cache.dir, 'b', 600, hours(20));
+  std::filesystem::path recent = plantEntry(cache.dir, 'c', 600, hours(10));
+  std::filesystem::path expired = plantEntry(cache.dir, 'd', 1, hours(24 * 31));
+  std::filesystem::path other = cache.dir / "notes.txt";  // not an entry: never removed
+  std::ofstream(other) << std::string(2 << 20, 'n');
+  Compiled c(kModel, trainOptions());  // stores its entries, then looks the folder over
+  REQUIRE(c.ok());
+  CHECK(std::filesystem::exists(recent));
+  CHECK_FALSE(std::filesystem::exists(older));  // with the new entries and the 600 KiB just used, 1 MiB is full
+  CHECK_FALSE(std::filesystem::exists(oldest));
+  CHECK_FALSE(std::filesystem::exists(expired));  // unused for more than 30 days
+  CHECK(std::filesystem::exists(other));
+  Compiled again(kModel, trainOptions());
+  CHECK(again.cm->times.cacheHit);  // the entries just stored are the newest: kept
+}
+
+TEST_CASE("object cache: a hit renews an entry, and the folder is looked over at most every ten minutes",
+          "[cache]") {
+  CacheDir cache;
+  EnvVar max("NNJIT_CACHE_MAX_MB");
+  setenv("NNJIT_CACHE_MAX_MB", "1", 1);
+  Compiled first(kModel, trainOptions());
+  REQUIRE(first.ok());
+  std::vector<std::filesystem::path> stored = cache.entries();
+  REQUIRE(!stored.empty());
+  for (const auto& p : stored) std::filesystem::last_write_time(p, std::filesystem::file_time_type::clock::now() - std::chrono::hours(5));
+  Compiled hit(kModel, trainOptions());
+  REQUIRE(hit.cm->times.cacheHit);
+  auto age = std::filesystem::file_time_type::clock::now() - std::filesystem::last_write_time(stored[0]);
+  CHECK(age < std::chrono::minutes(1));  // renewed by the hit
+
+  // Just looked over: a planted entry over the bound stays until ten minutes have passed.
+  std::filesystem::path big = plantEntry(cache.dir, 'e', 2048, std::chrono::hours(1));
+  Compiled other("param w = 2\nloss = square(w - 1)\noptimizer sgd(lr = 0.1)\n", trainOptions());
+  REQUIRE(other.ok());
+  CHECK(std::filesystem::exists(big));
+  std::filesystem::last_write_time(cache.dir / "last-pruned",
+                                   std::filesystem::file_time_type::clock::now() - std::chrono::minutes(11));
+  Compiled third("param w = 3\nloss = square(w - 2)\noptimizer sgd(lr = 0.1)\n", trainOptions());
+  REQUIRE(third.ok());
+  CHECK_FALSE(std::filesystem::exists(big));
+  CHECK(std::filesystem::exists(stored[0]));
 }
