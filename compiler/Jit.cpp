@@ -234,7 +234,9 @@ Status Jit::compile(const std::vector<llvm::Module*>& modules, const std::vector
     m->setDataLayout(host.createDataLayout());
     m->setTargetTriple(host.getTargetTriple().str());
     bool byCode = i < codeDigests.size();
-    std::string source = byCode ? ObjectCache::codeSource(codeDigests[i], generatorBuildId()) : ObjectCache::irSource(*m);
+    std::string source;  // keying by the IR prints the whole module: not for a cache that is off
+    if (byCode) source = ObjectCache::codeSource(codeDigests[i], generatorBuildId());
+    else if (ObjectCache::wanted()) source = ObjectCache::irSource(*m);
     caches.push_back(std::make_unique<ObjectCache>(impl_->cacheTarget(), recipe(), source));
     // Keyed by code, the caller has already asked the cache for this module.
     std::optional<ObjectCache::Entry> entry = byCode ? std::nullopt : caches.back()->load();
