@@ -23,34 +23,36 @@ bool Attrs::operator==(const Attrs& o) const {
          (values.empty() || std::memcmp(values.data(), o.values.data(), values.size() * sizeof(double)) == 0);
 }
 
-bool Graph::Key::operator==(const Key& o) const {
-  return op == o.op && inputs == o.inputs && dims == o.dims && attrs == o.attrs;
-}
-
-size_t Graph::KeyHash::operator()(const Key& k) const {
-  size_t h = std::hash<int>()(static_cast<int>(k.op));
+size_t Graph::hashOf(Op op, const std::vector<NodeId>& inputs, const Shape& shape, const Attrs& attrs) {
+  size_t h = std::hash<int>()(static_cast<int>(op));
   auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
-  for (NodeId i : k.inputs) mix(std::hash<NodeId>()(i));
-  for (int64_t d : k.dims) mix(std::hash<int64_t>()(d));
+  for (NodeId i : inputs) mix(std::hash<NodeId>()(i));
+  for (int64_t d : shape.dims) mix(std::hash<int64_t>()(d));
   uint64_t bits;
-  std::memcpy(&bits, &k.attrs.value, sizeof bits);
+  std::memcpy(&bits, &attrs.value, sizeof bits);
   mix(std::hash<uint64_t>()(bits));
-  for (int64_t v : k.attrs.ints) mix(std::hash<int64_t>()(v));
-  mix(std::hash<std::string>()(k.attrs.name));
-  for (double v : k.attrs.values) {
+  for (int64_t v : attrs.ints) mix(std::hash<int64_t>()(v));
+  mix(std::hash<std::string>()(attrs.name));
+  for (double v : attrs.values) {
     std::memcpy(&bits, &v, sizeof bits);
     mix(std::hash<uint64_t>()(bits));
   }
   return h;
 }
 
+/// The index holds each node's hash, not a copy of its fields: a lookup
+/// compares the few nodes of equal hash in place, so adding a node
+/// allocates only the node itself.
 NodeId Graph::add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs, SourceLoc loc, int32_t call) {
-  Key key{op, inputs, shape.dims, attrs};
-  auto it = index_.find(key);
-  if (it != index_.end()) return it->second;
+  size_t hash = hashOf(op, inputs, shape, attrs);
+  auto [first, last] = index_.equal_range(hash);
+  for (auto it = first; it != last; ++it) {
+    const Node& n = nodes_[it->second];
+    if (n.op == op && n.inputs == inputs && n.shape.dims == shape.dims && n.attrs == attrs) return it->second;
+  }
   NodeId id = size();
   nodes_.push_back(Node{op, std::move(inputs), std::move(shape), std::move(attrs), loc, call});
-  index_.emplace(std::move(key), id);
+  index_.emplace(hash, id);
   return id;
 }
 

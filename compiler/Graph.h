@@ -84,20 +84,11 @@ public:
   NodeId size() const { return static_cast<NodeId>(nodes_.size()); }
 
 private:
-  struct Key {
-    Op op;
-    std::vector<NodeId> inputs;
-    std::vector<int64_t> dims;
-    Attrs attrs;
-    bool operator==(const Key& o) const;
-  };
-  struct KeyHash {
-    size_t operator()(const Key& k) const;
-  };
+  static size_t hashOf(Op op, const std::vector<NodeId>& inputs, const Shape& shape, const Attrs& attrs);
 
   std::vector<Node> nodes_;
   std::vector<CallSite> calls_;
-  std::unordered_map<Key, NodeId, KeyHash> index_;
+  std::unordered_multimap<size_t, NodeId> index_;  // by hashOf: the nodes that may equal a new one
 };
 
 /// Which nodes `roots` depend on (a mask over node ids).
