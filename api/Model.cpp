@@ -133,8 +133,8 @@ Expected<Model> Model::compileParsed(const ParsedModel& parsed, const CompileSet
   const ParsedModel::Impl& p = Access::of(parsed);
   Expected<nnjit::CompileOptions> options = compileOptions(*p.model, settings, build);
   if (!options) return options.error();
-  // No source text: the CLI shows back-end diagnostics without source lines.
-  nnjit::DiagnosticEngine diags(p.name, "");
+  // With the source text: a back-end diagnostic at a `.nn` position shows its line and a caret.
+  nnjit::DiagnosticEngine diags(p.name, p.source);
   auto impl = std::make_shared<Model::Impl>();
   impl->lowered = p.model;
   impl->cm = compileWithCache(*p.model, *options, diags);

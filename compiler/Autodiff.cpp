@@ -135,10 +135,17 @@ std::vector<NodeId> differentiate(Builder& b, NodeId loss, const std::vector<Nod
   // A metrics-only op between a param and the loss would silently give zero
   // gradient (its consumers are piecewise constant): refuse it by name.
   for (NodeId y = 0; y <= loss; ++y)
-    if (fromWrt[y] && toLoss[y] && hasNoGradient(g.op(y)))
-      diags.error(g.node(y).loc, fmt::format("'{}' has no gradient (accuracy and argmax are for metrics only), "
-                                             "but the loss depends on it through a param",
-                                             opInfo(g.op(y)).spelling));
+    if (fromWrt[y] && toLoss[y] && hasNoGradient(g.op(y))) {
+      // Named as written: `accuracy(...)` is lowered to an argmax.
+      std::string name = opInfo(g.op(y)).spelling;
+      SourceLoc at = g.node(y).loc;
+      if (int32_t c = g.node(y).call; c >= 0 && g.calls()[c].builtin) {
+        name = g.calls()[c].name;
+        at = g.calls()[c].loc;
+      }
+      diags.error(at, fmt::format("'{}' has no gradient (accuracy and argmax are for metrics only), "
+                                  "but the loss depends on it through a param", name));
+    }
   if (diags.hasErrors()) return {};
 
   NodeId last = g.size();

@@ -61,6 +61,7 @@ struct CallSite {
   SourceLoc loc;  // where the call is written (not where a `fn` is defined)
   int32_t parent = -1;
   NodeId result = kNoNode;
+  bool builtin = false;  // a builtin's call, not a `fn`'s
 };
 
 /// Nodes in creation order, which is a topological order: an input always

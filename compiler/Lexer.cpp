@@ -1,6 +1,7 @@
 // Lexer: `.nn` source text to tokens, each with its source position.
 #include "Lexer.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -48,12 +49,24 @@ public:
 
   std::vector<Token> run() {
     while (pos_ < src_.size()) step();
-    if (!tokens_.empty() && tokens_.back().kind != Tok::Newline) push(Tok::Newline, here());
-    push(Tok::End, here());
+    if (!tokens_.empty() && tokens_.back().kind != Tok::Newline) push(Tok::Newline, endOfText());
+    push(Tok::End, endOfText());
     return std::move(tokens_);
   }
 
 private:
+  /// Just after the last character that is not blank, rather than on the
+  /// empty line after a final newline, so that a diagnostic there shows a line.
+  SourceLoc endOfText() const {
+    size_t first = src_.substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+    size_t last = src_.find_last_not_of(" \t\r\n");
+    if (last == std::string_view::npos || last < first) return here();
+    size_t lineStart = src_.rfind('\n', last);
+    lineStart = lineStart == std::string_view::npos ? first : lineStart + 1;
+    int line = 1 + static_cast<int>(std::count(src_.begin(), src_.begin() + static_cast<std::ptrdiff_t>(last), '\n'));
+    return {line, static_cast<int>(last - lineStart) + 2};
+  }
+
   SourceLoc here() const { return {line_, static_cast<int>(pos_ - lineStart_) + 1}; }
 
   void push(Tok kind, SourceLoc loc, std::string text = {}, double number = 0) {

@@ -75,7 +75,8 @@ void Lowerer::statement(const Stmt& s) {
 
 bool Lowerer::defineName(const std::string& name, SourceLoc loc, const char* what) {
   if (isBuiltinName(name) || name == "epoch" || name == "batch") {
-    error(loc, fmt::format("'{}' is a builtin name and cannot name a {}", name, what));
+    bool vowel = std::string_view("aeiou").find(what[0]) != std::string_view::npos;
+    error(loc, fmt::format("'{}' is a builtin name and cannot name {} {}", name, vowel ? "an" : "a", what));
     return false;
   }
   auto it = defined_.find(name);
@@ -359,6 +360,12 @@ NodeId Lowerer::lowerName(const Expr& e) {
     break; // a function body sees its own parameters, then the globals
   }
   auto it = globals_.find(e.name);
+  if (it != globals_.end() && !fnBodies_.empty() && it->second.loc.line > fnBodies_.back()->loc.line) {
+    // A value is visible after its line: a fn body sees what was defined before the fn.
+    error(e.loc, fmt::format("'{}' is defined on line {}, after the function '{}' that uses it (line {})", e.name,
+                             it->second.loc.line, fnBodies_.back()->name, fnBodies_.back()->loc.line));
+    return kNoNode;
+  }
   if (it != globals_.end()) return it->second.node;
   if (e.name == "epoch") {
     b_.setLoc(e.loc);
@@ -478,7 +485,7 @@ NodeId Lowerer::lowerCall(const Expr& e) {
 bool Lowerer::lowerBuiltinCall(const Expr& e, NodeId& out) {
   if (!isBuiltinName(e.name)) return false;
   int32_t outer = b_.call();
-  int32_t site = b_.graph().addCall({e.name, e.loc, outer, kNoNode});
+  int32_t site = b_.graph().addCall({e.name, e.loc, outer, kNoNode, true});
   callFrames_.push_back({&e, site, outer});
   b_.setCall(site);
   bool found = lowerBuiltin(e, out);
@@ -513,15 +520,17 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
   auto memo = inlined_.find({&fn, args});
   if (memo != inlined_.end()) return memo->second;
   fnScopes_.push_back(std::move(scope));
+  fnBodies_.push_back(&fn);
   ++inlineDepth_;
   size_t errorsBefore = diags_.diagnostics().size();
   int32_t outer = b_.call();
-  int32_t site = b_.graph().addCall({fn.name, call.loc, outer, kNoNode});
+  int32_t site = b_.graph().addCall({fn.name, call.loc, outer, kNoNode, false});
   b_.setCall(site);
   NodeId out = lowerExpr(*fn.expr);
   b_.setCall(outer);
   b_.graph().call(site).result = out;
   --inlineDepth_;
+  fnBodies_.pop_back();
   fnScopes_.pop_back();
   // Failures are remembered too: their errors are reported once, not once per call.
   inlined_[{&fn, args}] = out;

@@ -115,7 +115,12 @@ void Lowerer::declareTrain(const Stmt& s) {
     ok &= v && *v >= 1;
     if (v) spec.batch = *v;
   }
-  if (args[2] && !(args[2]->kind == Expr::Kind::Name && args[2]->name == "false")) {
+  bool named = args[2] && args[2]->kind == Expr::Kind::Name;
+  if (named && args[2]->name == "true") {
+    // `true` would pass as the seed 1: say what shuffle takes instead.
+    error(args[2]->loc, "shuffle takes a seed (a whole number such as 42) or false, not true");
+    ok = false;
+  } else if (args[2] && !(named && args[2]->name == "false")) {
     auto v = wholeConstant(*args[2], "shuffle (a seed, or false)");
     if (v && *v < 0) error(args[2]->loc, "the shuffle seed must not be negative");
     ok &= v && *v >= 0;

@@ -98,6 +98,7 @@ private:
   std::map<std::string, const Stmt*> fns_;
   std::set<std::string> metricNames_;
   std::vector<std::map<std::string, NodeId>> fnScopes_;
+  std::vector<const Stmt*> fnBodies_;  // the fn of each scope in fnScopes_
   std::map<std::pair<const Stmt*, std::vector<NodeId>>, NodeId> inlined_;  // (fn, argument values) -> result
   int inlineDepth_ = 0;
   bool tooLarge_ = false;  // the node limit was reported

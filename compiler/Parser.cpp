@@ -117,7 +117,9 @@ private:
       if (!isIdent("class")) fail(peek(), fmt::format("expected 'class(N)', found {}", describe(peek())));
       next();
       expect(Tok::LParen, "'('");
+      Token count = peek();
       s.numClasses = wholeNumber("the class count");
+      if (s.numClasses == 0) fail(count, "class(0) has no labels: the class count must be at least 1");
       expect(Tok::RParen, "')'");
     }
     return s;

@@ -269,3 +269,11 @@ TEST_CASE("cli: --log-every N prints epochs 1, N, 2N, ... and the last, in text 
     CHECK(epochsOf(textLines(resumed.out)) == std::vector<int>{5, 10, 15, 16});
   }
 }
+
+TEST_CASE("cli: an option without its value says so in words", "[e2e][cli]") {
+  Scratch s;
+  s.write("q.nn", "param w = 5\nloss = square(w + 1)\noptimizer sgd(lr = 0.2)\ntrain(epochs = 1)\n");
+  Output out = s.nnjit({"train", "q.nn", "--epochs"});
+  CHECK(out.status == 2);
+  CHECK(contains(out.err, "nnjit: error: --epochs needs a value: --epochs N"));
+}

@@ -407,3 +407,65 @@ TEST_CASE("diagnostics: a CSV named in the .nn file is named as written there", 
   CHECK(startsWith(o.err, "other.csv:1: error: the header has 1 column, but the first row (line 2) has 2"));
   CHECK(contains(o.err, "other.csv:2: error: expected 1 column"));
 }
+
+namespace {
+
+/// Runs `command` on a model file `name` holding `text`; expects exit 1 and `message` on stderr.
+void expectError(const std::string& name, const std::string& text, const std::string& message,
+                 const std::string& command = "check") {
+  Scratch s;
+  s.write(name, text);
+  Output out = s.nnjit({command, name});
+  INFO(out.err);
+  CHECK(out.status == 1);
+  CHECK(contains(out.err, message));
+}
+
+/// Expects `text` to train without errors.
+void expectTrains(const std::string& text) {
+  Scratch s;
+  s.write("ok.nn", text);
+  CHECK(s.nnjit({"train", "ok.nn"}).status == 0);
+}
+
+const char* const kTail = "optimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n";
+
+} // namespace
+
+TEST_CASE("diagnostics: a metrics-only builtin in the loss, named as written, with the source line and a caret",
+          "[e2e][diagnostics]") {
+  std::string model = std::string("param w[3] = [1, 2, 3]\nloss = sum(w) + accuracy(w, 2)\n") + kTail;
+  for (const char* command : {"train", "check"}) {
+    expectError("acc.nn", model, "acc.nn:2:17: error: 'accuracy' has no gradient", command);
+    expectError("acc.nn", model, "\nloss = sum(w) + accuracy(w, 2)\n                ^", command);
+  }
+}
+
+TEST_CASE("diagnostics: a syntax error at the end of the file points at its last line", "[e2e][diagnostics]") {
+  for (const char* text : {"param w = 2\nloss = square(w\n", "param w = 2\nloss = square(w\n\n\n", "param w = 2\nloss = square(w"}) {
+    expectError("eof.nn", text, "eof.nn:2:16: error: expected ')'");
+    expectError("eof.nn", text, "\nloss = square(w\n               ^");
+  }
+}
+
+TEST_CASE("diagnostics: class(0) has no labels", "[e2e][diagnostics]") {
+  expectError("n.nn", std::string("input x[batch, 2]\ninput l[batch] : class(0)\nparam w = 1\nloss = mean(x * w) + mean(l)\n") + kTail,
+              "n.nn:2:24: error: class(0) has no labels");
+}
+
+TEST_CASE("diagnostics: shuffle takes a seed or false, not true", "[e2e][diagnostics]") {
+  const std::string model = "param w = 5\nloss = square(w + 1)\noptimizer sgd(lr = 0.2)\n";
+  expectError("q.nn", model + "train(epochs = 1, shuffle = true)\n", "q.nn:4:29: error: shuffle takes a seed", "train");
+  expectTrains(model + "train(epochs = 1, shuffle = false)\n");
+}
+
+TEST_CASE("diagnostics: a builtin name cannot name an input", "[e2e][diagnostics]") {
+  expectError("b.nn", std::string("input exp[batch, 2]\nparam w = 1\nloss = mean(exp * w)\n") + kTail,
+              "'exp' is a builtin name and cannot name an input");
+}
+
+TEST_CASE("diagnostics: a fn body sees only the values defined before the fn", "[e2e][diagnostics]") {
+  expectError("late.nn", std::string("param w = 2\nfn f(a) = a * k\nk = 3\nloss = f(w)\n") + kTail,
+              "late.nn:2:15: error: 'k' is defined on line 3, after the function 'f' that uses it");
+  expectTrains(std::string("param w = 2\nk = 3\nfn f(a) = a * k\nloss = f(w)\n") + kTail);
+}

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <new>
+#include <regex>
 
 using namespace nnjit;
 using namespace nnjit::cli;
@@ -228,6 +229,14 @@ int run(CLI::App& app, const Options& o) {
   }
 }
 
+/// CLI11's "--epochs: 1 required N missing" as a sentence.
+std::string plainParseError(const std::string& message) {
+  static const std::regex missing(R"(^(-[-\w]+): 1 required (\S+) missing$)");
+  std::smatch m;
+  if (std::regex_match(message, m, missing)) return fmt::format("{} needs a value: {} {}", m[1].str(), m[1].str(), m[2].str());
+  return message;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -254,7 +263,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return finishOutput(app.exit(e));
     std::vector<CLI::App*> in = app.get_subcommands();
-    return usageError(e.what(), in.empty() ? app : *in.front());
+    return usageError(plainParseError(e.what()), in.empty() ? app : *in.front());
   }
   return finishOutput(run(app, o));
 }
