@@ -2,6 +2,7 @@
 #include "Jit.h"
 
 #include "CodeKey.h"
+#include "HostInfo.h"
 #include "InternalError.h"
 #include "ObjectCache.h"
 
@@ -130,8 +131,14 @@ Jit::~Jit() = default;
 
 Result<std::unique_ptr<Jit>> Jit::create() {
   initializeNativeTarget();
+  const Result<TargetCpu>& cpu = targetCpu();
+  if (!cpu) return cpu.errors().front();
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) return fileError("", "cannot target this CPU: " + errorText(jtmb.takeError()));
+  if (cpu->chosenByName) {  // that CPU's own features, not the host's
+    jtmb->setCPU(cpu->name);
+    jtmb->getFeatures() = llvm::SubtargetFeatures();
+  }
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Default);
   return std::unique_ptr<Jit>(new Jit(std::make_unique<Impl>(Impl{std::move(*jtmb), nullptr, nullptr})));
 }

@@ -12,20 +12,11 @@
 #include "IRLoops.h"
 
 #include <llvm/IR/Intrinsics.h>
-#include <llvm/TargetParser/Host.h>
 
 #include <algorithm>
 #include <functional>
 
 namespace nnjit {
-
-VectorTarget hostVectorTarget() {
-  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  auto has = [&](const char* f) { return features.lookup(f); };
-  if (has("avx512f")) return {512, 32};
-  if (has("avx")) return {256, 16};
-  return {128, 16};
-}
 
 namespace {
 
