@@ -33,9 +33,9 @@ struct Index {
 /// scalar: a vector would be mostly empty lanes.
 constexpr int64_t kUnrollLimit = 8;
 
-/// Up to this many kernels are inlined into their entry point; beyond, the
-/// entry point calls parts of this many kernel calls each. Scalar kernels are
-/// inlined into their part, which is then one basic block, and the backend's
+/// Up to this many kernel calls are made by the entry point itself; beyond,
+/// it calls parts of this many kernel calls each. Scalar kernels are inlined
+/// into their part, which is then one basic block, and the backend's
 /// scheduler is quadratic in a block's length: 16 per part instead of 64
 /// halved native code time for 2,500-5,000 scalar params (adam).
 constexpr size_t kMaxCallsInOneFunction = 96;
