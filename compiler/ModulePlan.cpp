@@ -7,9 +7,65 @@
 
 namespace nnjit {
 
-KernelCall::Key KernelCall::key(const Schedule& s) const {
+namespace {
+
+/// Appends values to a key, each by its bytes.
+struct KeyWriter {
+  std::string out;
+  template <class T>
+  void add(T v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void add(const std::string& s) {
+    add(s.size());
+    out += s;
+  }
+  template <class T>
+  void add(const std::vector<T>& items) {
+    add(items.size());
+    for (const T& item : items) add(item);
+  }
+};
+
+} // namespace
+
+std::string KernelCall::key(const Graph& g, const Schedule& s) const {
+  // The nodes the kernel computes, in post-order (inputs first), found with
+  // an explicit stack: a fused chain can be tens of thousands deep.
+  std::map<NodeId, int64_t> local;  // node -> its place in the order, or -1 - argument for a read
+  for (size_t i = 0; i < reads.size(); ++i) local.emplace(reads[i], -1 - static_cast<int64_t>(i));
   bool compute = kind == Kind::Compute;
-  return {kind, node, reads, inPlace, compute ? s.epilogueOf[node] : kNoNode, compute ? s.epilogueTile[node] : kNoNode};
+  if (compute) local.erase(node);  // computed into the first argument, never read
+  std::vector<NodeId> order;
+  std::vector<std::pair<NodeId, size_t>> stack;
+  if (!local.count(node)) stack.push_back({node, 0});
+  while (!stack.empty()) {
+    auto& [n, next] = stack.back();
+    const std::vector<NodeId>& inputs = g.node(n).inputs;
+    if (next < inputs.size()) {
+      NodeId in = inputs[next++];
+      if (!local.count(in)) {
+        local.emplace(in, -2 - static_cast<int64_t>(reads.size()));  // on the stack: a placeholder
+        stack.push_back({in, 0});
+      }
+      continue;
+    }
+    local[n] = static_cast<int64_t>(order.size());
+    order.push_back(n);
+    stack.pop_back();
+  }
+  KeyWriter w;
+  w.add(kind), w.add(inPlace), w.add(reads.size()), w.add(local.at(node));
+  w.add(compute && s.epilogueOf[node] != kNoNode ? local.at(s.epilogueOf[node]) : INT64_MIN);
+  w.add(compute && s.epilogueTile[node] != kNoNode ? local.at(s.epilogueTile[node]) : INT64_MIN);
+  for (NodeId r : reads) w.add(g.shape(r).dims);  // what each argument holds
+  for (NodeId n : order) {
+    const Node& x = g.node(n);
+    w.add(x.op), w.add(x.shape.dims), w.add(x.inputs.size());
+    for (NodeId in : x.inputs) w.add(local.at(in));
+    w.add(x.attrs.value), w.add(x.attrs.ints), w.add(x.attrs.name), w.add(x.attrs.values);
+  }
+  return w.out;
 }
 
 std::vector<KernelCall> kernelCalls(const CodeGenInput& in, const FunctionCode& fc) {
@@ -79,7 +135,7 @@ std::vector<ModulePlan::Part> deal(std::vector<Unit> units, size_t parts) {
 ModulePlan planModules(const CodeGenInput& in, size_t parts) {
   const Graph& g = *in.graph;
   ModulePlan plan;
-  std::map<KernelCall::Key, int> known;
+  std::map<std::string, int> known;
   std::vector<Unit> units;
   for (size_t f = 0; f < in.functions.size(); ++f) {
     const Schedule& s = in.functions[f].schedule;
@@ -92,7 +148,7 @@ ModulePlan planModules(const CodeGenInput& in, size_t parts) {
         entryCost += 0.3;
         continue;
       }
-      auto [it, added] = known.emplace(c.key(s), static_cast<int>(plan.kernels.size()));
+      auto [it, added] = known.emplace(c.key(g, s), static_cast<int>(plan.kernels.size()));
       if (added) {
         units.push_back({compileCost(g, s, c), false, plan.kernels.size()});
         plan.kernels.push_back({symbolFor(g, c, plan.kernels.size()), f, std::move(c)});

@@ -20,16 +20,12 @@ struct KernelCall {
   int slot = -1;              // Copy: the slot it writes
   bool guarded = false;       // runs only when the finite guard holds
 
-  /// What the kernel's code depends on besides the graph: calls with equal keys generate the same function.
-  struct Key {
-    Kind kind;
-    NodeId node;
-    std::vector<NodeId> reads;
-    bool inPlace;
-    NodeId epilogueOf, epilogueTile;  // Compute: the matmul whose tile it is computed from, and that tile
-    auto operator<=>(const Key&) const = default;
-  };
-  Key key(const Schedule& s) const;
+  /// What the kernel's function is, up to which buffers it is called with:
+  /// its kind, its arguments and the computation between them (each node's
+  /// op, attributes and shape, in order, a read as its argument's number).
+  /// Calls with equal keys (the same layer shape in two layers, the forward
+  /// pass of train and eval) generate the same function.
+  std::string key(const Graph& g, const Schedule& s) const;
 };
 
 /// The calls entry point `fc` makes, in order: its kernels, its copies to slots, its updates.

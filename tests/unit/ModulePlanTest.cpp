@@ -90,3 +90,29 @@ TEST_CASE("module plan: different reads make different kernels", "[moduleplan]")
   ModulePlan plan = planModules(m.in, 2);
   CHECK(plan.kernelOf[0][0] != plan.kernelOf[1][0]);
 }
+
+TEST_CASE("module plan: two layers of the same shapes share their kernels; other shapes do not", "[moduleplan]") {
+  Graph g;
+  Builder b(g);
+  NodeId x = b.make(Op::Input, {}, Attrs{0, {}, "x"}, Shape{kBatch, 16});
+  auto layer = [&](NodeId in, const std::string& name, int64_t width) {
+    NodeId w = b.make(Op::Param, {}, Attrs{0, {}, "W" + name}, Shape{g.shape(in).dims[1], width});
+    NodeId bias = b.make(Op::Param, {}, Attrs{0, {}, "b" + name}, Shape{width});
+    return b.unary(Op::Relu, b.add(b.matmul(in, w), b.broadcastTo(bias, Shape{kBatch, width})));
+  };
+  NodeId h1 = layer(x, "1", 16), h2 = layer(h1, "2", 16), h3 = layer(h2, "3", 8);
+  CodeGenInput in;
+  in.graph = &g;
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (opKind(g.op(n)) == OpKind::Leaf) in.leafSlot[n] = static_cast<int>(in.leafSlot.size());
+  FunctionCode f;
+  f.name = "forward";
+  f.schedule = planFusion(g, {h3}, [&](NodeId n) { return in.leafSlot.count(n) > 0; });
+  in.functions.push_back(f);
+  ModulePlan plan = planModules(in, 2);
+  const std::vector<int>& of = plan.kernelOf[0];
+  REQUIRE(of.size() == 3);  // one tile kernel per layer
+  CHECK(of[0] == of[1]);    // [batch, 16] @ [16, 16] twice: one function
+  CHECK(of[2] != of[0]);    // [batch, 16] @ [16, 8]
+  CHECK(plan.kernels.size() == 2);
+}
