@@ -874,15 +874,25 @@ private:
     return p;
   }
 
+  /// Where a value lives: `fixed + batch * perRow` elements into slot `slot`'s buffer.
+  struct BufferRef {
+    int64_t slot, fixed, perRow;
+  };
+  BufferRef bufferOf(const FunctionCode& fc, NodeId n) const {
+    if (auto it = in_.leafSlot.find(n); it != in_.leafSlot.end()) return {it->second, 0, 0};
+    if (auto it = fc.writesToSlot.find(n); it != fc.writesToSlot.end()) return {it->second, 0, 0};
+    const ArenaBuffer& buf = fc.memory.buffers.at(n);
+    if (buf.perRow) return {in_.arenaSlot, fc.memory.staticSize, buf.offset};
+    return {in_.arenaSlot, buf.offset, 0};
+  }
+
   llvm::Value* where(Body& b, const FunctionCode& fc, NodeId n) {
     llvm::Value*& p = b.where[n];
     if (p) return p;
-    if (auto it = in_.leafSlot.find(n); it != in_.leafSlot.end()) return p = slotPtr(b, it->second);
-    if (auto it = fc.writesToSlot.find(n); it != fc.writesToSlot.end()) return p = slotPtr(b, it->second);
-    const ArenaBuffer& buf = fc.memory.buffers.at(n);
-    llvm::Value* off = buf.perRow ? ir_.CreateAdd(i64(fc.memory.staticSize), ir_.CreateMul(b.batch, i64(buf.offset)))
-                                  : i64(buf.offset);
-    return p = ir_.CreateGEP(elem_, b.arena, off);
+    BufferRef at = bufferOf(fc, n);
+    if (at.fixed == 0 && at.perRow == 0) return p = slotPtr(b, static_cast<int>(at.slot));
+    llvm::Value* off = at.perRow ? ir_.CreateAdd(i64(at.fixed), ir_.CreateMul(b.batch, i64(at.perRow))) : i64(at.fixed);
+    return p = ir_.CreateGEP(elem_, slotPtr(b, static_cast<int>(at.slot)), off);
   }
 
   /// Makes `call`: kernel `plannedIndex` of the plan, or (-1) a kernel
@@ -910,6 +920,77 @@ private:
     ir_.CreateCall(type, b.parallelFor, {b.pool, range, b.argArray, b.batch, units->count, i64(units->cost)});
   }
 
+  std::string callName(const FunctionCode& fc, const KernelCall& call) const {
+    if (call.kind == KernelKind::Compute)
+      return fc.name + "." + std::to_string(call.node) + "." + opInfo(g_.op(call.node)).name;
+    return fc.name + (call.guarded ? ".update." : ".out.") + std::to_string(call.slot);
+  }
+
+  /// What makes two calls the same for a run (repeatedRuns): the same kernel,
+  /// on the same side of the finite guard; empty for a kernel the workers
+  /// split, which a run (one thread) would not.
+  std::vector<std::string> runKeys(const std::vector<KernelCall>& calls, const std::vector<int>& plannedIndex) const {
+    std::vector<std::string> keys;
+    for (size_t c = 0; c < calls.size(); ++c) {
+      const KernelCall& call = calls[c];
+      if (splits(call.node, call.kind)) keys.emplace_back();
+      else if (plannedIndex[c] >= 0) keys.push_back((call.guarded ? "guarded planned " : "planned ") + std::to_string(plannedIndex[c]));
+      else keys.push_back((call.guarded ? "guarded inline " : "inline ") + call.key(g_, *schedule_));
+    }
+    return keys;
+  }
+
+  /// One value for each block of a run: `a + d * block` when it steps
+  /// evenly (slots and arena offsets often do), else read from a table.
+  llvm::Value* perBlock(const std::vector<int64_t>& values, llvm::Value* block) {
+    int64_t step = values.size() > 1 ? values[1] - values[0] : 0;
+    bool even = true;
+    for (size_t i = 1; i < values.size() && even; ++i) even = values[i] - values[i - 1] == step;
+    if (even) return step == 0 ? i64(values[0]) : ir_.CreateAdd(i64(values[0]), ir_.CreateMul(block, i64(step)));
+    auto* init = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<int64_t>(values));
+    auto* table = new llvm::GlobalVariable(*module_, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init, "run.table");
+    table->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+    return ir_.CreateLoad(i64_, ir_.CreateGEP(i64_, table, block));
+  }
+
+  /// A run of calls as a loop over its blocks: each block calls the block's
+  /// kernels in order, with that block's buffers.
+  void emitRun(Body& b, const FunctionCode& fc, const std::vector<KernelCall>& calls, const std::vector<int>& plannedIndex,
+               const CallRun& run) {
+    std::vector<llvm::Function*> kernels;
+    for (size_t k = 0; k < run.period; ++k) {
+      size_t c = run.first + k;
+      kernels.push_back(plannedIndex[c] >= 0 ? planned(plannedIndex[c], false) : emitKernel(callName(fc, calls[c]), calls[c], false));
+    }
+    // By call of the block, by argument: where each block's buffer is.
+    std::vector<std::vector<std::vector<BufferRef>>> at(run.period);
+    for (size_t block = 0; block < run.count; ++block)
+      for (size_t k = 0; k < run.period; ++k) {
+        const KernelCall& call = calls[run.first + block * run.period + k];
+        std::vector<BufferRef>& args = at[k].emplace_back();
+        args.push_back(call.kind == KernelKind::Compute ? bufferOf(fc, call.node) : BufferRef{call.slot, 0, 0});
+        for (NodeId r : call.reads) args.push_back(bufferOf(fc, r));
+      }
+    emitLoop(ir_, i64(0), i64(static_cast<int64_t>(run.count)), 1, [&](llvm::Value* block) {
+      for (size_t k = 0; k < run.period; ++k) {
+        std::vector<llvm::Value*> args;
+        for (size_t a = 0; a < at[k][0].size(); ++a) {
+          std::vector<int64_t> slot, fixed, perRow;
+          for (const std::vector<BufferRef>& blockArgs : at[k]) {
+            slot.push_back(blockArgs[a].slot);
+            fixed.push_back(blockArgs[a].fixed);
+            perRow.push_back(blockArgs[a].perRow);
+          }
+          llvm::Value* base = ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, b.buffers, perBlock(slot, block)));
+          llvm::Value* off = ir_.CreateAdd(perBlock(fixed, block), ir_.CreateMul(b.batch, perBlock(perRow, block)));
+          args.push_back(ir_.CreateGEP(elem_, base, off));
+        }
+        args.insert(args.end(), {b.batch, i64(0), i64(0)});
+        ir_.CreateCall(kernels[k], args);
+      }
+    });
+  }
+
   void emitFunction(size_t index) {
     const FunctionCode& fc = in_.functions[index];
     schedule_ = &fc.schedule;
@@ -932,14 +1013,20 @@ private:
       part = openBody(f);
       return part;
     };
+    std::vector<CallRun> runs = repeatedRuns(runKeys(calls, plannedIndex));
+    auto run = runs.begin();
     for (size_t c = 0; c < calls.size(); ++c) {
       const KernelCall& call = calls[c];
-      bool compute = call.kind == KernelKind::Compute;
-      std::string name = compute ? fc.name + "." + std::to_string(call.node) + "." + opInfo(g_.op(call.node)).name
-                                 : fc.name + (call.guarded ? ".update." : ".out.") + std::to_string(call.slot);
       Body& b = nextCall();
       if (call.guarded) guardAssigns(b, fc);
-      invoke(b, fc, call, plannedIndex[c], compute ? where(b, fc, call.node) : slotPtr(b, call.slot), name);
+      if (run != runs.end() && run->first == c) {
+        emitRun(b, fc, calls, plannedIndex, *run);
+        c += run->period * run->count - 1;
+        ++run;
+        continue;
+      }
+      llvm::Value* dst = call.kind == KernelKind::Compute ? where(b, fc, call.node) : slotPtr(b, call.slot);
+      invoke(b, fc, call, plannedIndex[c], dst, callName(fc, call));
     }
     if (part.f != top.f) {
       ir_.CreateRetVoid();

@@ -161,4 +161,44 @@ ModulePlan planModules(const CodeGenInput& in, size_t parts) {
   return plan;
 }
 
+namespace {
+
+constexpr size_t kMaxRunPeriod = 8;
+constexpr size_t kMinRunRepeats = 8;
+
+/// How many times the block of `period` calls at `first` repeats.
+size_t repeatsAt(const std::vector<std::string>& keys, size_t first, size_t period) {
+  for (size_t k = 0; k < period; ++k)
+    if (first + k >= keys.size() || keys[first + k].empty()) return 0;
+  size_t count = 1;
+  for (;; ++count) {
+    size_t at = first + count * period;
+    if (at + period > keys.size()) break;
+    bool same = true;
+    for (size_t k = 0; k < period && same; ++k) same = keys[at + k] == keys[first + k];
+    if (!same) break;
+  }
+  return count;
+}
+
+} // namespace
+
+std::vector<CallRun> repeatedRuns(const std::vector<std::string>& keys) {
+  std::vector<CallRun> runs;
+  for (size_t i = 0; i < keys.size();) {
+    CallRun best{i, 1, 0};
+    for (size_t period = 1; period <= kMaxRunPeriod; ++period) {
+      size_t count = repeatsAt(keys, i, period);
+      if (count >= kMinRunRepeats && period * count > best.period * best.count) best = {i, period, count};
+    }
+    if (best.count == 0) {
+      ++i;
+      continue;
+    }
+    runs.push_back(best);
+    i += best.period * best.count;
+  }
+  return runs;
+}
+
 } // namespace nnjit

@@ -53,4 +53,18 @@ struct ModulePlan {
 /// dealt into at most `parts` modules of about the same compile time.
 ModulePlan planModules(const CodeGenInput& in, size_t parts);
 
+/// Calls [first, first + period * count) of an entry point: one block of
+/// `period` calls made `count` times over, call for call of the same kernel
+/// (the updates of ten thousand scalar params, say). Emitted as a loop over
+/// a table of their buffers, in the same order: one loop body for LLVM to
+/// compile instead of every call.
+struct CallRun {
+  size_t first = 0, period = 1, count = 1;
+};
+
+/// The runs among calls whose `keys` (KernelCall::key, or anything that is
+/// equal for calls of the same kernel) are not empty: a call with an empty
+/// key is never in one. Each run repeats its block at least 8 times.
+std::vector<CallRun> repeatedRuns(const std::vector<std::string>& keys);
+
 } // namespace nnjit

@@ -116,3 +116,22 @@ TEST_CASE("module plan: two layers of the same shapes share their kernels; other
   CHECK(of[2] != of[0]);    // [batch, 16] @ [16, 8]
   CHECK(plan.kernels.size() == 2);
 }
+
+TEST_CASE("module plan: runs are blocks of calls repeated at least 8 times; an empty key breaks them", "[moduleplan]") {
+  auto keys = [](const std::string& pattern) {
+    std::vector<std::string> out;
+    for (char c : pattern) out.push_back(c == '.' ? "" : std::string(1, c));
+    return out;
+  };
+  // x, then (m v p) ten times, then y.
+  std::vector<CallRun> runs = repeatedRuns(keys("x" + std::string("mvpmvpmvpmvpmvpmvpmvpmvpmvpmvp") + "y"));
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0].first == 1);
+  CHECK(runs[0].period == 3);
+  CHECK(runs[0].count == 10);
+  CHECK(repeatedRuns(keys("aaaaaaa")).empty());  // 7 repeats: not worth a loop
+  CHECK(repeatedRuns(keys("aaaa.aaaa")).empty());  // a call that may not join splits the run
+  runs = repeatedRuns(keys("aaaaaaaaaabbbbbbbb"));
+  REQUIRE(runs.size() == 2);
+  CHECK((runs[0].first == 0 && runs[0].count == 10 && runs[1].first == 10 && runs[1].count == 8));
+}
