@@ -72,6 +72,12 @@ public:
   /// keeps the loc and call it was made with.
   NodeId add(Op op, std::vector<NodeId> inputs, Shape shape, Attrs attrs = {}, SourceLoc loc = {}, int32_t call = -1);
 
+  /// Room for `nodes` nodes without growing (a pass that rebuilds a graph knows about how many).
+  void reserve(size_t nodes) {
+    nodes_.reserve(nodes);
+    index_.reserve(nodes);
+  }
+
   int32_t addCall(CallSite c) {
     calls_.push_back(std::move(c));
     return static_cast<int32_t>(calls_.size() - 1);

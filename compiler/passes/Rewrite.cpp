@@ -23,6 +23,7 @@ bool isConstant(const Graph& g, NodeId n, double v) {
 
 void rebuild(Program& p, const RewriteRule& rule) {
   Graph out;
+  out.reserve(p.graph.size());
   Builder nb(out);
   std::vector<bool> live = reachableFrom(p.graph, p.roots);
   std::vector<NodeId> map(p.graph.size(), kNoNode);
