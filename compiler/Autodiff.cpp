@@ -136,12 +136,19 @@ std::vector<NodeId> differentiate(Builder& b, NodeId loss, const std::vector<Nod
   // gradient (its consumers are piecewise constant): refuse it by name.
   for (NodeId y = 0; y <= loss; ++y)
     if (fromWrt[y] && toLoss[y] && hasNoGradient(g.op(y))) {
-      // Named as written: `accuracy(...)` is lowered to an argmax.
+      // Named as written: `accuracy(...)` is lowered to an argmax. A node
+      // shared with a metric keeps the metric's call and place: then the
+      // loss's own statement is where to look.
       std::string name = opInfo(g.op(y)).spelling;
       SourceLoc at = g.node(y).loc;
-      if (int32_t c = g.node(y).call; c >= 0 && g.calls()[c].builtin) {
+      int32_t c = g.node(y).call;
+      NodeId result = c >= 0 ? g.calls()[c].result : kNoNode;
+      bool onPath = result != kNoNode && result <= loss && fromWrt[result] && toLoss[result];
+      if (c >= 0 && g.calls()[c].builtin && onPath) {
         name = g.calls()[c].name;
         at = g.calls()[c].loc;
+      } else if (c >= 0 && !onPath) {
+        at = g.node(loss).loc;
       }
       diags.error(at, fmt::format("'{}' has no gradient (accuracy and argmax are for metrics only), "
                                   "but the loss depends on it through a param", name));

@@ -93,8 +93,8 @@ public:
     add(finiteGuardSlot), add(inPlace), add(guardBeforeKernel);
   }
   void add(const VectorTarget& t) {
-    const auto& [bits, registers] = t;
-    add(bits), add(registers);
+    const auto& [bits, registers, fma] = t;
+    add(bits), add(registers), add(fma);
   }
   void add(const CodeGenInput& in) {
     const auto& [graph, dtype, leafSlot, arenaSlot, workersSlot, functions, target, profileKernels] = in;

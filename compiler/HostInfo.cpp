@@ -65,9 +65,10 @@ VectorTarget hostVectorTarget() {
     if (cpu && cpu->chosenByName) return subtargetOf(cpu->name)->checkFeatures(std::string("+") + f);
     return llvm::sys::getHostCPUFeatures().lookup(f);
   };
-  if (has("avx512f")) return {512, 32};
-  if (has("avx")) return {256, 16};
-  return {128, 16};
+  bool fma = has("fma");
+  if (has("avx512f")) return {512, 32, fma};
+  if (has("avx")) return {256, 16, fma};
+  return {128, 16, fma};
 }
 
 HostInfo hostInfo() {

@@ -30,6 +30,7 @@ const Result<TargetCpu>& targetCpu();
 struct VectorTarget {
   int bits = 256;      // widest vector register the CPU runs well: 128, 256 or 512
   int registers = 16;  // vector registers the allocator can use (32 with AVX-512)
+  bool fma = true;     // fused multiply-add instructions (without, llvm.fma is a libm call per element)
 };
 
 /// The vector target of the target CPU (its features, as LLVM knows them).

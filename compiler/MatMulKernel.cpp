@@ -55,7 +55,8 @@ class MatMulEmitter {
 public:
   MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
                 const TileEpilogue& epilogue)
-      : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.n)) {
+      : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.n)),
+        fma_(target.fma) {
     lanes_ = tiling_.lanes;
     vec_ = llvm::FixedVectorType::get(elem, lanes_);
   }
@@ -191,7 +192,9 @@ private:
       llvm::Value* splat = ir_.CreateVectorSplat(lanes_, a);
       for (int v = 0; v < vectors; ++v) {
         int t = r * vectors + v;
-        next[t] = ir_.CreateIntrinsic(llvm::Intrinsic::fma, {vec_}, {splat, bv[v], acc[t]});
+        // Without FMA instructions llvm.fma would be a libm call per lane: multiply, then add.
+        next[t] = fma_ ? ir_.CreateIntrinsic(llvm::Intrinsic::fma, {vec_}, {splat, bv[v], acc[t]})
+                       : ir_.CreateFAdd(ir_.CreateFMul(splat, bv[v]), acc[t]);
         acc[t]->addIncoming(next[t], body);
       }
       aPtr[r]->addIncoming(at(aPtr[r], ops_.aColStride), body);
@@ -227,6 +230,7 @@ private:
   const TileEpilogue& epilogue_;
   llvm::Type* i64_;
   Tiling tiling_;
+  bool fma_;
   bool clampRows_ = false;  // the last row group may be short
   int lanes_ = 1;
   llvm::FixedVectorType* vec_ = nullptr;

@@ -1,6 +1,8 @@
 // ModulePlan: which LLVM module each entry point and each kernel is generated in.
 #include "ModulePlan.h"
 
+#include "InternalError.h"
+
 #include <algorithm>
 #include <map>
 #include <numeric>
@@ -33,7 +35,8 @@ std::string KernelCall::key(const Graph& g, const Schedule& s) const {
   // The nodes the kernel computes, in post-order (inputs first), found with
   // an explicit stack: a fused chain can be tens of thousands deep.
   std::map<NodeId, int64_t> local;  // node -> its place in the order, or -1 - argument for a read
-  for (size_t i = 0; i < reads.size(); ++i) local.emplace(reads[i], -1 - static_cast<int64_t>(i));
+  for (size_t i = 0; i < reads.size(); ++i)
+    NNJIT_CHECK(local.emplace(reads[i], -1 - static_cast<int64_t>(i)).second, "a kernel reads one buffer twice");
   bool compute = kind == Kind::Compute;
   if (compute) local.erase(node);  // computed into the first argument, never read
   std::vector<NodeId> order;

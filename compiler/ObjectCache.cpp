@@ -179,7 +179,10 @@ FileTime modified(const struct stat& st) {
 /// kPruneInterval ago (by this process or another).
 bool claimPrune(int dir, FileTime now) {
   struct stat st {};
-  if (::fstatat(dir, kStampName, &st, AT_SYMLINK_NOFOLLOW) == 0 && now - modified(st) < kPruneInterval) return false;
+  // A stamp from the future (a clock set back, a copied folder) is stale, not recent.
+  if (::fstatat(dir, kStampName, &st, AT_SYMLINK_NOFOLLOW) == 0 && modified(st) <= now &&
+      now - modified(st) < kPruneInterval)
+    return false;
   int fd = ::openat(dir, kStampName, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return false;
   bool touched = ::futimens(fd, nullptr) == 0;
@@ -227,8 +230,8 @@ void prune(int dir) {
   std::sort(entries.begin(), entries.end(), [](const CachedFile& a, const CachedFile& b) { return a.used > b.used; });
   int64_t kept = 0, bound = maxCacheBytes();
   bool full = false;
-  for (const CachedFile& e : entries) {  // most recently used first
-    full = full || now - e.used >= kExpiry || kept + e.bytes > bound;
+  for (const CachedFile& e : entries) {  // most recently used first; the newest stays whatever its size
+    full = full || (kept > 0 && (now - e.used >= kExpiry || kept + e.bytes > bound));
     if (full) ::unlinkat(dir, e.name.c_str(), 0);
     else kept += e.bytes;
   }

@@ -469,3 +469,9 @@ TEST_CASE("diagnostics: a fn body sees only the values defined before the fn", "
               "late.nn:2:15: error: 'k' is defined on line 3, after the function 'f' that uses it");
   expectTrains(std::string("param w = 2\nk = 3\nfn f(a) = a * k\nloss = f(w)\n") + kTail);
 }
+
+TEST_CASE("diagnostics: an argmax the loss shares with a metric's accuracy is named argmax, at the loss",
+          "[e2e][diagnostics]") {
+  expectError("am.nn", std::string("param W[3] = [1, 2, 3]\nmetric acc = accuracy(W, 2)\nloss = sum(W) + argmax(W)\n") + kTail,
+              "am.nn:3:15: error: 'argmax' has no gradient");
+}

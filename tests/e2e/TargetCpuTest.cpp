@@ -67,6 +67,7 @@ TEST_CASE("target cpu: the code for a CPU without AVX-512 (or AVX) uses no wider
   REQUIRE(v2.status == 0);
   CHECK(contains(v2.out, "%xmm"));
   CHECK_FALSE(contains(v2.out, "%ymm"));
+  CHECK_FALSE(contains(v2.out, "fmaf"));  // no FMA instructions: a multiply and an add, not a libm call per lane
 }
 
 TEST_CASE("target cpu: an unknown NNJIT_CPU is an error, not a silent fallback", "[e2e][cpu]") {

@@ -324,4 +324,12 @@ TEST_CASE("object cache: a hit renews an entry, and the folder is looked over at
   REQUIRE(third.ok());
   CHECK_FALSE(std::filesystem::exists(big));
   CHECK(std::filesystem::exists(stored[0]));
+
+  // A stamp from the future (a clock set back) does not stop pruning.
+  std::filesystem::path bigger = plantEntry(cache.dir, 'f', 2048, std::chrono::hours(1));
+  std::filesystem::last_write_time(cache.dir / "last-pruned",
+                                   std::filesystem::file_time_type::clock::now() + std::chrono::hours(24));
+  Compiled fourth("param w = 4\nloss = square(w - 3)\noptimizer sgd(lr = 0.1)\n", trainOptions());
+  REQUIRE(fourth.ok());
+  CHECK_FALSE(std::filesystem::exists(bigger));
 }
