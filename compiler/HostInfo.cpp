@@ -61,10 +61,9 @@ const Result<TargetCpu>& targetCpu() {
 
 VectorTarget hostVectorTarget() {
   const Result<TargetCpu>& cpu = targetCpu();
-  auto has = [&](const char* f) {
-    if (cpu && cpu->chosenByName) return subtargetOf(cpu->name)->checkFeatures(std::string("+") + f);
-    return llvm::sys::getHostCPUFeatures().lookup(f);
-  };
+  std::unique_ptr<llvm::MCSubtargetInfo> named = cpu && cpu->chosenByName ? subtargetOf(cpu->name) : nullptr;
+  llvm::StringMap<bool> host = named ? llvm::StringMap<bool>() : llvm::sys::getHostCPUFeatures();
+  auto has = [&](const char* f) { return named ? named->checkFeatures(std::string("+") + f) : host.lookup(f); };
   bool fma = has("fma");
   if (has("avx512f")) return {512, 32, fma};
   if (has("avx")) return {256, 16, fma};
