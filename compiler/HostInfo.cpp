@@ -74,6 +74,7 @@ HostInfo hostInfo() {
   const Result<TargetCpu>& cpu = targetCpu();
   std::string name = cpu ? cpu->name : llvm::sys::getHostCPUName().str();
   if (cpu && cpu->chosenByName) name += " (NNJIT_CPU)";
+  if (!cpu) name += " (NNJIT_CPU refused: compiling is an error)";
   return {NNJIT_VERSION, LLVM_VERSION_STRING, name, hostVectorTarget().bits};
 }
 

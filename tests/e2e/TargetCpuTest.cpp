@@ -76,4 +76,6 @@ TEST_CASE("target cpu: an unknown NNJIT_CPU is an error, not a silent fallback",
   Output out = s.shell("NNJIT_CPU=no-such-cpu \"$NNJIT\" train q.nn");
   CHECK(out.status == 1);
   CHECK(contains(out.err, "NNJIT_CPU=no-such-cpu: not a CPU that LLVM knows"));
+  CHECK(contains(s.shell("NNJIT_CPU=no-such-cpu \"$NNJIT\" --version").out, "(NNJIT_CPU refused"));
+  CHECK(contains(s.shell("NNJIT_CPU=x86-64-v3 \"$NNJIT\" --version").out, "x86-64-v3 (NNJIT_CPU), 256-bit vectors"));
 }
