@@ -11,32 +11,41 @@ constexpr int64_t kAlign = 16;
 
 int64_t roundUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
-/// First-fit allocation of [offset, offset + size) ranges in one pool.
-class Pool {
-public:
-  int64_t allocate(int64_t size) {
-    int64_t at = 0;
-    for (const auto& [begin, end] : used_) {
-      if (begin - at >= size) break;
-      at = std::max(at, end);
-    }
-    // Kept sorted by inserting in place: a sort per allocation made planning
-    // a model of thousands of buffers quadratic times a log.
-    used_.insert(std::upper_bound(used_.begin(), used_.end(), std::make_pair(at, at + size)), {at, at + size});
-    high_ = std::max(high_, at + size);
-    return at;
-  }
-  void release(int64_t offset) {
-    used_.erase(std::find_if(used_.begin(), used_.end(), [&](const auto& r) { return r.first == offset; }));
-  }
-  int64_t high() const { return high_; }
-
-private:
-  std::vector<std::pair<int64_t, int64_t>> used_;
-  int64_t high_ = 0;
-};
-
 } // namespace
+
+int64_t FirstFitPool::allocate(int64_t size) {
+  for (auto it = gaps_.begin(); it != gaps_.end(); ++it) {
+    auto [begin, end] = *it;
+    if (end - begin < size) continue;
+    gaps_.erase(it);
+    if (end - begin > size) gaps_.emplace(begin + size, end);
+    used_.emplace(begin, begin + size);
+    return begin;
+  }
+  int64_t at = end_;
+  used_.emplace(at, at + size);
+  end_ = at + size;
+  high_ = std::max(high_, end_);
+  return at;
+}
+
+void FirstFitPool::release(int64_t offset) {
+  auto it = used_.find(offset);
+  if (it == used_.end()) return;
+  int64_t begin = it->first, end = it->second;
+  used_.erase(it);
+  // Merge with the gaps on either side.
+  if (auto next = gaps_.find(end); next != gaps_.end()) {
+    end = next->second;
+    gaps_.erase(next);
+  }
+  if (auto prev = gaps_.lower_bound(begin); prev != gaps_.begin() && std::prev(prev)->second == begin) {
+    begin = std::prev(prev)->first;
+    gaps_.erase(std::prev(prev));
+  }
+  if (end == end_) end_ = begin;  // the space above the last range in use is not a gap
+  else gaps_.emplace(begin, end);
+}
 
 MemoryPlan planMemory(const Graph& g, const Schedule& s, const std::map<NodeId, int>& inSlot,
                       const std::vector<NodeId>& keepToEnd) {
@@ -47,7 +56,7 @@ MemoryPlan planMemory(const Graph& g, const Schedule& s, const std::map<NodeId, 
   for (NodeId n : keepToEnd) lastUse[n] = never;
 
   MemoryPlan plan;
-  Pool fixed, perRow;
+  FirstFitPool fixed, perRow;
   for (size_t k = 0; k < s.kernels.size(); ++k) {
     NodeId n = s.kernels[k];
     if (!inSlot.count(n)) {
