@@ -36,17 +36,17 @@ std::vector<fs::path> sourcesIn(const fs::path& dir) {
 std::vector<std::pair<std::string, std::string>> compilerHeadersReached(const fs::path& dir) {
   std::vector<std::pair<std::string, std::string>> reached;
   std::set<std::string> seen;
-  std::vector<std::pair<fs::path, std::string>> todo;
-  for (const fs::path& f : sourcesIn(dir)) todo.push_back({f, f.filename().string()});
-  while (!todo.empty()) {
-    auto [file, from] = todo.back();
-    todo.pop_back();
+  std::vector<std::pair<fs::path, std::string>> pending;
+  for (const fs::path& f : sourcesIn(dir)) pending.push_back({f, f.filename().string()});
+  while (!pending.empty()) {
+    auto [file, from] = pending.back();
+    pending.pop_back();
     for (const std::string& name : quotedIncludes(file)) {
       if (fs::exists(dir / name)) continue;  // the layer's own files are scanned anyway
       fs::path header = kSource / "compiler" / name;
       if (!fs::exists(header) || !seen.insert(name).second) continue;
       reached.push_back({name, from});
-      todo.push_back({header, name});
+      pending.push_back({header, name});
     }
   }
   return reached;
