@@ -165,7 +165,7 @@ void describeModel(Model::Impl& m) {
   m.metrics = declared.metrics;
   m.defaults = trainDefaults(*m.lowered, m.name);
   m.hasLoss = declared.hasLoss;
-  m.canTrain = cm.trainStep != nullptr;
+  m.canTrain = cm.canTrain();
 }
 
 

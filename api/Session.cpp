@@ -156,7 +156,7 @@ Expected<double> step(Session::Impl& s, int64_t rows) {
   const nnjit::CompiledModel& cm = *s.m.cm;
   s.session->setScalar(cm.stepSlot, static_cast<double>(++s.session->steps));
   s.session->setRandomKey(s.session->epochsDone, s.session->steps);
-  s.session->run(cm.trainStep, rows);
+  s.session->trainStep(rows);
   double loss = s.session->scalar(cm.lossSlot);
   if (std::isfinite(loss)) return loss;
   Error e = diverged(s.m, loss, s.session->steps--);

@@ -11,7 +11,9 @@
 
 namespace nnjit {
 
-enum class SlotKind { Param, State, Input, Epoch, Step, RandomKey, Loss, Metric, Output, Gradient, Accumulator, Arena, Workers };
+enum class SlotKind {
+  Param, State, Input, Epoch, Step, RandomKey, BatchSize, Loss, Metric, Output, Gradient, Accumulator, Arena, Workers
+};
 
 /// One caller-owned buffer the generated functions read or write.
 struct Slot {
@@ -70,6 +72,18 @@ struct CompiledModel {
   /// `evalFinish`, run with the number of rows of all chunks, computes the values.
   EntryFn evalRows = nullptr, evalFinish = nullptr;
   std::vector<int> accumulatorSlots;
+  /// The train step in chunks of rows, instead of `trainStep`, when everything
+  /// it computes reads the rows only through sums over the batch: `trainRows`,
+  /// run on each chunk of `trainChunkRows` rows, writes the chunk's sums to
+  /// `trainSumSlots`; the sums of all chunks, added in the fixed tree of
+  /// Session::trainStep, go to the same slots; `trainFinish` computes the loss,
+  /// the metrics and the update from them. `batchSizeSlot` holds the batch's
+  /// rows (in the dtype) for both.
+  EntryFn trainRows = nullptr, trainFinish = nullptr;
+  std::vector<int> trainSumSlots;
+  int batchSizeSlot = -1;
+  int64_t trainChunkRows = 0;
+  bool canTrain() const { return trainStep || trainFinish; }
   bool canEvaluate() const { return evaluate || evalFinish; }
   /// The output's rows read only the same rows of the inputs: predict may run on chunks of rows.
   bool predictPerRow = false;

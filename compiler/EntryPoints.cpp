@@ -49,6 +49,14 @@ std::map<NodeId, int> EntryPoints::leafSlots(const Graph& g, const CompiledModel
 
 namespace {
 
+/// Rows per chunk of the train step: a property of the model, never of the
+/// threads or processes. Each chunk writes its own copy of the sums (the size
+/// of the params, for the gradients), so a wide model takes longer chunks to
+/// keep that traffic small next to the chunk's multiply-adds.
+int64_t trainChunkRows(int64_t sumElements) {
+  return sumElements > (1 << 16) ? 64 : 32;
+}
+
 class EntryPointBuilder {
 public:
   EntryPointBuilder(Model& model, CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags)
@@ -126,20 +134,92 @@ private:
     UpdatePlan plan = buildOptimizerUpdates(b_, m, grads);
     cm_.states.insert(cm_.states.end(), plan.states.begin(), plan.states.end());
     for (const StateTensor& s : plan.states) cm_.stateSlots.push_back(slot(s.name, SlotKind::State, s.shape));
-    EntryPoint f{"nnjit_train_step", &CompiledModel::trainStep, {{root(m.loss, Mode::train()), cm_.lossSlot}}, {}};
-    f.finiteGuardSlot = cm_.lossSlot;  // a step whose loss is not finite leaves params and state as they were
-    EntryPoint after{"nnjit_param_metrics", &CompiledModel::paramMetrics, {}, {}};
+    StepValues step;
+    step.outputs.push_back({inMode_(m.loss, Mode::train()), cm_.lossSlot});
+    std::vector<std::pair<NodeId, int>> paramMetrics;  // computed once an epoch, from the params alone
     for (size_t i = 0; i < m.metrics.size(); ++i) {
-      bool perBatch = cm_.metricReadsInputs[i];
-      (perBatch ? f : after).outputs.push_back({root(m.metrics[i].node, perBatch ? Mode::train() : Mode::eval()),
-                                               cm_.metricSlots[i]});
+      if (cm_.metricReadsInputs[i]) step.outputs.push_back({inMode_(m.metrics[i].node, Mode::train()), cm_.metricSlots[i]});
+      else paramMetrics.push_back({inMode_(m.metrics[i].node, Mode::eval()), cm_.metricSlots[i]});
     }
     for (const Update& u : plan.updates)
-      f.assigns.push_back({root(u.value, Mode::train()), ep_.slotOfLeaf(m.graph, u.target, cm_)});
+      step.assigns.push_back({inMode_(u.value, Mode::train()), ep_.slotOfLeaf(m.graph, u.target, cm_)});
     for (const ModelState& s : m.states)
-      f.assigns.push_back({root(s.update, Mode::train()), ep_.slotOfLeaf(m.graph, s.leaf, cm_)});
-    ep_.functions.push_back(std::move(f));
-    if (!after.outputs.empty()) ep_.functions.push_back(std::move(after));
+      step.assigns.push_back({inMode_(s.update, Mode::train()), ep_.slotOfLeaf(m.graph, s.leaf, cm_)});
+    if (!addTrainStepByChunks(step)) {
+      EntryPoint f{"nnjit_train_step", &CompiledModel::trainStep, {}, {}};
+      f.finiteGuardSlot = cm_.lossSlot;  // a step whose loss is not finite leaves params and state as they were
+      for (const auto& [n, s] : step.outputs) f.outputs.push_back({ep_.program.addRoot(n), s});
+      for (const auto& [n, s] : step.assigns) f.assigns.push_back({ep_.program.addRoot(n), s});
+      ep_.functions.push_back(std::move(f));
+    }
+    if (paramMetrics.empty()) return;
+    EntryPoint after{"nnjit_param_metrics", &CompiledModel::paramMetrics, {}, {}};
+    for (const auto& [n, s] : paramMetrics) after.outputs.push_back({ep_.program.addRoot(n), s});
+    ep_.functions.push_back(std::move(after));
+  }
+
+  /// What a train step computes: values copied out (the loss first, then
+  /// per-batch metrics) and values assigned to params and state.
+  struct StepValues {
+    std::vector<std::pair<NodeId, int>> outputs, assigns;
+  };
+
+  /// The train step in chunks of rows (docs/language.md, "the same bits for
+  /// any thread count and any number of processes"), when everything it
+  /// computes reads the rows only through sums over the batch: `nnjit_train_rows`
+  /// computes one chunk's sums (a weight's gradient is a sum over the rows),
+  /// the runtime adds the chunks' sums in a fixed tree, and
+  /// `nnjit_train_finish` computes the loss, the metrics and the update from
+  /// them. The batch's size is a slot, so that every chunk divides by all the rows.
+  bool addTrainStepByChunks(const StepValues& step) {
+    std::vector<NodeId> roots;
+    for (const auto& [n, s] : step.outputs) roots.push_back(n);
+    for (const auto& [n, s] : step.assigns) roots.push_back(n);
+    std::optional<std::vector<NodeId>> sums = batchSums(b_.graph(), roots, BatchSizeIs::Fixed);
+    if (!sums) return false;
+    // Every chunk reads the whole batch's size from a slot, not its own rows.
+    cm_.batchSizeSlot = slot("train.batch_size", SlotKind::BatchSize, {});
+    ep_.slotIndex.emplace(std::pair{SlotKind::State, "train.batch_size"}, cm_.batchSizeSlot);
+    NodeId size = leaf("train.batch_size", {});
+    std::map<NodeId, NodeId> replaced;
+    const Graph& g = b_.graph();
+    for (NodeId n = 0; n < g.size(); ++n)
+      if (g.op(n) == Op::BatchSize) replaced[n] = size;
+    size_t count = sums->size();
+    roots.insert(roots.begin(), sums->begin(), sums->end());
+    roots = substitute(roots, replaced);
+    sums->assign(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(count));
+    roots.erase(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(count));
+    int64_t sumElements = 0;
+    for (NodeId sum : *sums) sumElements += b_.shape(sum).staticElements();
+    cm_.trainChunkRows = trainChunkRows(sumElements);
+    EntryPoint rows{"nnjit_train_rows", &CompiledModel::trainRows, {}, {}};
+    EntryPoint finish{"nnjit_train_finish", &CompiledModel::trainFinish, {}, {}};
+    finish.finiteGuardSlot = cm_.lossSlot;
+    std::map<NodeId, NodeId> sumOf;
+    for (NodeId sum : *sums) {
+      std::string name = "train.sum." + std::to_string(cm_.trainSumSlots.size());
+      int s = slot(name, SlotKind::Accumulator, b_.shape(sum));
+      cm_.trainSumSlots.push_back(s);
+      rows.outputs.push_back({ep_.program.addRoot(sum), s});
+      ep_.slotIndex.emplace(std::pair{SlotKind::State, name}, s);
+      sumOf[sum] = leaf(name, b_.shape(sum));
+    }
+    std::vector<NodeId> read = substitute(roots, sumOf);
+    size_t i = 0;
+    for (const auto& [n, s] : step.outputs) finish.outputs.push_back({ep_.program.addRoot(read[i++]), s});
+    for (const auto& [n, s] : step.assigns) finish.assigns.push_back({ep_.program.addRoot(read[i++]), s});
+    ep_.functions.push_back(std::move(rows));
+    ep_.functions.push_back(std::move(finish));
+    return true;
+  }
+
+  /// A value the functions read from a slot named `name`, as they read state
+  /// (the slot is registered under that name as a State).
+  NodeId leaf(const std::string& name, Shape shape) {
+    Attrs attrs;
+    attrs.name = name;
+    return b_.make(Op::State, {}, attrs, std::move(shape));
   }
 
   void addEvaluate() {
@@ -167,31 +247,30 @@ private:
     for (NodeId sum : *sums) {
       std::string name = "eval.sum." + std::to_string(cm_.accumulatorSlots.size());
       int s = slot(name, SlotKind::Accumulator, b_.shape(sum));
-      ep_.slotIndex.emplace(std::pair{SlotKind::State, name}, s);  // the functions read it as a State leaf
       cm_.accumulatorSlots.push_back(s);
-      Attrs leaf;
-      leaf.name = name;
-      NodeId acc = b_.make(Op::State, {}, leaf, b_.shape(sum));
+      ep_.slotIndex.emplace(std::pair{SlotKind::State, name}, s);  // the functions read it as a State leaf
+      NodeId acc = leaf(name, b_.shape(sum));
       rows.assigns.push_back({ep_.program.addRoot(b_.add(acc, sum)), s});
       accumulatorOf[sum] = acc;
     }
-    std::vector<NodeId> read = readAccumulators(roots, accumulatorOf);
+    std::vector<NodeId> read = substitute(roots, accumulatorOf);
     for (size_t i = 0; i < values.size(); ++i) finish.outputs.push_back({ep_.program.addRoot(read[i]), values[i].second});
     ep_.functions.push_back(std::move(rows));
     ep_.functions.push_back(std::move(finish));
     return true;
   }
 
-  /// `roots` with each batch sum replaced by its accumulator: one forward
-  /// sweep (creation order is topological), copying what reads a replaced value.
-  std::vector<NodeId> readAccumulators(const std::vector<NodeId>& roots, const std::map<NodeId, NodeId>& accumulatorOf) {
+  /// `roots` with each key of `replaced` replaced by its value (a batch sum by
+  /// its accumulator): one forward sweep (creation order is topological),
+  /// copying what reads a replaced value.
+  std::vector<NodeId> substitute(const std::vector<NodeId>& roots, const std::map<NodeId, NodeId>& replaced) {
     Graph& g = b_.graph();
     NodeId end = *std::max_element(roots.begin(), roots.end()) + 1;
     std::vector<bool> live = reachableFrom(g, roots);
     std::vector<NodeId> map(end, kNoNode);
     for (NodeId n = 0; n < end; ++n) {
       if (!live[n]) continue;
-      if (auto it = accumulatorOf.find(n); it != accumulatorOf.end()) {
+      if (auto it = replaced.find(n); it != replaced.end()) {
         map[n] = it->second;
         continue;
       }
@@ -204,7 +283,7 @@ private:
       }
       b_.setLoc(node.loc);
       map[n] = b_.make(node.op, inputs, node.attrs, node.shape);
-      NNJIT_CHECK(map[n] != kNoNode, "reading the accumulators broke a shape");
+      NNJIT_CHECK(map[n] != kNoNode, "substituting a value broke a shape");
     }
     std::vector<NodeId> out;
     for (NodeId r : roots) out.push_back(map[r]);

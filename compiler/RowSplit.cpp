@@ -30,9 +30,19 @@ bool reducesAxis0(const Node& n) {
   return std::find(n.attrs.ints.begin(), n.attrs.ints.end(), 0) != n.attrs.ints.end();
 }
 
+/// `transpose(a) @ b` with a and b the same rows: a sum over the rows (the
+/// gradient of a weight, `transpose(x) @ dz`), so a chunk's product is its share.
+bool contractsRows(const Graph& g, const std::vector<Dep>& dep, const Node& n) {
+  if (n.op != Op::MatMul || g.op(n.inputs[0]) != Op::Transpose) return false;
+  NodeId a = g.node(n.inputs[0]).inputs[0], b = n.inputs[1];
+  const Shape &sa = g.shape(a), &sb = g.shape(b);
+  return dep[a] == Dep::PerRow && dep[b] == Dep::PerRow && sa.rank() == 2 && sb.rank() == 2 && batchMajor(sa) &&
+         sa.dims[0] == sb.dims[0];
+}
+
 class Sweep {
 public:
-  explicit Sweep(const Graph& g) : g_(g), dep_(g.size(), Dep::None) {}
+  Sweep(const Graph& g, BatchSizeIs size) : g_(g), size_(size), dep_(g.size(), Dep::None) {}
 
   std::vector<Dep> run() {
     for (NodeId n = 0; n < g_.size(); ++n) dep_[n] = of(n);
@@ -57,7 +67,7 @@ private:
     const Node& n = g_.node(id);
     switch (n.op) {
     case Op::Input: return batchMajor(n.shape) ? Dep::PerRow : Dep::Mixed;
-    case Op::BatchSize: return Dep::Summed;
+    case Op::BatchSize: return size_ == BatchSizeIs::ChunkRows ? Dep::Summed : Dep::None;
     case Op::Constant:
     case Op::Param:
     case Op::State:
@@ -105,6 +115,7 @@ private:
       return keepsRows(n, true);
 
     case Op::MatMul: {
+      if (contractsRows(g_, dep_, n)) return Dep::Summed;
       // [rows, k] @ [k, n] with a fixed right side: each row of the product is
       // its own row of the left side times the same matrix.
       Dep a = in(n, 0), b = in(n, 1);
@@ -116,24 +127,27 @@ private:
   }
 
   const Graph& g_;
+  BatchSizeIs size_;
   std::vector<Dep> dep_;
 };
 
 } // namespace
 
-std::vector<RowDependence> rowDependence(const Graph& g) { return Sweep(g).run(); }
+std::vector<RowDependence> rowDependence(const Graph& g, BatchSizeIs size) { return Sweep(g, size).run(); }
 
-std::optional<std::vector<NodeId>> batchSums(const Graph& g, const std::vector<NodeId>& roots) {
-  std::vector<Dep> dep = rowDependence(g);
+std::optional<std::vector<NodeId>> batchSums(const Graph& g, const std::vector<NodeId>& roots, BatchSizeIs size) {
+  std::vector<Dep> dep = rowDependence(g, size);
   for (NodeId r : roots)
     if (dep[r] != Dep::Summed && dep[r] != Dep::None) return std::nullopt;
   // The sums are the Summed nodes that read rows directly; everything between
   // them and the roots reads only sums, the batch size and fixed values.
   std::vector<bool> live = reachableFrom(g, roots);
   std::vector<NodeId> sums;
-  for (NodeId n = 0; n < g.size(); ++n)
-    if (live[n] && g.op(n) == Op::Sum && dep[n] == Dep::Summed && dep[g.node(n).inputs[0]] == Dep::PerRow)
-      sums.push_back(n);
+  for (NodeId n = 0; n < g.size(); ++n) {
+    if (!live[n] || dep[n] != Dep::Summed) continue;
+    const Node& node = g.node(n);
+    if ((node.op == Op::Sum && dep[node.inputs[0]] == Dep::PerRow) || contractsRows(g, dep, node)) sums.push_back(n);
+  }
   if (sums.empty()) return std::nullopt;
   return sums;
 }

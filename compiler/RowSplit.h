@@ -16,14 +16,22 @@ enum class RowDependence {
   Mixed,   // any other way (batch statistics, a max over the batch): a chunk would change it
 };
 
-/// Each node's dependence, in one forward sweep (creation order is topological).
-std::vector<RowDependence> rowDependence(const Graph& g);
+/// What the batch size is to a function run on a chunk of the batch.
+enum class BatchSizeIs {
+  ChunkRows,  // the rows of the call: a sum over the batch, of ones (evaluation adds it up by chunks)
+  Fixed,      // the whole batch's rows, given to every chunk (the train step by chunks)
+};
 
-/// The sums over the batch that `roots` read the rows through, when every root
+/// Each node's dependence, in one forward sweep (creation order is topological).
+std::vector<RowDependence> rowDependence(const Graph& g, BatchSizeIs size = BatchSizeIs::ChunkRows);
+
+/// The sums over the batch that `roots` read the rows through (a sum over the
+/// rows, or `transpose(a) @ b` over the same rows), when every root
 /// is Summed or None: computed on each chunk of rows and added up, they give the
 /// roots exactly what the whole batch would (up to the order of the additions).
 /// nullopt when a root depends on the rows in any other way, or not at all.
-std::optional<std::vector<NodeId>> batchSums(const Graph& g, const std::vector<NodeId>& roots);
+std::optional<std::vector<NodeId>> batchSums(const Graph& g, const std::vector<NodeId>& roots,
+                                             BatchSizeIs size = BatchSizeIs::ChunkRows);
 
 /// Whether every row of `root` reads only the same row of the inputs, so that
 /// computing it on chunks of rows gives each row what the whole batch would

@@ -32,14 +32,6 @@ void Buffer::set(int64_t i, double v) {
   else static_cast<double*>(data())[i] = v;
 }
 
-Session::Session(const CompiledModel& cm) : cm_(cm), workers_(std::make_unique<Workers>()) {
-  buffers_.resize(cm.slots.size());
-  pointers_.resize(cm.slots.size(), nullptr);
-  setThreads(1);
-  reserveRows(1);
-  resetOptimizer();
-}
-
 namespace {
 
 void runOnCaller(void*, KernelRange range, void* const* args, int64_t batch, int64_t count, int64_t) {
@@ -48,6 +40,13 @@ void runOnCaller(void*, KernelRange range, void* const* args, int64_t batch, int
 
 bool runsByChunks(const CompiledModel& cm, EntryFn fn) {
   return fn && (fn == cm.evalRows || (fn == cm.predict && cm.predictPerRow));
+}
+
+/// Which slots hold a chunk's sums of the train step by chunks (kept in Session::TrainChunks).
+std::vector<bool> trainSumSlots(const CompiledModel& cm) {
+  std::vector<bool> is(cm.slots.size(), false);
+  for (int s : cm.trainSumSlots) is[s] = true;
+  return is;
 }
 
 /// The arena the hungriest entry point needs on `rows` rows (one chunk's, for
@@ -77,6 +76,18 @@ int64_t elementsOf(const CompiledModel& cm, int slot, int64_t rows) {
 
 } // namespace
 
+Session::Session(const CompiledModel& cm) : cm_(cm), workers_(std::make_unique<Workers>()) {
+  buffers_.resize(cm.slots.size());
+  pointers_.resize(cm.slots.size(), nullptr);
+  serial_ = Workers{runOnCaller, nullptr};
+  for (size_t s = 0; s < cm_.slots.size(); ++s)
+    if (static_cast<int>(s) != cm_.arenaSlot && cm_.slots[s].shape.hasBatch())
+      perRowSlots_.push_back({static_cast<int>(s), cm_.slots[s].shape.staticElements() * static_cast<int64_t>(dtypeSize(cm_.dtype))});
+  setThreads(1);
+  reserveRows(1);
+  resetOptimizer();
+}
+
 void Session::setThreads(int threads) {
   if (threads == this->threads() && workers_->parallelFor) return;
   pool_ = threads > 1 ? std::make_unique<ThreadPool>(threads) : nullptr;
@@ -101,8 +112,12 @@ int64_t Session::slotElements(int slot, int64_t rows) const {
 
 uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows) {
   uint64_t total = 0;
+  std::vector<bool> isTrainSum = trainSumSlots(cm);
   for (size_t s = 0; s < cm.slots.size(); ++s) {
-    int64_t n = elementsOf(cm, static_cast<int>(s), rows);
+    // A train step by chunks keeps each chunk's sums: count them that many times.
+    int64_t n = elementsOf(cm, static_cast<int>(s), rows), copies = 1;
+    if (isTrainSum[s]) copies = std::max<int64_t>(1, (rows + cm.trainChunkRows - 1) / cm.trainChunkRows);
+    if (n >= 0 && __builtin_mul_overflow(n, copies, &n)) n = -1;
     uint64_t bytes = 0;
     if (n < 0 || __builtin_mul_overflow(static_cast<uint64_t>(n), dtypeSize(cm.dtype), &bytes) ||
         __builtin_add_overflow(total, bytes, &total))
@@ -113,6 +128,7 @@ uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows) {
 
 void Session::reserveRows(int64_t rows) {
   if (rows <= capacity_) return;
+  std::vector<bool> isTrainSum = trainSumSlots(cm_);
   for (size_t s = 0; s < cm_.slots.size(); ++s) {
     if (static_cast<int>(s) == cm_.workersSlot || static_cast<int>(s) == cm_.arenaSlot) continue;
     if (static_cast<int>(s) == cm_.randomKeySlot) {
@@ -120,12 +136,14 @@ void Session::reserveRows(int64_t rows) {
       pointers_[s] = buffers_[s].data();
       continue;
     }
+    if (isTrainSum[s]) continue;  // in chunks_.sums (prepareTrainChunks)
     bool grows = static_cast<int>(s) == cm_.arenaSlot || cm_.slots[s].shape.hasBatch();
     if (capacity_ >= 0 && !grows) continue;
     buffers_[s] = Buffer(cm_.dtype, slotElements(static_cast<int>(s), rows));
     pointers_[s] = buffers_[s].data();
   }
   capacity_ = rows;
+  prepareTrainChunks();
 }
 
 void Session::run(EntryFn fn, int64_t rows) {
@@ -149,16 +167,12 @@ void Session::predict(int64_t rows) {
 void Session::runByChunks(EntryFn fn, int64_t rows, int64_t chunk) {
   NNJIT_CHECK(fn && rows <= capacity_ && chunk > 0, "an entry point run without its buffers");
   fitArena(fn, std::min(rows, chunk));
-  std::vector<std::pair<int, int64_t>> perRow;  // slot, bytes per row
-  for (size_t s = 0; s < cm_.slots.size(); ++s)
-    if (static_cast<int>(s) != cm_.arenaSlot && cm_.slots[s].shape.hasBatch())
-      perRow.push_back({static_cast<int>(s), cm_.slots[s].shape.staticElements() * static_cast<int64_t>(dtypeSize(cm_.dtype))});
   std::vector<void*> whole = pointers_;
   for (int64_t begin = 0; begin < rows; begin += chunk) {
-    for (const auto& [slot, bytes] : perRow) pointers_[slot] = static_cast<char*>(whole[slot]) + begin * bytes;
+    for (const auto& [slot, bytes] : perRowSlots_) pointers_[slot] = static_cast<char*>(whole[slot]) + begin * bytes;
     fn(pointers_.data(), std::min(chunk, rows - begin));
   }
-  for (const auto& [slot, bytes] : perRow) pointers_[slot] = whole[slot];
+  for (const auto& [slot, bytes] : perRowSlots_) pointers_[slot] = whole[slot];
 }
 
 void Session::fitArena(EntryFn fn, int64_t rows) {

@@ -3,6 +3,7 @@
 
 #include "CompiledModel.h"
 #include "CsvDataset.h"
+#include "ProcessGroup.h"
 #include "ThreadPool.h"
 
 #include <cstdlib>
@@ -49,6 +50,16 @@ public:
   static uint64_t bytesFor(const CompiledModel& cm, int64_t rows);
   /// Calls a generated entry point on a batch of `rows` rows.
   void run(EntryFn fn, int64_t rows);
+  /// One train step on the `rows` rows in the input slots. A model that trains
+  /// by chunks (CompiledModel::trainRows) computes each chunk's sums — this
+  /// process's share of the chunks, on every thread at once — gathers the
+  /// other processes' shares, adds them in the fixed tree of addTrainSums and
+  /// runs the finish: the same bits for any threads and processes.
+  void trainStep(int64_t rows);
+  /// The chunks of a batch of `rows` rows (1 for a model that does not train by chunks).
+  int64_t trainChunks(int64_t rows) const;
+  /// The processes this session trains with (null: this one alone); not owned.
+  void setProcessGroup(ProcessGroup* group) { group_ = group; }
   /// Evaluates the loss and metrics on the `rows` rows in the input slots:
   /// in chunks of kRowsPerChunk rows where the model allows (CompiledModel::evalRows).
   void evaluate(int64_t rows);
@@ -62,7 +73,7 @@ public:
 
   /// The threads the generated code runs on (1: the calling thread only).
   /// Any count gives the same bits: kernels split only into pieces that
-  /// write disjoint outputs, never into partial sums.
+  /// write disjoint outputs, and a train step's chunks are fixed by the model.
   void setThreads(int threads);
   int threads() const { return pool_ ? pool_->threads() : 1; }
   /// The arena's size in elements: what the largest run so far needed.
@@ -106,9 +117,32 @@ private:
   /// value per row (inputs, the output) are seen at each chunk's first row.
   void runByChunks(EntryFn fn, int64_t rows, int64_t chunk);
 
+  /// What the train step by chunks keeps between steps: a slot table and an
+  /// arena per chunk, and every chunk's sums, chunk after chunk (`stride`
+  /// elements each; chunk 0's are the sum slots that the finish reads).
+  struct TrainChunks {
+    std::vector<std::vector<void*>> tables;
+    std::vector<Buffer> arenas;
+    Buffer sums;
+    std::vector<int64_t> offsets;  // of each sum slot in a chunk's block
+    int64_t stride = 0;
+  };
+  /// Lays out TrainChunks for batches of up to capacity_ rows.
+  void prepareTrainChunks();
+  void runTrainChunk(int64_t chunk, int64_t rows);
+  /// Chunk 0's sums += every other chunk's, in the fixed tree of ChunkSums.h.
+  void addTrainSums(int64_t chunks);
+  void exchangeTrainSums(int64_t chunks);
+  static void runTrainChunks(void* const* args, int64_t, int64_t begin, int64_t end);
+  static void addTrainSumsIn(void* const* args, int64_t, int64_t begin, int64_t end);
+
   const CompiledModel& cm_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Workers> workers_;  // on the heap: its address is in pointers_
+  Workers serial_;                    // for chunks that run side by side, each on one thread
+  std::vector<std::pair<int, int64_t>> perRowSlots_;  // slots with a value per row: bytes per row
+  TrainChunks chunks_;
+  ProcessGroup* group_ = nullptr;
   std::vector<Buffer> buffers_;
   std::vector<void*> pointers_;
   int64_t capacity_ = -1;

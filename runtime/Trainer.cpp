@@ -147,7 +147,7 @@ private:
       else if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
       s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
       s_.setRandomKey(epoch, count + 1);
-      s_.run(cm_.trainStep, n);
+      s_.trainStep(n);
       ++count;
       double loss = s_.scalar(cm_.lossSlot);
       if (!std::isfinite(loss)) {

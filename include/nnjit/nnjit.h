@@ -372,8 +372,9 @@ public:
   void reset(uint64_t seed);
   uint64_t seed() const;
 
-  /// Threads a step may use; must be >= 1. Steps currently run on the calling
-  /// thread only, so this is validated and recorded but does not parallelize.
+  /// Threads a step, an evaluation and a predict run on (a pool made once
+  /// for the session); must be >= 1. Any count gives the same bits
+  /// (docs/language.md, "Threads and processes").
   Status setThreads(int threads);
   int threads() const;
 

@@ -54,7 +54,7 @@ metric w = %0
 %7 = * %1, %6 : []
 %8 = * %4, %7 : []
 %9 = - %0, %8 : []
-roots: %3 %0 %9 %3 %0
+roots: %3 %9 %0 %3 %0
 nnjit_train_step: loss = %3 w <- %9
 nnjit_param_metrics: w = %0
 nnjit_eval: loss = %3 w = %0
@@ -68,7 +68,7 @@ nnjit_eval: loss = %3 w = %0
 %6 = * %5, %2 : []
 %7 = * %4, %6 : []
 %8 = - %0, %7 : []
-roots: %3 %0 %8 %3 %0
+roots: %3 %8 %0 %3 %0
 nnjit_train_step: loss = %3 w <- %8
 nnjit_param_metrics: w = %0
 nnjit_eval: loss = %3 w = %0
@@ -78,40 +78,44 @@ nnjit_eval: loss = %3 w = %0
 TEST_CASE("emit: the schedule shows kernels, epilogues in a matmul's tile, in-place updates and the arena", "[e2e][emit]") {
   Scratch s;
   s.write("linear.nn", kLinear);
-  CHECK(emit(s, "linear.nn", "schedule") == R"(function nnjit_train_step
+  CHECK(emit(s, "linear.nn", "schedule") == R"(function nnjit_train_rows
   kernel %5 = + %4, %3 : [batch, 2]
-    reads %0 %2 %3; result in arena at 32 + 0*batch; in the tile of %4
+    reads %0 %2 %3; result in arena at 0 + 0*batch; in the tile of %4
   kernel %7 = - %6, %1 : [batch, 2]
-    reads %5 %1; result in arena at 32 + 16*batch
+    reads %5 %1; result in arena at 0 + 16*batch
   kernel %9 = sum %8 {0, 1} : []
-    reads %7; result in arena at 0
-  kernel %13 = / %11, %12 : []
-    reads %9; result in slot loss
-  kernel %24 = select %23, %21, %22 : [batch, 2]
-    reads %5 %7; result in arena at 32 + 32*batch
+    reads %7; result in slot train.sum.0
+  kernel %24 = select %16, %23, %15 : [batch, 2]
+    reads %5 %18 %7; result in arena at 0 + 32*batch
   kernel %25 = sum %24 {0} : [2]
-    reads %24; result in arena at 0
-  kernel %29 = - %2, %28 : [3, 2]
-    reads %2 %0 %24; result in arena at 16; in the tile of %27
+    reads %24; result in slot train.sum.1
+  kernel %26 = @ %17, %24 : [3, 2]
+    reads %0 %24; result in slot train.sum.2
+  arena: 0 + 48*batch elements
+
+function nnjit_train_finish
+  kernel %31 = / %30, %18 : []
+    reads %27 %18; result in slot loss
   guard: the rest runs only when the loss is finite
-  kernel %31 = - %3, %30 : [2]
-    reads %3 %25; result in slot b (updated in place)
-  update slot W <- %29
-  arena: 32 + 48*batch elements
+  kernel %33 = - %2, %32 : [3, 2]
+    reads %2 %29; result in slot W (updated in place)
+  kernel %35 = - %3, %34 : [2]
+    reads %3 %28; result in slot b (updated in place)
+  arena: 0 + 0*batch elements
 
 function nnjit_eval_rows
   kernel %4 = @ %0, %2 : [batch, 2]
     reads %0 %2; result in arena at 32 + 0*batch
   kernel %9 = sum %8 {0, 1} : []
     reads %4 %3 %1; result in arena at 0
-  kernel %33 = + %32, %9 : []
-    reads %32 %9; result in arena at 16
-  update slot eval.sum.0 <- %33
+  kernel %37 = + %36, %9 : []
+    reads %36 %9; result in arena at 16
+  update slot eval.sum.0 <- %37
   arena: 32 + 16*batch elements
 
 function nnjit_eval_finish
-  kernel %35 = / %34, %12 : []
-    reads %32; result in slot loss
+  kernel %39 = / %38, %11 : []
+    reads %36; result in slot loss
   arena: 0 + 0*batch elements
 )");
 }
@@ -120,20 +124,21 @@ TEST_CASE("emit: ir is nnjit's LLVM IR before LLVM's optimizer, asm the native c
   Scratch s;
   s.write("linear.nn", kLinear);
   std::string ir = emit(s, "linear.nn", "ir");
-  CHECK(contains(ir, "define void @nnjit_train_step(ptr %0, i64 %1)"));
+  CHECK(contains(ir, "define void @nnjit_train_rows(ptr %0, i64 %1)"));
+  CHECK(contains(ir, "define void @nnjit_train_finish(ptr %0, i64 %1)"));
   CHECK(contains(ir, "define void @nnjit_eval_rows(ptr %0, i64 %1)"));
   // A scalar kernel is still a function of its own: LLVM's inliner has not run.
-  CHECK(contains(ir, "define internal void @nnjit_train_step.13.Div("));
+  CHECK(contains(ir, "define internal void @nnjit_train_finish.31.Div("));
   // The others are functions that entry points call by name (ModulePlan.h), through the workers.
   const std::string shared = "define hidden void @nnjit.k0.5.Add(";
   CHECK(contains(ir, shared));
   CHECK(contains(ir, "@nnjit.k0.5.Add.range, ptr %args"));
   Output optimized = s.nnjit({"show", "linear.nn", "--ir"});
   REQUIRE(optimized.status == 0);
-  CHECK_FALSE(contains(optimized.out, "define internal void @nnjit_train_step.13.Div("));
+  CHECK_FALSE(contains(optimized.out, "define internal void @nnjit_train_finish.31.Div("));
   CHECK(contains(optimized.out, shared));
   std::string assembly = emit(s, "linear.nn", "asm");
-  CHECK(contains(assembly, "nnjit_train_step:"));
+  CHECK(contains(assembly, "nnjit_train_finish:"));
   CHECK(contains(assembly, ".text"));
 }
 

@@ -102,7 +102,8 @@ TEST_CASE("show: --ir prints LLVM IR", "[e2e][show]") {
   Output o = show(s, "iris.nn", "--ir");
   INFO(o.err);
   REQUIRE(o.status == 0);
-  CHECK(contains(o.out, "define void @nnjit_train_step(ptr"));
+  CHECK(contains(o.out, "define void @nnjit_train_rows(ptr"));
+  CHECK(contains(o.out, "define void @nnjit_train_finish(ptr"));
   CHECK(contains(o.out, "define void @nnjit_eval_rows(ptr"));
   CHECK(contains(o.out, "define void @nnjit_eval_finish(ptr"));
   // The printed IR is a whole, valid module: LLVM's own assembler (with its

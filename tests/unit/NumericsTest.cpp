@@ -135,7 +135,7 @@ std::vector<double> paramsAfter(const std::string& src, DType dtype, int steps) 
   c.session->resetOptimizer();
   for (int t = 1; t <= steps; ++t) {
     c.session->setScalar(c.cm->stepSlot, t);
-    c.session->run(c.cm->trainStep, 1);
+    c.session->trainStep(1);
   }
   return c.session->read(c.cm->paramSlots[0]);
 }

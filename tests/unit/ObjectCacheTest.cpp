@@ -43,7 +43,7 @@ double trainedW(Compiled& c) {
   c.session->initParams(0);
   for (int step = 1; step <= 3; ++step) {
     c.session->setScalar(c.cm->stepSlot, step);
-    c.session->run(c.cm->trainStep, 1);
+    c.session->trainStep(1);
   }
   return c.session->read(c.cm->paramSlots[0])[0];
 }

@@ -185,7 +185,7 @@ void checkOptimizerIn(const std::string& optimizer, const Hyper& h, int steps, c
     INFO("step t = " << t << ", epoch = " << epoch << ", lr = " << lr);
     s.setScalar(cm.stepSlot, t);
     s.setScalar(cm.epochSlot, epoch);
-    s.run(cm.trainStep, 1);
+    s.trainStep(1);
     ref.step(params, t, lr);
     for (size_t i = 0; i < params.size(); ++i)
       compareValues(s.read(cm.paramSlots[i]), widen(params[i].value), params[i].name);
@@ -312,7 +312,7 @@ TEST_CASE("optimizer: the step count t is read from the step slot", "[optimizer]
   for (int t = 3; t <= 7; ++t) {
     s.setScalar(cm.stepSlot, t);
     s.setScalar(cm.epochSlot, 0);
-    s.run(cm.trainStep, 1);
+    s.trainStep(1);
     ref.step(params, t, h.lr);
   }
   for (size_t i = 0; i < params.size(); ++i)

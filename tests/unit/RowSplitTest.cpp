@@ -33,7 +33,8 @@ TEST_CASE("row split: each op's dependence on the batch's rows", "[rowsplit]") {
   NodeId batchMax = b.make(Op::Max, {xw}, axes({0}));
   NodeId flat = b.reshape(x, Shape{batchTimes(3)});
   NodeId flipped = b.transpose(x);  // [3, batch]: the rows become columns
-  NodeId gram = b.matmul(flipped, x);
+  NodeId gram = b.matmul(flipped, x);  // a sum over the rows, as a weight's gradient transpose(x) @ dz
+  NodeId gramOfMixed = b.matmul(flipped, centered);
   NodeId perBatch = b.div(x, b.make(Op::BatchSize, {}));
   NodeId paramOnly = b.sum(b.mul(w, w), {0, 1});
   REQUIRE(b.error().empty());
@@ -49,10 +50,12 @@ TEST_CASE("row split: each op's dependence on the batch's rows", "[rowsplit]") {
   CHECK(dep[centered] == Dep::Mixed);
   CHECK(dep[batchMax] == Dep::Mixed);
   CHECK(dep[flipped] == Dep::Mixed);
-  CHECK(dep[gram] == Dep::Mixed);
+  CHECK(dep[gram] == Dep::Summed);
+  CHECK(dep[gramOfMixed] == Dep::Mixed);
   CHECK(dep[perBatch] == Dep::Mixed);  // each row would divide by its chunk's size
 
   CHECK(batchSums(g, {mean, paramOnly}) == std::vector<NodeId>{total});
+  CHECK(batchSums(g, {b.matmul(gram, w), mean}) == std::vector<NodeId>{total, gram});
   CHECK_FALSE(batchSums(g, {mean, b.sum(centered, {0, 1})}));
   CHECK_FALSE(batchSums(g, {paramOnly}));  // no rows to split
   CHECK(computedPerRow(g, rowSum));

@@ -103,7 +103,7 @@ TEST_CASE("batch_norm: batch statistics in the train step, running ones in evalu
   CHECK(eval.session->scalar(eval.cm->lossSlot) ==
         Approx(referenceLoss({0, 0, 0}, {1, 1, 1}, 0.01)).epsilon(1e-12));
   // One step moves them a quarter of the way to the batch's (unbiased variance: 8 values).
-  eval.session->run(eval.cm->trainStep, rows);
+  eval.session->trainStep(rows);
   std::vector<double> mean = eval.session->read(stateSlot(eval, "batch_norm.mean.G"));
   std::vector<double> var = eval.session->read(stateSlot(eval, "batch_norm.var.G"));
   for (int f = 0; f < 3; ++f) {
@@ -153,7 +153,7 @@ std::vector<double> dropoutMask(double rate, DType dtype, uint64_t seed, int64_t
   feedAll(c, ones);
   c.session->initParams(seed);  // the seed random ops draw from
   c.session->setRandomKey(epoch, batch);
-  c.session->run(c.cm->trainStep, 1);
+  c.session->trainStep(1);
   std::vector<double> w = c.session->read(c.cm->paramSlots[0]);
   for (double& v : w) v *= -4096 * (1 - rate);
   return w;

@@ -1,0 +1,115 @@
+// TrainStep: one train step — the compiled step, or the step by chunks of rows with their sums added in a fixed tree.
+#include "Session.h"
+
+#include "ChunkSums.h"
+#include "InternalError.h"
+
+#include <algorithm>
+
+namespace nnjit {
+namespace {
+
+/// Elements of the sums one unit of the parallel addition covers.
+constexpr int64_t kSumBlock = 4096;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+} // namespace
+
+int64_t Session::trainChunks(int64_t rows) const {
+  return cm_.trainFinish ? std::max<int64_t>(1, ceilDiv(rows, cm_.trainChunkRows)) : 1;
+}
+
+void Session::prepareTrainChunks() {
+  if (!cm_.trainFinish) return;
+  TrainChunks& t = chunks_;
+  t.offsets.clear();
+  t.stride = 0;
+  for (int s : cm_.trainSumSlots) {
+    int64_t n = cm_.slots[s].shape.staticElements();
+    if (n >= 16) t.stride = ceilDiv(t.stride, 16) * 16;  // a vector's rows start on a cache line
+    t.offsets.push_back(t.stride);
+    t.stride += n;
+  }
+  int64_t chunks = trainChunks(capacity_), fixed = 0, perRow = 0;
+  t.sums = Buffer(cm_.dtype, std::max<int64_t>(1, chunks * t.stride));
+  for (const CompiledModel::ArenaNeed& a : cm_.arenaNeeds)
+    if (a.entry == cm_.trainRows) fixed = a.fixed, perRow = a.perRow;
+  size_t bytes = dtypeSize(cm_.dtype);
+  auto* base = static_cast<char*>(t.sums.data());
+  for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i) pointers_[cm_.trainSumSlots[i]] = base + t.offsets[i] * bytes;
+  t.tables.assign(chunks, pointers_);
+  t.arenas.clear();
+  for (int64_t c = 0; c < chunks; ++c) {
+    for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i)
+      t.tables[c][cm_.trainSumSlots[i]] = base + (c * t.stride + t.offsets[i]) * bytes;
+    if (cm_.arenaSlot < 0) continue;
+    t.arenas.emplace_back(cm_.dtype, fixed + perRow * std::min(capacity_, cm_.trainChunkRows));
+    t.tables[c][cm_.arenaSlot] = t.arenas.back().data();
+  }
+}
+
+void Session::trainStep(int64_t rows) {
+  if (!cm_.trainFinish) return run(cm_.trainStep, rows);
+  NNJIT_CHECK(rows <= capacity_ && rows > 0, "a train step run without its buffers");
+  setScalar(cm_.batchSizeSlot, static_cast<double>(rows));
+  int64_t chunks = trainChunks(rows);
+  auto [first, last] = group_ ? chunksOf(chunks, group_->rank(), group_->size()) : std::pair<int64_t, int64_t>{0, chunks};
+  // Chunks side by side, one thread each, when there are enough to go round;
+  // otherwise one after another, each kernel split across the threads.
+  bool sideBySide = pool_ && last - first >= threads();
+  for (int64_t c = first; c < last; ++c) {
+    std::vector<void*>& table = chunks_.tables[c];
+    for (const auto& [slot, bytes] : perRowSlots_)
+      table[slot] = static_cast<char*>(pointers_[slot]) + c * cm_.trainChunkRows * bytes;
+    if (cm_.workersSlot >= 0) table[cm_.workersSlot] = sideBySide ? &serial_ : workers_.get();
+  }
+  if (sideBySide) {
+    void* args[] = {this, &first, &rows};
+    pool_->parallelFor(runTrainChunks, args, 0, last - first, int64_t(1) << 30);  // always worth spreading
+  } else {
+    for (int64_t c = first; c < last; ++c) runTrainChunk(c, rows);
+  }
+  if (group_ && group_->size() > 1) exchangeTrainSums(chunks);
+  addTrainSums(chunks);
+  run(cm_.trainFinish, rows);
+}
+
+void Session::runTrainChunk(int64_t chunk, int64_t rows) {
+  int64_t begin = chunk * cm_.trainChunkRows;
+  cm_.trainRows(chunks_.tables[chunk].data(), std::min(cm_.trainChunkRows, rows - begin));
+}
+
+void Session::runTrainChunks(void* const* args, int64_t, int64_t begin, int64_t end) {
+  auto* self = static_cast<Session*>(args[0]);
+  int64_t first = *static_cast<const int64_t*>(args[1]), rows = *static_cast<const int64_t*>(args[2]);
+  for (int64_t c = begin; c < end; ++c) self->runTrainChunk(first + c, rows);
+}
+
+void Session::exchangeTrainSums(int64_t chunks) {
+  int64_t bytes = chunks_.stride * static_cast<int64_t>(dtypeSize(cm_.dtype));
+  std::vector<int64_t> offsets, counts;
+  for (int r = 0; r < group_->size(); ++r) {
+    auto [first, last] = chunksOf(chunks, r, group_->size());
+    offsets.push_back(first * bytes);
+    counts.push_back((last - first) * bytes);
+  }
+  group_->allGather(chunks_.sums.data(), offsets, counts);
+}
+
+void Session::addTrainSums(int64_t chunks) {
+  if (chunks < 2) return;
+  void* args[] = {this, &chunks};
+  workers_->parallelFor(workers_->pool, addTrainSumsIn, args, 0, ceilDiv(chunks_.stride, kSumBlock), kSumBlock * chunks);
+}
+
+void Session::addTrainSumsIn(void* const* args, int64_t, int64_t begin, int64_t end) {
+  auto* self = static_cast<Session*>(args[0]);
+  int64_t chunks = *static_cast<const int64_t*>(args[1]);
+  const TrainChunks& t = self->chunks_;
+  int64_t from = begin * kSumBlock, to = std::min(end * kSumBlock, t.stride);
+  if (self->cm_.dtype == DType::F32) addChunkSums(static_cast<float*>(t.sums.data()), t.stride, chunks, from, to);
+  else addChunkSums(static_cast<double*>(t.sums.data()), t.stride, chunks, from, to);
+}
+
+} // namespace nnjit

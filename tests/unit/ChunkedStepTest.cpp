@@ -1,0 +1,175 @@
+// ChunkedStepTest: a train step by chunks adds the chunks' sums in one fixed tree, so threads and processes
+// change who computes a chunk, never a bit of the result.
+#include "ChunkSums.h"
+#include "TestSupport.h"
+
+#include <barrier>
+#include <cstring>
+#include <random>
+#include <thread>
+
+using namespace nnjit;
+using namespace nnjit::test;
+
+namespace {
+
+/// The tree ChunkSums.h describes, written as the recursion it is: the
+/// largest power of two below the count on the left, the rest on the right.
+float treeSum(const std::vector<float>& p, size_t lo, size_t hi) {
+  if (hi - lo == 1) return p[lo];
+  size_t half = 1;
+  while (half * 2 < hi - lo) half *= 2;
+  return treeSum(p, lo, lo + half) + treeSum(p, lo + half, hi);
+}
+
+/// Processes of a data-parallel job as threads of this one: allGather goes
+/// through a shared buffer between two barriers.
+struct LocalJob {
+  explicit LocalJob(int size) : size(size), sync(size), ok(size, true) {}
+  int size;
+  std::barrier<> sync;
+  std::vector<char> staging;
+  std::vector<bool> ok;
+};
+
+class LocalGroup : public ProcessGroup {
+public:
+  LocalGroup(LocalJob& job, int rank) : job_(job), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return job_.size; }
+  void allGather(void* data, const std::vector<int64_t>& offsets, const std::vector<int64_t>& bytes) override {
+    auto* d = static_cast<char*>(data);
+    if (rank_ == 0) job_.staging.assign(static_cast<size_t>(offsets.back() + bytes.back()), 0);
+    job_.sync.arrive_and_wait();
+    std::memcpy(job_.staging.data() + offsets[rank_], d + offsets[rank_], bytes[rank_]);
+    job_.sync.arrive_and_wait();
+    for (int r = 0; r < job_.size; ++r)
+      if (r != rank_) std::memcpy(d + offsets[r], job_.staging.data() + offsets[r], bytes[r]);
+    job_.sync.arrive_and_wait();
+  }
+  bool allOk(bool ok) override {
+    job_.ok[rank_] = ok;
+    job_.sync.arrive_and_wait();
+    bool all = std::all_of(job_.ok.begin(), job_.ok.end(), [](bool b) { return b; });
+    job_.sync.arrive_and_wait();
+    return all;
+  }
+
+private:
+  LocalJob& job_;
+  int rank_;
+};
+
+// Every reduction kind: the loss, weight gradients (transpose(x) @ dz), bias
+// gradients, a metric of the rows and an optimizer with state.
+const char* kModel = "input x[batch, 6]\n"
+                     "input label[batch] : class(3)\n"
+                     "param W1[6, 16] = he\n"
+                     "param b1[16] = zeros\n"
+                     "param W2[16, 3] = glorot\n"
+                     "param b2[3] = zeros\n"
+                     "logits = relu(x @ W1 + b1) @ W2 + b2\n"
+                     "loss = cross_entropy(logits, label)\n"
+                     "metric acc = accuracy(logits, label)\n"
+                     "optimizer adam(lr = 0.05)\n";
+
+constexpr int64_t kRows = 100;  // chunks of 32 rows: 32, 32, 32 and 4
+
+Dataset makeData() {
+  Dataset d;
+  d.rows = kRows;
+  d.columns.resize(2);
+  std::mt19937 gen(7);
+  std::normal_distribution<double> normal;
+  for (int64_t r = 0; r < kRows; ++r) {
+    for (int j = 0; j < 6; ++j) d.columns[0].push_back(normal(gen));
+    d.columns[1].push_back(static_cast<double>(r % 3));
+  }
+  return d;
+}
+
+/// The params after three steps on all rows, run by `processes` sessions
+/// (one thread each, as ranks would be) on `threads` threads apiece.
+std::vector<std::vector<double>> train(const CompiledModel& cm, int processes, int threads) {
+  Dataset data = makeData();
+  LocalJob job(processes);
+  std::vector<std::vector<std::vector<double>>> params(processes);
+  auto rank = [&](int r) {
+    Session s(cm);
+    LocalGroup group(job, r);
+    if (processes > 1) s.setProcessGroup(&group);
+    s.setThreads(threads);
+    s.initParams(3);
+    feedAll(s, data);
+    for (int step = 1; step <= 3; ++step) {
+      s.setScalar(cm.stepSlot, step);
+      s.trainStep(kRows);
+    }
+    for (int slot : cm.paramSlots) params[r].push_back(s.read(slot));
+    params[r].push_back({s.scalar(cm.lossSlot), s.scalar(cm.metricSlots[0])});
+  };
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < processes; ++r) ranks.emplace_back(rank, r);
+  for (std::thread& t : ranks) t.join();
+  for (int r = 1; r < processes; ++r) CHECK(params[r] == params[0]);  // every rank applied the same update
+  return params[0];
+}
+
+} // namespace
+
+TEST_CASE("chunk sums: one fixed tree, whoever adds which range of elements", "[chunks]") {
+  for (int64_t chunks = 1; chunks <= 9; ++chunks) {
+    // Magnitudes far apart, so that another grouping of the additions rounds differently.
+    std::vector<float> p;
+    for (int64_t c = 0; c < chunks; ++c) p.push_back(c % 2 ? 1.0f + 0.125f * static_cast<float>(c) : 3e7f * (c % 4 ? -1 : 1));
+    const int64_t stride = 5;
+    std::vector<float> whole(chunks * stride), pieces;
+    for (int64_t c = 0; c < chunks; ++c)
+      for (int64_t i = 0; i < stride; ++i) whole[c * stride + i] = p[c] * static_cast<float>(i + 1);
+    pieces = whole;
+    addChunkSums(whole.data(), stride, chunks, 0, stride);
+    for (int64_t i = 0; i < stride; ++i) addChunkSums(pieces.data(), stride, chunks, i, i + 1);
+    for (int64_t i = 0; i < stride; ++i) {
+      std::vector<float> column;
+      for (int64_t c = 0; c < chunks; ++c) column.push_back(p[c] * static_cast<float>(i + 1));
+      INFO(chunks << " chunks, element " << i);
+      CHECK(whole[i] == treeSum(column, 0, column.size()));
+      CHECK(pieces[i] == whole[i]);
+    }
+  }
+  // The grouping matters: in file order the 1s would be lost against 3e7.
+  std::vector<float> p = {3e7f, 1.0f, -3e7f, 1.0f};
+  addChunkSums(p.data(), 1, 4, 0, 1);
+  CHECK(p[0] == (3e7f + 1.0f) + (-3e7f + 1.0f));
+}
+
+TEST_CASE("train step by chunks: any threads and any number of processes give the same bits", "[chunks][threads]") {
+  CompileOptions o;
+  o.trainStep = true;
+  Compiled c(kModel, o);
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  const CompiledModel& cm = *c.cm;
+  REQUIRE(cm.trainFinish);  // the model trains by chunks
+  REQUIRE_FALSE(cm.trainStep);
+  CHECK(cm.trainChunkRows == 32);
+  CHECK(c.session->trainChunks(kRows) == 4);
+  std::vector<std::vector<double>> reference = train(cm, 1, 1);
+  for (auto [processes, threads] : {std::pair{1, 2}, {1, 3}, {1, 8}, {2, 1}, {3, 1}, {4, 2}, {5, 1}}) {
+    INFO(processes << " processes of " << threads << " threads");
+    CHECK(train(cm, processes, threads) == reference);
+  }
+}
+
+TEST_CASE("train step by chunks: a model that reads a statistic of the batch into its rows trains whole", "[chunks]") {
+  CompileOptions o;
+  o.trainStep = true;
+  Compiled c("input x[batch, 3]\nparam w[3] = 0.5\nloss = mean(square((x - mean(x, axis = 0)) * w))\n"
+             "optimizer sgd(lr = 0.1)\n",
+             o);
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  CHECK(c.cm->trainStep);
+  CHECK_FALSE(c.cm->trainFinish);
+  CHECK(c.session->trainChunks(100) == 1);
+}
