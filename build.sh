@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(cmake ninja-build g++ llvm-19-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libbenchmark-dev zlib1g-dev)
+PACKAGES=(cmake ninja-build g++ llvm-19-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev libbenchmark-dev zlib1g-dev
+          libopenmpi-dev openmpi-bin)
 TEST_PACKAGES=(clang-19 libfuzzer-19-dev libclang-rt-19-dev graphviz dataset-fashion-mnist librsvg2-bin ccache)
 BUILD_DIR=${NNJIT_BUILD_DIR:-build}
 

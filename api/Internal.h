@@ -24,7 +24,7 @@ struct Model::Impl {
   TrainDefaults defaults;
   std::vector<Diagnostic> warnings;
   CompileTimes times;
-  bool hasLoss = false, canTrain = false;
+  bool hasLoss = false, canTrain = false, trainsByChunks = false;
 };
 
 struct ParsedModel::Impl {

@@ -166,6 +166,7 @@ void describeModel(Model::Impl& m) {
   m.defaults = trainDefaults(*m.lowered, m.name);
   m.hasLoss = declared.hasLoss;
   m.canTrain = cm.canTrain();
+  m.trainsByChunks = cm.trainFinish != nullptr;
 }
 
 
@@ -212,6 +213,7 @@ Model::StepFlops Model::trainStepFlops() const {
 uint64_t Model::sessionBytes(int64_t rows) const { return nnjit::Session::bytesFor(*impl_->cm, rows); }
 bool Model::hasLoss() const { return impl_->hasLoss; }
 bool Model::canTrain() const { return impl_->canTrain; }
+bool Model::trainsByChunks() const { return impl_->trainsByChunks; }
 const TrainDefaults& Model::trainDefaults() const { return impl_->defaults; }
 const std::vector<Diagnostic>& Model::warnings() const { return impl_->warnings; }
 const CompileTimes& Model::compileTimes() const { return impl_->times; }

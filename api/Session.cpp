@@ -145,6 +145,26 @@ Status Session::setThreads(int threads) {
 }
 
 int Session::threads() const { return impl_ ? impl_->threads : 0; }
+
+Status Session::joinMpiJob() {
+  return sessionCall(impl_.get(), [&](Impl& s) -> Status {
+    s.session->setProcessGroup(nnjit::mpiWorld());
+    return {};
+  });
+}
+
+MpiJob mpiJob() {
+  nnjit::ProcessGroup* world = nnjit::mpiWorld();
+  if (!world) return {};
+  return MpiJob{world->rank(), world->size(), nnjit::processesOnThisMachine()};
+}
+
+bool mpiAllOk(bool ok) {
+  nnjit::ProcessGroup* world = nnjit::mpiWorld();
+  return world ? world->allOk(ok) : ok;
+}
+
+void endMpiJob(int status) { nnjit::endJob(status); }
 int64_t Session::epochsDone() const { return impl_ && impl_->session ? impl_->session->epochsDone : 0; }
 int64_t Session::steps() const { return impl_ && impl_->session ? impl_->session->steps : 0; }
 

@@ -14,7 +14,7 @@ std::optional<std::string> closestName(std::string_view typo, const std::vector<
 
 BuildInfo buildInfo() {
   nnjit::HostInfo h = nnjit::hostInfo();
-  return {h.version, h.llvmVersion, h.cpu, h.vectorBits};
+  return {h.version, h.llvmVersion, h.cpu, h.vectorBits, nnjit::mpiLibrary()};
 }
 
 Status writeFileAtomically(const std::string& path, const std::string& bytes) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace nnjit {
@@ -13,12 +14,28 @@ public:
   virtual ~ProcessGroup() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  /// In place, on every process at once: process r's `bytes[r]` bytes at
-  /// `data + offsets[r]` are copied into the same place on every other process.
-  virtual void allGather(void* data, const std::vector<int64_t>& offsets, const std::vector<int64_t>& bytes) = 0;
+  /// In place, on every process at once: `data` is blocks of `blockBytes`
+  /// bytes, and process r's `counts[r]` blocks from block `firsts[r]` on are
+  /// copied into the same place on every other process.
+  virtual void allGather(void* data, int64_t blockBytes, const std::vector<int64_t>& firsts,
+                         const std::vector<int64_t>& counts) = 0;
   /// Whether every process passed `ok`; a collective call, like allGather.
   virtual bool allOk(bool ok) = 0;
 };
+
+/// The processes of this job when it was started by mpirun (MPI_COMM_WORLD,
+/// initialized on the first call); null when it was not, or when nnjit was
+/// built without MPI.
+ProcessGroup* mpiWorld();
+/// The end of this process's part in the MPI job: MPI_Finalize when `status`
+/// is 0 (every process must get there), else MPI_Abort, which ends every
+/// process of the job with `status`. Nothing outside an MPI job.
+void endJob(int status);
+/// The MPI library's name and version ("Open MPI v4.1.4"); empty without MPI.
+std::string mpiLibrary();
+/// The processes of the job on this machine (1 without MPI): each takes its
+/// share of the cores.
+int processesOnThisMachine();
 
 /// The chunks [first, last) of `chunks` that process `rank` of `size` computes:
 /// one contiguous share each, so its sums are one block of the exchange.

@@ -87,14 +87,13 @@ void Session::runTrainChunks(void* const* args, int64_t, int64_t begin, int64_t 
 }
 
 void Session::exchangeTrainSums(int64_t chunks) {
-  int64_t bytes = chunks_.stride * static_cast<int64_t>(dtypeSize(cm_.dtype));
-  std::vector<int64_t> offsets, counts;
+  std::vector<int64_t> firsts, counts;
   for (int r = 0; r < group_->size(); ++r) {
     auto [first, last] = chunksOf(chunks, r, group_->size());
-    offsets.push_back(first * bytes);
-    counts.push_back((last - first) * bytes);
+    firsts.push_back(first);
+    counts.push_back(last - first);
   }
-  group_->allGather(chunks_.sums.data(), offsets, counts);
+  group_->allGather(chunks_.sums.data(), chunks_.stride * static_cast<int64_t>(dtypeSize(cm_.dtype)), firsts, counts);
 }
 
 void Session::addTrainSums(int64_t chunks) {

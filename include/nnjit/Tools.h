@@ -22,6 +22,7 @@ struct BuildInfo {
   std::string llvmVersion;  ///< the LLVM it compiles with
   std::string cpu;          ///< LLVM's name for the host CPU (e.g. "znver4"), which kernels target
   int vectorBits = 0;       ///< the vector width kernels use on it: 128, 256 or 512
+  std::string mpi;          ///< the MPI library an mpirun job trains through; empty in a build without MPI
 };
 
 NNJIT_API BuildInfo buildInfo();

@@ -228,6 +228,10 @@ public:
   bool hasLoss() const;
   /// Has a loss and an optimizer: `trainStep` and `trainEpoch` work.
   bool canTrain() const;
+  /// The train step runs by chunks of rows (docs/language.md, "Threads and
+  /// processes"), so threads and the processes of an MPI job share its rows;
+  /// otherwise (batch statistics, dropout) each process computes every batch.
+  bool trainsByChunks() const;
   const TrainDefaults& trainDefaults() const;
   /// Warnings the compiler gave for a model that compiled.
   const std::vector<Diagnostic>& warnings() const;
@@ -343,6 +347,24 @@ struct Gradients {
 /// learning it after. An Io error naming `path`.
 NNJIT_API Status checkSavePath(const std::string& path);
 
+/// This process's place in a data-parallel job that mpirun started
+/// (docs/language.md, "Threads and processes"). MPI is initialized by the
+/// first call, and only under mpirun; outside one (or in a build without
+/// MPI) this is a job of one process.
+struct MpiJob {
+  int rank = 0;
+  int size = 1;
+  int onThisMachine = 1;  ///< processes of the job on this machine: they share its cores
+};
+NNJIT_API MpiJob mpiJob();
+/// Whether every process of the job passed `ok`; every process must call it
+/// (`ok` itself outside a job).
+NNJIT_API bool mpiAllOk(bool ok);
+/// This process's end in the job: MPI_Finalize when `status` is 0 (every
+/// process must get there), else MPI_Abort, which ends every process of the
+/// job with `status` and does not return. Nothing outside a job.
+NNJIT_API void endMpiJob(int status);
+
 /// One training run of a Model: its params, optimizer state and counters.
 ///
 /// Every call that can fail reports an error value, never an exception or a
@@ -377,6 +399,12 @@ public:
   /// (docs/language.md, "Threads and processes").
   Status setThreads(int threads);
   int threads() const;
+  /// From now on, train steps are computed with the other processes of the
+  /// mpirun job (mpiJob()): each computes its share of every batch's chunks,
+  /// all apply the same update, and the params have the bits one process
+  /// would compute. Every process must then make the same calls on the same
+  /// data. Nothing outside a job.
+  Status joinMpiJob();
 
   int64_t epochsDone() const;
   int64_t steps() const;

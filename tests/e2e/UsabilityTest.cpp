@@ -130,16 +130,21 @@ TEST_CASE("usability: one error prints as before; several close with 'N errors g
   CHECK(textLines(two.err).back() == "2 errors generated.");
 }
 
-TEST_CASE("usability: --version names nnjit's version, LLVM's and the host CPU", "[e2e][usability]") {
+TEST_CASE("usability: --version names nnjit's version, LLVM's, the host CPU and the MPI library", "[e2e][usability]") {
   Scratch s;
   Output o = s.nnjit({"--version"});
   CHECK(o.status == 0);
   CHECK(o.err.empty());
   auto lines = textLines(o.out);
-  REQUIRE(lines.size() == 3);
+  REQUIRE(lines.size() == 4);
   CHECK(std::regex_match(lines[0], std::regex("nnjit [0-9]+\\.[0-9]+\\.[0-9]+")));
   CHECK(std::regex_match(lines[1], std::regex("LLVM [0-9]+\\.[0-9]+\\.[0-9]+.*")));
   CHECK(std::regex_match(lines[2], std::regex("host CPU [-a-z0-9_.]+, (128|256|512)-bit vectors")));
+#ifdef NNJIT_HAVE_MPI
+  CHECK(std::regex_match(lines[3], std::regex("Open MPI v[0-9.]+ \\(data parallel under mpirun\\)")));
+#else
+  CHECK(lines[3] == "MPI: not built in (one process)");
+#endif
 }
 
 TEST_CASE("usability: help texts are each command's own, in plain words", "[e2e][usability]") {

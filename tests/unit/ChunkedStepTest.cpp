@@ -37,14 +37,17 @@ public:
   LocalGroup(LocalJob& job, int rank) : job_(job), rank_(rank) {}
   int rank() const override { return rank_; }
   int size() const override { return job_.size; }
-  void allGather(void* data, const std::vector<int64_t>& offsets, const std::vector<int64_t>& bytes) override {
+  void allGather(void* data, int64_t blockBytes, const std::vector<int64_t>& firsts,
+                 const std::vector<int64_t>& counts) override {
     auto* d = static_cast<char*>(data);
-    if (rank_ == 0) job_.staging.assign(static_cast<size_t>(offsets.back() + bytes.back()), 0);
+    auto bytes = [&](int r) { return static_cast<size_t>(counts[r] * blockBytes); };
+    auto at = [&](int r) { return static_cast<size_t>(firsts[r] * blockBytes); };
+    if (rank_ == 0) job_.staging.assign(at(job_.size - 1) + bytes(job_.size - 1), 0);
     job_.sync.arrive_and_wait();
-    std::memcpy(job_.staging.data() + offsets[rank_], d + offsets[rank_], bytes[rank_]);
+    std::memcpy(job_.staging.data() + at(rank_), d + at(rank_), bytes(rank_));
     job_.sync.arrive_and_wait();
     for (int r = 0; r < job_.size; ++r)
-      if (r != rank_) std::memcpy(d + offsets[r], job_.staging.data() + offsets[r], bytes[r]);
+      if (r != rank_) std::memcpy(d + at(r), job_.staging.data() + at(r), bytes(r));
     job_.sync.arrive_and_wait();
   }
   bool allOk(bool ok) override {

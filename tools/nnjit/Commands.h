@@ -37,8 +37,11 @@ struct Options {
   int emit = -1;  // show --emit: an index into api::emitStages()
 };
 
-/// --threads, or one per core when it is not given.
+/// --threads, else this machine's cores (its share of them in an MPI job).
 int threadCount(const Options& o);
+/// Warnings are not printed from here on (errors are): the other processes
+/// of an MPI job leave them to the first.
+void hideWarnings();
 
 int runTrain(const Options& o);
 int runEval(const Options& o);

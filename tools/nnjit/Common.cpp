@@ -37,11 +37,18 @@ void setDiagnosticColour(const std::string& when) {
   colour = isatty(STDERR_FILENO) && !(noColor && *noColor) && !(term && std::string_view(term) == "dumb");
 }
 
+namespace {
+bool showWarnings = true;
+} // namespace
+
+void hideWarnings() { showWarnings = false; }
+
 int report(const std::vector<api::Diagnostic>& diags) {
   size_t errors = 0;
   for (const api::Diagnostic& d : diags) {
     bool isError = d.severity == api::Severity::Error;
     errors += isError;
+    if (!isError && !showWarnings) continue;
     if (errors <= kErrorLimit || !isError) fmt::print(stderr, "{}", d.render(colour));
   }
   if (errors > kErrorLimit) fmt::print(stderr, "nnjit: {} more errors not shown\n", errors - kErrorLimit);
@@ -122,7 +129,9 @@ std::optional<api::Table> loadData(const Options& o, const api::ParsedModel& m, 
 
 int threadCount(const Options& o) {
   if (o.threads > 0) return o.threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // The processes of an MPI job on this machine share its cores.
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, api::mpiJob().onThisMachine));
 }
 
 } // namespace nnjit::cli

@@ -136,7 +136,34 @@ private:
 
 } // namespace
 
-int runTrain(const Options& o) {
+namespace {
+
+/// What the other processes of an MPI job leave to the first: the files.
+Options filesOnFirstProcess(Options o) {
+  if (api::mpiJob().rank == 0) return o;
+  o.save.clear();
+  o.saveBest.clear();
+  o.plot.clear();
+  return o;
+}
+
+/// The session trains with the other processes of the MPI job, if there are any.
+bool joinJob(api::Session& session, const api::Model& model, const Options& o) {
+  api::MpiJob job = api::mpiJob();
+  if (job.size < 2) return true;
+  if (api::Status joined = session.joinMpiJob(); !joined) return report(joined.error()), false;
+  if (!model.trainsByChunks())
+    report({warningFor(o.model, fmt::format("the train step reads statistics of the whole batch (batch norm, dropout "
+                                            "or a mean over the batch), so each of the {} processes computes every "
+                                            "batch: no faster than one",
+                                            job.size))});
+  return true;
+}
+
+} // namespace
+
+int runTrain(const Options& given) {
+  const Options o = filesOnFirstProcess(given);
   std::optional<api::ParsedModel> parsed = loadModel(o, "train");
   if (!parsed) return kModelError;
   // Before the run, not after it: an unwritable --save would cost all its epochs.
@@ -158,6 +185,7 @@ int runTrain(const Options& o) {
   std::optional<api::Session> created = newSession(*model, o.seed, o);
   if (!created) return kModelError;
   api::Session& session = *created;
+  if (!joinJob(session, *model, o)) return kModelError;
   if (!o.load.empty())
     if (api::Status loaded = session.load(o.load); !loaded) return report(loaded.error());
   int64_t epochs = o.epochs.value_or(parsed->trainDefaults().epochs);
@@ -192,6 +220,8 @@ int runTrain(const Options& o) {
                                            formatNumber(bad->loss, o.dtype), bad->epoch, bad->batch))});
     return kDiverged;
   }
+  // Every process got here: none failed, so the job's checkpoint may be written.
+  if (!api::mpiAllOk(true)) return kModelError;
   if (!o.save.empty())
     if (api::Status saved = session.save(o.save); !saved) return report(saved.error());
   if (best.failure) return report(*best.failure);

@@ -190,8 +190,9 @@ void useHelpFormatter(CLI::App& app) {
 
 std::string versionText() {
   api::BuildInfo info = api::buildInfo();
-  return fmt::format("nnjit {}\nLLVM {}\nhost CPU {}, {}-bit vectors", info.version, info.llvmVersion, info.cpu,
-                     info.vectorBits);
+  return fmt::format("nnjit {}\nLLVM {}\nhost CPU {}, {}-bit vectors\n{}", info.version, info.llvmVersion, info.cpu,
+                     info.vectorBits,
+                     info.mpi.empty() ? "MPI: not built in (one process)" : info.mpi + " (data parallel under mpirun)");
 }
 
 std::optional<ArgumentError> checkArguments(const CLI::App& app, int argc, char** argv) {

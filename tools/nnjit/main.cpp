@@ -10,6 +10,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <new>
 #include <regex>
 
@@ -239,7 +240,7 @@ std::string plainParseError(const std::string& message) {
 
 } // namespace
 
-int main(int argc, char** argv) {
+int commandLine(int argc, char** argv) {
   installCheckedOutput();
   setDiagnosticColour(colorArgument(argc, argv));
   CLI::App app("nnjit compiles the model a .nn file describes to native code with LLVM and\n"
@@ -266,4 +267,18 @@ int main(int argc, char** argv) {
     return usageError(plainParseError(e.what()), in.empty() ? app : *in.front());
   }
   return finishOutput(run(app, o));
+}
+
+/// Under mpirun every process of the job runs the same command; the first
+/// alone prints the log and writes files. A process that fails ends the whole
+/// job with its exit status (MPI_Abort), so none waits for it forever.
+int main(int argc, char** argv) {
+  api::MpiJob job = api::mpiJob();
+  if (job.rank != 0) {
+    if (!std::freopen("/dev/null", "w", stdout)) return kModelError;
+    hideWarnings();
+  }
+  int status = commandLine(argc, argv);
+  api::endMpiJob(status);
+  return status;
 }
