@@ -6,16 +6,6 @@ using nlohmann::json;
 
 namespace {
 
-/// The output lines with the timing fields removed.
-std::vector<json> withoutTimes(const std::string& out) {
-  auto lines = jsonLines(out);
-  for (auto& j : lines) {
-    j.erase("ms");
-    j.erase("compile_ms");
-    j.erase("train_ms");
-  }
-  return lines;
-}
 
 const char* kMeanModel = "data \"x.csv\"\n"
                          "input x[batch, 1]\n"

@@ -29,6 +29,15 @@ inline std::vector<nlohmann::json> jsonLines(const std::string& out) {
   return lines;
 }
 
+/// The JSON log lines without their timings, which are all that may differ
+/// between runs of one model.
+inline std::vector<nlohmann::json> withoutTimes(const std::string& out) {
+  std::vector<nlohmann::json> lines = jsonLines(out);
+  for (nlohmann::json& line : lines)
+    for (const char* key : {"ms", "compile_ms", "train_ms"}) line.erase(key);
+  return lines;
+}
+
 /// Only the epoch lines (not the `done` line).
 inline std::vector<nlohmann::json> epochLines(const std::string& out) {
   std::vector<nlohmann::json> lines;

@@ -30,14 +30,6 @@ const char* kModel = "data \"digits.csv\"\n"
 const std::string kMpirun = "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
                             "ASAN_OPTIONS=detect_leaks=0:$ASAN_OPTIONS; mpirun --oversubscribe ";
 
-std::string withoutTimes(const std::string& out) {
-  std::string kept;
-  for (nlohmann::json line : jsonLines(out)) {
-    for (const char* key : {"ms", "compile_ms", "train_ms"}) line.erase(key);
-    kept += line.dump() + "\n";
-  }
-  return kept;
-}
 
 } // namespace
 
