@@ -3,9 +3,13 @@
 
 #include "InternalError.h"
 
+#include <fcntl.h>
 #include <mpi.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -57,6 +61,34 @@ public:
           "MPI_Allgatherv");
     MPI_Type_free(&block);
   }
+
+  /// POSIX shared memory that the first process creates and every other
+  /// maps; unlinked as soon as all have it, so nothing outlives the job.
+  std::shared_ptr<void> sharedMemory(int64_t bytes) override {
+    if (local_ != size_ || bytes <= 0) return nullptr;
+    char name[64] = {};
+    static int made = 0;
+    if (rank_ == 0) std::snprintf(name, sizeof name, "/nnjit.%d.%d", static_cast<int>(getpid()), ++made);
+    check(MPI_Bcast(name, sizeof name, MPI_CHAR, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    int fd = -1;
+    if (rank_ == 0) {
+      fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+      if (fd >= 0 && ftruncate(fd, static_cast<off_t>(bytes)) != 0) close(fd), fd = -1;
+    }
+    barrier();
+    if (rank_ != 0) fd = shm_open(name, O_RDWR, 0);
+    void* p = fd >= 0 ? mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    if (fd >= 0) close(fd);
+    bool everyone = allOk(p != MAP_FAILED);
+    if (rank_ == 0) shm_unlink(name);
+    if (!everyone) {
+      if (p != MAP_FAILED) munmap(p, static_cast<size_t>(bytes));
+      return nullptr;  // the sums go by allGather instead
+    }
+    return std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, static_cast<size_t>(bytes)); });
+  }
+
+  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
   bool allOk(bool ok) override {
     int mine = ok ? 1 : 0, all = 0;

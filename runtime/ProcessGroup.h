@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ public:
                          const std::vector<int64_t>& counts) = 0;
   /// Whether every process passed `ok`; a collective call, like allGather.
   virtual bool allOk(bool ok) = 0;
+  /// `bytes` bytes of zeros that every process maps, the same memory, when
+  /// they all run on one machine; null otherwise (then sums go by allGather).
+  /// Collective; the memory lives as long as the handle.
+  virtual std::shared_ptr<void> sharedMemory(int64_t bytes) = 0;
+  /// Returns once every process has called it.
+  virtual void barrier() = 0;
 };
 
 /// The processes of this job when it was started by mpirun (MPI_COMM_WORLD,

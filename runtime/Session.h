@@ -58,8 +58,10 @@ public:
   void trainStep(int64_t rows);
   /// The chunks of a batch of `rows` rows (1 for a model that does not train by chunks).
   int64_t trainChunks(int64_t rows) const;
-  /// The processes this session trains with (null: this one alone); not owned.
-  void setProcessGroup(ProcessGroup* group) { group_ = group; }
+  /// The processes this session trains with (null: this one alone); not
+  /// owned. Every process of the group must call it, and then make the same
+  /// calls: laying out the chunks' sums may be collective (shared memory).
+  void setProcessGroup(ProcessGroup* group);
   /// Evaluates the loss and metrics on the `rows` rows in the input slots:
   /// in chunks of kRowsPerChunk rows where the model allows (CompiledModel::evalRows).
   void evaluate(int64_t rows);
@@ -119,11 +121,16 @@ private:
 
   /// What the train step by chunks keeps between steps: a slot table and an
   /// arena per chunk, and every chunk's sums, chunk after chunk (`stride`
-  /// elements each; chunk 0's are the sum slots that the finish reads).
+  /// elements each), then the totals that the finish reads: chunk 0's own
+  /// block, or, in memory the processes share, a block after the chunks (a
+  /// process still reading the totals must not see chunk 0's next sums).
   struct TrainChunks {
     std::vector<std::vector<void*>> tables;
     std::vector<Buffer> arenas;
-    Buffer sums;
+    Buffer own;                    // the sums, in this process's memory
+    std::shared_ptr<void> shared;  // or in the memory of the group's processes
+    void* sums = nullptr;
+    int64_t totals = 0;            // the block the totals land in
     std::vector<int64_t> offsets;  // of each sum slot in a chunk's block
     int64_t stride = 0;
   };

@@ -5,6 +5,7 @@
 #include "InternalError.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace nnjit {
 namespace {
@@ -20,6 +21,11 @@ int64_t Session::trainChunks(int64_t rows) const {
   return cm_.trainFinish ? std::max<int64_t>(1, ceilDiv(rows, cm_.trainChunkRows)) : 1;
 }
 
+void Session::setProcessGroup(ProcessGroup* group) {
+  group_ = group;
+  prepareTrainChunks();
+}
+
 void Session::prepareTrainChunks() {
   if (!cm_.trainFinish) return;
   TrainChunks& t = chunks_;
@@ -32,12 +38,17 @@ void Session::prepareTrainChunks() {
     t.stride += n;
   }
   int64_t chunks = trainChunks(capacity_), fixed = 0, perRow = 0;
-  t.sums = Buffer(cm_.dtype, std::max<int64_t>(1, chunks * t.stride));
+  size_t bytes = dtypeSize(cm_.dtype);
+  t.shared = group_ && group_->size() > 1 ? group_->sharedMemory((chunks + 1) * t.stride * static_cast<int64_t>(bytes))
+                                          : nullptr;
+  t.own = t.shared ? Buffer() : Buffer(cm_.dtype, std::max<int64_t>(1, chunks * t.stride));
+  t.sums = t.shared ? t.shared.get() : t.own.data();
+  t.totals = t.shared ? chunks : 0;
   for (const CompiledModel::ArenaNeed& a : cm_.arenaNeeds)
     if (a.entry == cm_.trainRows) fixed = a.fixed, perRow = a.perRow;
-  size_t bytes = dtypeSize(cm_.dtype);
-  auto* base = static_cast<char*>(t.sums.data());
-  for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i) pointers_[cm_.trainSumSlots[i]] = base + t.offsets[i] * bytes;
+  auto* base = static_cast<char*>(t.sums);
+  for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i)
+    pointers_[cm_.trainSumSlots[i]] = base + (t.totals * t.stride + t.offsets[i]) * bytes;
   t.tables.assign(chunks, pointers_);
   t.arenas.clear();
   for (int64_t c = 0; c < chunks; ++c) {
@@ -70,8 +81,13 @@ void Session::trainStep(int64_t rows) {
   } else {
     for (int64_t c = first; c < last; ++c) runTrainChunk(c, rows);
   }
-  if (group_ && group_->size() > 1) exchangeTrainSums(chunks);
+  // In shared memory every chunk's sums are in place once all processes are
+  // done; each then adds up its share of the elements.
+  bool together = group_ && group_->size() > 1;
+  if (together && chunks_.shared) group_->barrier();
+  else if (together) exchangeTrainSums(chunks);
   addTrainSums(chunks);
+  if (together && chunks_.shared) group_->barrier();
   run(cm_.trainFinish, rows);
 }
 
@@ -93,22 +109,27 @@ void Session::exchangeTrainSums(int64_t chunks) {
     firsts.push_back(first);
     counts.push_back(last - first);
   }
-  group_->allGather(chunks_.sums.data(), chunks_.stride * static_cast<int64_t>(dtypeSize(cm_.dtype)), firsts, counts);
+  group_->allGather(chunks_.sums, chunks_.stride * static_cast<int64_t>(dtypeSize(cm_.dtype)), firsts, counts);
 }
 
 void Session::addTrainSums(int64_t chunks) {
-  if (chunks < 2) return;
-  void* args[] = {this, &chunks};
-  workers_->parallelFor(workers_->pool, addTrainSumsIn, args, 0, ceilDiv(chunks_.stride, kSumBlock), kSumBlock * chunks);
+  if (chunks < 2 && chunks_.totals == 0) return;  // one chunk: its sums are the totals
+  // The elements this process adds up: all, or its share of the shared memory.
+  int64_t begin = 0, end = chunks_.stride;
+  if (chunks_.shared) std::tie(begin, end) = chunksOf(chunks_.stride, group_->rank(), group_->size());
+  void* args[] = {this, &chunks, &begin, &end};
+  workers_->parallelFor(workers_->pool, addTrainSumsIn, args, 0, ceilDiv(end - begin, kSumBlock), kSumBlock * chunks);
 }
 
-void Session::addTrainSumsIn(void* const* args, int64_t, int64_t begin, int64_t end) {
+void Session::addTrainSumsIn(void* const* args, int64_t, int64_t first, int64_t last) {
   auto* self = static_cast<Session*>(args[0]);
-  int64_t chunks = *static_cast<const int64_t*>(args[1]);
+  int64_t chunks = *static_cast<const int64_t*>(args[1]), begin = *static_cast<const int64_t*>(args[2]),
+          end = *static_cast<const int64_t*>(args[3]);
   const TrainChunks& t = self->chunks_;
-  int64_t from = begin * kSumBlock, to = std::min(end * kSumBlock, t.stride);
-  if (self->cm_.dtype == DType::F32) addChunkSums(static_cast<float*>(t.sums.data()), t.stride, chunks, from, to);
-  else addChunkSums(static_cast<double*>(t.sums.data()), t.stride, chunks, from, to);
+  int64_t from = begin + first * kSumBlock, to = std::min(begin + last * kSumBlock, end);
+  auto add = [&](auto* sums) { addChunkSums(sums, t.stride, chunks, from, to, sums + t.totals * t.stride); };
+  if (self->cm_.dtype == DType::F32) add(static_cast<float*>(t.sums));
+  else add(static_cast<double*>(t.sums));
 }
 
 } // namespace nnjit

@@ -25,11 +25,13 @@ float treeSum(const std::vector<float>& p, size_t lo, size_t hi) {
 /// Processes of a data-parallel job as threads of this one: allGather goes
 /// through a shared buffer between two barriers.
 struct LocalJob {
-  explicit LocalJob(int size) : size(size), sync(size), ok(size, true) {}
+  LocalJob(int size, bool share) : size(size), share(share), sync(size), ok(size, true) {}
   int size;
+  bool share;  // whether the processes share memory (one machine) or exchange sums
   std::barrier<> sync;
   std::vector<char> staging;
   std::vector<bool> ok;
+  std::shared_ptr<void> memory;
 };
 
 class LocalGroup : public ProcessGroup {
@@ -50,6 +52,15 @@ public:
       if (r != rank_) std::memcpy(d + at(r), job_.staging.data() + at(r), bytes(r));
     job_.sync.arrive_and_wait();
   }
+  std::shared_ptr<void> sharedMemory(int64_t bytes) override {
+    if (!job_.share) return nullptr;
+    if (rank_ == 0) job_.memory = std::shared_ptr<void>(std::calloc(static_cast<size_t>(bytes), 1), std::free);
+    job_.sync.arrive_and_wait();
+    std::shared_ptr<void> memory = job_.memory;
+    job_.sync.arrive_and_wait();
+    return memory;
+  }
+  void barrier() override { job_.sync.arrive_and_wait(); }
   bool allOk(bool ok) override {
     job_.ok[rank_] = ok;
     job_.sync.arrive_and_wait();
@@ -93,9 +104,9 @@ Dataset makeData() {
 
 /// The params after three steps on all rows, run by `processes` sessions
 /// (one thread each, as ranks would be) on `threads` threads apiece.
-std::vector<std::vector<double>> train(const CompiledModel& cm, int processes, int threads) {
+std::vector<std::vector<double>> train(const CompiledModel& cm, int processes, int threads, bool share = false) {
   Dataset data = makeData();
-  LocalJob job(processes);
+  LocalJob job(processes, share);
   std::vector<std::vector<std::vector<double>>> params(processes);
   auto rank = [&](int r) {
     Session s(cm);
@@ -130,19 +141,20 @@ TEST_CASE("chunk sums: one fixed tree, whoever adds which range of elements", "[
     for (int64_t c = 0; c < chunks; ++c)
       for (int64_t i = 0; i < stride; ++i) whole[c * stride + i] = p[c] * static_cast<float>(i + 1);
     pieces = whole;
-    addChunkSums(whole.data(), stride, chunks, 0, stride);
-    for (int64_t i = 0; i < stride; ++i) addChunkSums(pieces.data(), stride, chunks, i, i + 1);
+    addChunkSums(whole.data(), stride, chunks, 0, stride, whole.data());
+    std::vector<float> total(stride);  // the tree's last addition into a block of its own
+    for (int64_t i = 0; i < stride; ++i) addChunkSums(pieces.data(), stride, chunks, i, i + 1, total.data());
     for (int64_t i = 0; i < stride; ++i) {
       std::vector<float> column;
       for (int64_t c = 0; c < chunks; ++c) column.push_back(p[c] * static_cast<float>(i + 1));
       INFO(chunks << " chunks, element " << i);
       CHECK(whole[i] == treeSum(column, 0, column.size()));
-      CHECK(pieces[i] == whole[i]);
+      CHECK(total[i] == whole[i]);
     }
   }
   // The grouping matters: in file order the 1s would be lost against 3e7.
   std::vector<float> p = {3e7f, 1.0f, -3e7f, 1.0f};
-  addChunkSums(p.data(), 1, 4, 0, 1);
+  addChunkSums(p.data(), 1, 4, 0, 1, p.data());
   CHECK(p[0] == (3e7f + 1.0f) + (-3e7f + 1.0f));
 }
 
@@ -158,10 +170,11 @@ TEST_CASE("train step by chunks: any threads and any number of processes give th
   CHECK(cm.trainChunkRows == 32);
   CHECK(c.session->trainChunks(kRows) == 4);
   std::vector<std::vector<double>> reference = train(cm, 1, 1);
-  for (auto [processes, threads] : {std::pair{1, 2}, {1, 3}, {1, 8}, {2, 1}, {3, 1}, {4, 2}, {5, 1}}) {
-    INFO(processes << " processes of " << threads << " threads");
-    CHECK(train(cm, processes, threads) == reference);
-  }
+  for (bool share : {false, true})
+    for (auto [processes, threads] : {std::pair{1, 2}, {1, 3}, {1, 8}, {2, 1}, {3, 1}, {4, 2}, {5, 1}}) {
+      INFO(processes << " processes of " << threads << " threads, " << (share ? "in shared memory" : "exchanging sums"));
+      CHECK(train(cm, processes, threads, share) == reference);
+    }
 }
 
 TEST_CASE("train step by chunks: a model that reads a statistic of the batch into its rows trains whole", "[chunks]") {
