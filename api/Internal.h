@@ -96,7 +96,7 @@ auto sessionCall(Session::Impl* s, F&& body) -> decltype(body(*s)) {
 }
 
 /// Makes room for batches of `rows` rows, refusing what would not fit in memory.
-Status reserveRows(Session::Impl& s, int64_t rows);
+Status reserveRows(Session::Impl& s, int64_t rows, int64_t trainBatch = 0);
 
 /// Reaches the private handles of the public classes.
 struct Access {

@@ -210,7 +210,7 @@ Model::StepFlops Model::trainStepFlops() const {
   return {f.perRow, f.fixed};
 }
 
-uint64_t Model::sessionBytes(int64_t rows) const { return nnjit::Session::bytesFor(*impl_->cm, rows); }
+uint64_t Model::sessionBytes(int64_t rows) const { return nnjit::Session::bytesFor(*impl_->cm, rows, rows); }
 bool Model::hasLoss() const { return impl_->hasLoss; }
 bool Model::canTrain() const { return impl_->canTrain; }
 bool Model::trainsByChunks() const { return impl_->trainsByChunks; }

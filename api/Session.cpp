@@ -47,8 +47,8 @@ namespace {
 /// A session larger than the memory the kernel can give is refused before
 /// allocating (with overcommit the allocation would succeed, and zeroing it
 /// would bring in the OOM killer).
-std::optional<Error> tooLarge(const Model::Impl& m, int64_t rows) {
-  uint64_t need = nnjit::Session::bytesFor(*m.cm, rows), have = nnjit::availableMemory();
+std::optional<Error> tooLarge(const Model::Impl& m, int64_t rows, int64_t trainBatch = 0) {
+  uint64_t need = nnjit::Session::bytesFor(*m.cm, rows, trainBatch), have = nnjit::availableMemory();
   if (need <= have) return std::nullopt;
   std::string size = need == UINT64_MAX ? "more than 16 EiB" : nnjit::byteSize(need);
   return errorIn(ErrorKind::OutOfMemory, m.name,
@@ -87,8 +87,8 @@ Tensor readSlot(const nnjit::Session& s, int slot, std::vector<int64_t> shape, i
 
 } // namespace
 
-Status reserveRows(Session::Impl& s, int64_t rows) {
-  if (std::optional<Error> big = tooLarge(s.m, rows)) return *big;
+Status reserveRows(Session::Impl& s, int64_t rows, int64_t trainBatch) {
+  if (std::optional<Error> big = tooLarge(s.m, rows, trainBatch)) return *big;
   s.session->reserveRows(rows);  // a failure throws bad_alloc, which sessionCall reports
   return {};
 }
@@ -192,7 +192,7 @@ Expected<StepResult> Session::trainStep(const Batch& batch) {
     std::vector<bool> all(s.m.inputs.size(), true);
     if (Status ok = bindInputs(s.m, batch, all, s.columns); !ok) return ok.error();
     int64_t rows = runRows(s.m, batch);
-    if (Status ok = reserveRows(s, rows); !ok) return ok.error();
+    if (Status ok = reserveRows(s, rows, rows); !ok) return ok.error();
     feedInputs(*s.session, s.m, s.columns, nullptr, 0, rows, s.scratch);
     s.session->setScalar(cm.epochSlot, static_cast<double>(s.session->epochsDone));
     Expected<double> loss = step(s, rows);
@@ -218,7 +218,7 @@ Expected<EpochResult> Session::trainEpoch(const Batch& data, const EpochOptions&
     plan.feed = [&](nnjit::Session& session, const std::vector<int64_t>& order, int64_t begin, int64_t count) {
       feedInputs(session, s.m, s.columns, plan.shuffleSeed ? order.data() + begin : nullptr, begin, count, s.scratch);
     };
-    if (Status ok = reserveRows(s, batch); !ok) return ok.error();
+    if (Status ok = reserveRows(s, batch, batch); !ok) return ok.error();
     // The one epoch loop (runtime/Trainer.cpp), on the caller's rows.
     EpochResult r;
     nnjit::TrainCallbacks callbacks;

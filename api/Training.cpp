@@ -88,7 +88,7 @@ Expected<TrainRun> Session::train(const TrainData& data, const TrainOptions& opt
       if (Status ok = checkLayout(s.m, Access::of(*d.data)); !ok) return ok.error();
     Expected<nnjit::TrainPlan> plan = planOf(s, d, options);
     if (!plan) return plan.error();
-    if (Status ok = reserveRows(s, widestBatch(*plan)); !ok) return ok.error();
+    if (Status ok = reserveRows(s, widestBatch(*plan), plan->batch > 0 ? plan->batch : widestBatch(*plan)); !ok) return ok.error();
     nnjit::TrainCallbacks hooks;
     hooks.onEpoch = [&](const nnjit::EpochStats& e) {
       if (callbacks.onEpoch) callbacks.onEpoch(reportOf(s.m, e));

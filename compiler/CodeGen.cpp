@@ -292,6 +292,10 @@ private:
     llvm::Value* stream = mix64(ir_.CreateXor(word(0), mix64(call)));
     lanes_ = lanes;
     llvm::Value* element = linear(node.shape, idx.at);
+    // A chunk of a train step draws the masks of its rows in the whole batch:
+    // word 3 is the chunk's first row (0 for a whole batch).
+    if (node.shape.rank() >= 1 && isBatchDim(node.shape.dims[0]))
+      element = ir_.CreateAdd(element, ir_.CreateMul(word(3), i64(node.shape.staticElements())));
     if (lanes_ > 1) {
       int64_t stride = idx.lane < 0 ? 0 : laneStride(node.shape, idx.lane);
       std::vector<llvm::Constant*> offsets;

@@ -44,8 +44,9 @@ struct CompiledModel {
   std::vector<int> paramSlots, stateSlots, inputSlots, metricSlots, gradientSlots;
   int epochSlot = -1, stepSlot = -1, lossSlot = -1, outputSlot = -1, arenaSlot = -1;
   int workersSlot = -1;  // not a buffer: a Workers (Workers.h), set by the session
-  /// Three uint64 words — the seed, the epoch, the batch in the epoch — that
-  /// dropout draws from (see Session::setRandomKey).
+  /// Four uint64 words that dropout draws from: the seed, the epoch, the
+  /// batch in the epoch (see Session::setRandomKey), and the first row of the
+  /// rows the call computes in the batch (0 but for a train step's chunks).
   int randomKeySlot = -1;
   /// Arena elements for a batch of n rows: arenaStatic + arenaPerRow * n,
   /// enough for any entry point (an upper bound of what a session needs).

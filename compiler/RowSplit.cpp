@@ -87,9 +87,11 @@ private:
         if (in(n, i) == Dep::PerRow && !rowsLineUp(shapeOf(n, i), n.shape)) return Dep::Mixed;
       return d;
     }
-    // A dropout mask is drawn by the element's index in the whole batch, so a
-    // chunk would draw other masks; Mode ops are gone once a function has its mode.
-    case Op::Dropout:
+    // A dropout mask is drawn by the element's index in the whole batch: a
+    // chunk adds its first row to it (the random key's word 3), so a
+    // batch-major value keeps its rows.
+    case Op::Dropout: return keepsRows(n, true);
+    // Mode ops are gone once a function has its mode.
     case Op::Mode: return joined(n) == Dep::None ? Dep::None : Dep::Mixed;
 
     case Op::Broadcast: {

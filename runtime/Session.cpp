@@ -110,14 +110,22 @@ int64_t Session::slotElements(int slot, int64_t rows) const {
   return n;
 }
 
-uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows) {
+uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows, int64_t trainBatch) {
   uint64_t total = 0;
   std::vector<bool> isTrainSum = trainSumSlots(cm);
+  // A train step by chunks keeps each chunk's sums, and an arena per chunk.
+  int64_t sums = 0, chunks = 0;
+  if (cm.trainFinish && trainBatch > 0) {
+    chunks = (trainBatch + cm.trainChunkRows - 1) / cm.trainChunkRows;
+    for (int s : cm.trainSumSlots) sums += cm.slots[s].shape.staticElements();
+    for (const CompiledModel::ArenaNeed& a : cm.arenaNeeds)
+      if (a.entry == cm.trainRows) sums += (a.fixed + a.perRow * cm.trainChunkRows);  // per chunk, like the sums
+  }
+  if (__builtin_mul_overflow(sums, chunks + 1, &sums) || __builtin_mul_overflow(static_cast<uint64_t>(sums), dtypeSize(cm.dtype), &total))
+    return UINT64_MAX;
   for (size_t s = 0; s < cm.slots.size(); ++s) {
-    // A train step by chunks keeps each chunk's sums: count them that many times.
-    int64_t n = elementsOf(cm, static_cast<int>(s), rows), copies = 1;
-    if (isTrainSum[s]) copies = std::max<int64_t>(1, (rows + cm.trainChunkRows - 1) / cm.trainChunkRows);
-    if (n >= 0 && __builtin_mul_overflow(n, copies, &n)) n = -1;
+    if (isTrainSum[s]) continue;
+    int64_t n = elementsOf(cm, static_cast<int>(s), rows);
     uint64_t bytes = 0;
     if (n < 0 || __builtin_mul_overflow(static_cast<uint64_t>(n), dtypeSize(cm.dtype), &bytes) ||
         __builtin_add_overflow(total, bytes, &total))
@@ -132,7 +140,7 @@ void Session::reserveRows(int64_t rows) {
   for (size_t s = 0; s < cm_.slots.size(); ++s) {
     if (static_cast<int>(s) == cm_.workersSlot || static_cast<int>(s) == cm_.arenaSlot) continue;
     if (static_cast<int>(s) == cm_.randomKeySlot) {
-      if (capacity_ < 0) buffers_[s] = Buffer(DType::F64, 3);  // three uint64 words
+      if (capacity_ < 0) buffers_[s] = Buffer(DType::F64, 4);  // four uint64 words
       pointers_[s] = buffers_[s].data();
       continue;
     }
@@ -143,7 +151,6 @@ void Session::reserveRows(int64_t rows) {
     pointers_[s] = buffers_[s].data();
   }
   capacity_ = rows;
-  prepareTrainChunks();
 }
 
 void Session::run(EntryFn fn, int64_t rows) {

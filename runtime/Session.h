@@ -45,9 +45,10 @@ public:
   /// Makes room for batches of up to `rows` rows (allocates; never per step).
   /// Throws std::bad_alloc when that cannot be allocated, or cannot even be counted.
   void reserveRows(int64_t rows);
-  /// The bytes the buffers of `cm` take for batches of `rows` rows;
-  /// UINT64_MAX when that does not fit in 64 bits.
-  static uint64_t bytesFor(const CompiledModel& cm, int64_t rows);
+  /// The bytes the buffers of `cm` take for batches of `rows` rows, with
+  /// train steps on up to `trainBatch` rows (0: none); UINT64_MAX when that
+  /// does not fit in 64 bits.
+  static uint64_t bytesFor(const CompiledModel& cm, int64_t rows, int64_t trainBatch = 0);
   /// Calls a generated entry point on a batch of `rows` rows.
   void run(EntryFn fn, int64_t rows);
   /// One train step on the `rows` rows in the input slots. A model that trains
@@ -58,6 +59,8 @@ public:
   void trainStep(int64_t rows);
   /// The chunks of a batch of `rows` rows (1 for a model that does not train by chunks).
   int64_t trainChunks(int64_t rows) const;
+  /// The chunks whose sums the session holds now: the most a step has had.
+  int64_t trainChunksHeld() const { return static_cast<int64_t>(chunks_.tables.size()); }
   /// The processes this session trains with (null: this one alone); not
   /// owned. Every process of the group must call it, and then make the same
   /// calls: laying out the chunks' sums may be collective (shared memory).
@@ -127,6 +130,7 @@ private:
   struct TrainChunks {
     std::vector<std::vector<void*>> tables;
     std::vector<Buffer> arenas;
+    std::vector<Buffer> keys;      // the random key, with the chunk's first row
     Buffer own;                    // the sums, in this process's memory
     std::shared_ptr<void> shared;  // or in the memory of the group's processes
     void* sums = nullptr;
@@ -134,8 +138,9 @@ private:
     std::vector<int64_t> offsets;  // of each sum slot in a chunk's block
     int64_t stride = 0;
   };
-  /// Lays out TrainChunks for batches of up to capacity_ rows.
-  void prepareTrainChunks();
+  /// Lays out TrainChunks for `chunks` chunks (a step's, on its first step
+  /// with that many: test rows must not size them).
+  void prepareTrainChunks(int64_t chunks);
   void runTrainChunk(int64_t chunk, int64_t rows);
   /// Chunk 0's sums += every other chunk's, in the fixed tree of ChunkSums.h.
   void addTrainSums(int64_t chunks);

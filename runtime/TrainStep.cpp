@@ -5,6 +5,7 @@
 #include "InternalError.h"
 
 #include <algorithm>
+#include <cstring>
 #include <tuple>
 
 namespace nnjit {
@@ -23,11 +24,10 @@ int64_t Session::trainChunks(int64_t rows) const {
 
 void Session::setProcessGroup(ProcessGroup* group) {
   group_ = group;
-  prepareTrainChunks();
+  if (!chunks_.tables.empty()) prepareTrainChunks(static_cast<int64_t>(chunks_.tables.size()));
 }
 
-void Session::prepareTrainChunks() {
-  if (!cm_.trainFinish) return;
+void Session::prepareTrainChunks(int64_t chunks) {
   TrainChunks& t = chunks_;
   t.offsets.clear();
   t.stride = 0;
@@ -37,7 +37,7 @@ void Session::prepareTrainChunks() {
     t.offsets.push_back(t.stride);
     t.stride += n;
   }
-  int64_t chunks = trainChunks(capacity_), fixed = 0, perRow = 0;
+  int64_t fixed = 0, perRow = 0;
   size_t bytes = dtypeSize(cm_.dtype);
   t.shared = group_ && group_->size() > 1 ? group_->sharedMemory((chunks + 1) * t.stride * static_cast<int64_t>(bytes))
                                           : nullptr;
@@ -51,11 +51,16 @@ void Session::prepareTrainChunks() {
     pointers_[cm_.trainSumSlots[i]] = base + (t.totals * t.stride + t.offsets[i]) * bytes;
   t.tables.assign(chunks, pointers_);
   t.arenas.clear();
+  t.keys.clear();
   for (int64_t c = 0; c < chunks; ++c) {
+    if (cm_.randomKeySlot >= 0) {
+      t.keys.emplace_back(DType::F64, 4);
+      t.tables[c][cm_.randomKeySlot] = t.keys.back().data();
+    }
     for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i)
       t.tables[c][cm_.trainSumSlots[i]] = base + (c * t.stride + t.offsets[i]) * bytes;
     if (cm_.arenaSlot < 0) continue;
-    t.arenas.emplace_back(cm_.dtype, fixed + perRow * std::min(capacity_, cm_.trainChunkRows));
+    t.arenas.emplace_back(cm_.dtype, fixed + perRow * cm_.trainChunkRows);
     t.tables[c][cm_.arenaSlot] = t.arenas.back().data();
   }
 }
@@ -65,6 +70,7 @@ void Session::trainStep(int64_t rows) {
   NNJIT_CHECK(rows <= capacity_ && rows > 0, "a train step run without its buffers");
   setScalar(cm_.batchSizeSlot, static_cast<double>(rows));
   int64_t chunks = trainChunks(rows);
+  if (chunks > static_cast<int64_t>(chunks_.tables.size())) prepareTrainChunks(chunks);  // the same step on every process
   auto [first, last] = group_ ? chunksOf(chunks, group_->rank(), group_->size()) : std::pair<int64_t, int64_t>{0, chunks};
   // Chunks side by side, one thread each, when there are enough to go round;
   // otherwise one after another, each kernel split across the threads.
@@ -74,6 +80,11 @@ void Session::trainStep(int64_t rows) {
     for (const auto& [slot, bytes] : perRowSlots_)
       table[slot] = static_cast<char*>(pointers_[slot]) + c * cm_.trainChunkRows * bytes;
     if (cm_.workersSlot >= 0) table[cm_.workersSlot] = sideBySide ? &serial_ : workers_.get();
+    if (cm_.randomKeySlot >= 0) {
+      auto* key = static_cast<uint64_t*>(table[cm_.randomKeySlot]);
+      std::memcpy(key, pointers_[cm_.randomKeySlot], 3 * sizeof(uint64_t));
+      key[3] = static_cast<uint64_t>(c * cm_.trainChunkRows);
+    }
   }
   if (sideBySide) {
     void* args[] = {this, &first, &rows};

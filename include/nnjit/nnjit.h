@@ -222,8 +222,9 @@ public:
   };
   StepFlops trainStepFlops() const;
   /// The bytes a Session allocates for batches of `rows` rows: params,
-  /// optimizer and model state, inputs, outputs and the intermediates'
-  /// arena (planned at compile time); UINT64_MAX if that overflows.
+  /// optimizer and model state, inputs, outputs, the intermediates' arena
+  /// (planned at compile time) and, for train steps by chunks, each chunk's
+  /// sums; UINT64_MAX if that overflows.
   uint64_t sessionBytes(int64_t rows) const;
   bool hasLoss() const;
   /// Has a loss and an optimizer: `trainStep` and `trainEpoch` work.

@@ -28,7 +28,7 @@ const char* kModel = "data \"digits.csv\"\n"
 /// mpirun as the tests run it: as root where CI is root, more processes than
 /// cores, and OpenMPI's leaks unreported by a sanitized build.
 const std::string kMpirun = "export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                            "ASAN_OPTIONS=detect_leaks=0:$ASAN_OPTIONS; mpirun --oversubscribe ";
+                            "ASAN_OPTIONS=$ASAN_OPTIONS:detect_leaks=0; mpirun --oversubscribe ";
 
 
 } // namespace

@@ -189,3 +189,51 @@ TEST_CASE("train step by chunks: a model that reads a statistic of the batch int
   CHECK_FALSE(c.cm->trainFinish);
   CHECK(c.session->trainChunks(100) == 1);
 }
+
+TEST_CASE("train step by chunks: dropout draws each row's mask of the whole batch", "[chunks][dropout]") {
+  // The same model twice: trained by chunks, and whole (a statistic of the
+  // batch, times 0, forces that). The losses agree only if every chunk drew
+  // the masks its rows have in the whole batch.
+  std::string model = "input x[batch, 6]\nparam w[6, 1] = 0.5\n"
+                      "loss = mean(square(dropout(x, 0.5) @ w))LOSS\noptimizer sgd(lr = 0.1)\n";
+  auto lossOf = [&](const std::string& extra, bool byChunks) {
+    std::string src = model;
+    src.replace(src.find("LOSS"), 4, extra);
+    CompileOptions o;
+    o.trainStep = true;
+    Compiled c(src, o);
+    INFO(c.errors);
+    REQUIRE(c.ok());
+    CHECK((c.cm->trainFinish != nullptr) == byChunks);
+    Dataset data = makeData();
+    data.columns.resize(1);
+    c.session->initParams(1);
+    feedAll(*c.session, data);
+    c.session->setRandomKey(0, 1);
+    c.session->trainStep(kRows);
+    return c.session->scalar(c.cm->lossSlot);
+  };
+  double chunked = lossOf("", true), whole = lossOf(" + 0 * mean(square(x - mean(x, axis = 0)))", false);
+  CHECK(chunked == Approx(whole).epsilon(1e-5));
+}
+
+TEST_CASE("train step by chunks: the chunks' sums are held for the batches trained on, not for test rows",
+          "[chunks]") {
+  CompileOptions o;
+  o.trainStep = true;
+  o.evaluate = true;
+  Compiled c(kModel, o);
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  Session& s = *c.session;
+  s.reserveRows(10000);  // 10,000 test rows: 313 chunks' sums if they sized them
+  CHECK(s.trainChunksHeld() == 0);
+  feedAll(s, makeData());
+  s.trainStep(64);
+  CHECK(s.trainChunksHeld() == 2);
+  s.trainStep(kRows);
+  CHECK(s.trainChunksHeld() == 4);
+  s.trainStep(10);
+  CHECK(s.trainChunksHeld() == 4);
+  CHECK(Session::bytesFor(*c.cm, 10000, 64) < Session::bytesFor(*c.cm, 10000, 10000));
+}

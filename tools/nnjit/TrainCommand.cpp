@@ -153,8 +153,8 @@ bool joinJob(api::Session& session, const api::Model& model, const Options& o) {
   if (job.size < 2) return true;
   if (api::Status joined = session.joinMpiJob(); !joined) return report(joined.error()), false;
   if (!model.trainsByChunks())
-    report({warningFor(o.model, fmt::format("the train step reads statistics of the whole batch (batch norm, dropout "
-                                            "or a mean over the batch), so each of the {} processes computes every "
+    report({warningFor(o.model, fmt::format("the train step reads statistics of the whole batch (batch norm, or a "
+                                            "mean over the batch read by each row), so each of the {} processes computes every "
                                             "batch: no faster than one",
                                             job.size))});
   return true;
@@ -203,11 +203,15 @@ int runTrain(const Options& given) {
                                   reporter.epoch(r);
                                 },
                                 [&](const api::TrainProgress& p) { progress.update(p); }};
-  // From here to the save, Ctrl-C stops at the end of the batch and keeps the finished epochs.
-  InterruptGuard interrupts;
+  // From here to the save, Ctrl-C stops at the end of the batch and keeps the
+  // finished epochs. Not in an MPI job: the processes would stop at different
+  // batches and wait for each other forever; there a signal ends the job.
+  bool alone = api::mpiJob().size < 2;
+  std::optional<InterruptGuard> interrupts;
+  if (alone) interrupts.emplace();
   api::TrainOptions options{.epochs = o.epochs,
                             .batchSize = o.batch,
-                            .stop = &InterruptGuard::requested(),
+                            .stop = alone ? &InterruptGuard::requested() : nullptr,
                             .undoUnfinishedEpoch = !o.save.empty(),
                             .patience = patience};
   api::Expected<api::TrainRun> run = session.train(*split, options, callbacks);
