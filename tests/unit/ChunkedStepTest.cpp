@@ -129,6 +129,17 @@ std::vector<std::vector<double>> train(const CompiledModel& cm, int processes, i
   return params[0];
 }
 
+/// `src` with a train step (and evaluation when asked); fails the test on any diagnostic.
+Compiled trainable(const std::string& src, bool evaluate = false) {
+  CompileOptions o;
+  o.trainStep = true;
+  o.evaluate = evaluate;
+  Compiled c(src, o);
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  return c;
+}
+
 } // namespace
 
 TEST_CASE("chunk sums: one fixed tree, whoever adds which range of elements", "[chunks]") {
@@ -159,11 +170,7 @@ TEST_CASE("chunk sums: one fixed tree, whoever adds which range of elements", "[
 }
 
 TEST_CASE("train step by chunks: any threads and any number of processes give the same bits", "[chunks][threads]") {
-  CompileOptions o;
-  o.trainStep = true;
-  Compiled c(kModel, o);
-  INFO(c.errors);
-  REQUIRE(c.ok());
+  Compiled c = trainable(kModel);
   const CompiledModel& cm = *c.cm;
   REQUIRE(cm.trainFinish);  // the model trains by chunks
   REQUIRE_FALSE(cm.trainStep);
@@ -178,13 +185,8 @@ TEST_CASE("train step by chunks: any threads and any number of processes give th
 }
 
 TEST_CASE("train step by chunks: a model that reads a statistic of the batch into its rows trains whole", "[chunks]") {
-  CompileOptions o;
-  o.trainStep = true;
-  Compiled c("input x[batch, 3]\nparam w[3] = 0.5\nloss = mean(square((x - mean(x, axis = 0)) * w))\n"
-             "optimizer sgd(lr = 0.1)\n",
-             o);
-  INFO(c.errors);
-  REQUIRE(c.ok());
+  Compiled c = trainable("input x[batch, 3]\nparam w[3] = 0.5\nloss = mean(square((x - mean(x, axis = 0)) * w))\n"
+                         "optimizer sgd(lr = 0.1)\n");
   CHECK(c.cm->trainStep);
   CHECK_FALSE(c.cm->trainFinish);
   CHECK(c.session->trainChunks(100) == 1);
@@ -199,11 +201,7 @@ TEST_CASE("train step by chunks: dropout draws each row's mask of the whole batc
   auto lossOf = [&](const std::string& extra, bool byChunks) {
     std::string src = model;
     src.replace(src.find("LOSS"), 4, extra);
-    CompileOptions o;
-    o.trainStep = true;
-    Compiled c(src, o);
-    INFO(c.errors);
-    REQUIRE(c.ok());
+    Compiled c = trainable(src);
     CHECK((c.cm->trainFinish != nullptr) == byChunks);
     Dataset data = makeData();
     data.columns.resize(1);
@@ -219,12 +217,7 @@ TEST_CASE("train step by chunks: dropout draws each row's mask of the whole batc
 
 TEST_CASE("train step by chunks: the chunks' sums are held for the batches trained on, not for test rows",
           "[chunks]") {
-  CompileOptions o;
-  o.trainStep = true;
-  o.evaluate = true;
-  Compiled c(kModel, o);
-  INFO(c.errors);
-  REQUIRE(c.ok());
+  Compiled c = trainable(kModel, true);
   Session& s = *c.session;
   s.reserveRows(10000);  // 10,000 test rows: 313 chunks' sums if they sized them
   CHECK(s.trainChunksHeld() == 0);
