@@ -74,11 +74,21 @@ private:
     return off;
   }
 
-  /// Elements between neighbouring lanes that run along dim `lane` of `s`.
-  static int64_t laneStride(const Shape& s, int lane) {
-    int64_t stride = 1;
-    for (int d = lane + 1; d < s.rank(); ++d) stride *= s.dims[d];
+  /// Elements between neighbouring lanes that run along dim `lane` of `s`:
+  /// a constant, or a product with the batch when a later dim is the batch
+  /// (lanes down the rows of a transposed [n, batch] value).
+  llvm::Value* laneStride(const Shape& s, int lane) {
+    llvm::Value* stride = i64(1);
+    for (int d = lane + 1; d < s.rank(); ++d) stride = ir_.CreateMul(stride, extent(s.dims[d]), "", true, true);
     return stride;
+  }
+  llvm::Value* laneStride(const Shape& s, const Index& idx) { return idx.lane < 0 ? i64(0) : laneStride(s, idx.lane); }
+
+  /// l * stride for each lane l.
+  llvm::Value* laneOffsets(llvm::Value* stride) {
+    std::vector<llvm::Constant*> steps;
+    for (int l = 0; l < lanes_; ++l) steps.push_back(llvm::ConstantInt::get(i64_, l));
+    return ir_.CreateMul(ir_.CreateVectorSplat(lanes_, stride), llvm::ConstantVector::get(steps));
   }
 
   std::vector<llvm::Value*> delinearize(llvm::Value* off, const Shape& s) {
@@ -124,22 +134,21 @@ private:
   // ---- memory ------------------------------------------------------------------
   /// Reads at `offset` from `base`: one element for every lane (stride 0), a
   /// vector (stride 1, masked in a tail) or a gather.
-  llvm::Value* loadAt(llvm::Value* base, llvm::Value* offset, int64_t stride) {
+  llvm::Value* loadAt(llvm::Value* base, llvm::Value* offset, llvm::Value* stride) {
     llvm::Value* ptr = ir_.CreateGEP(elem_, base, offset);
-    if (lanes_ == 1 || stride == 0) return uniform(ir_.CreateAlignedLoad(elem_, ptr, align()));
+    auto* fixed = llvm::dyn_cast<llvm::ConstantInt>(stride);
+    if (lanes_ == 1 || (fixed && fixed->isZero())) return uniform(ir_.CreateAlignedLoad(elem_, ptr, align()));
     auto* vt = llvm::cast<llvm::FixedVectorType>(valueType());
     llvm::Value* none = llvm::Constant::getNullValue(vt);
-    if (stride == 1 && mask_) return ir_.CreateMaskedLoad(vt, ptr, align(), mask_, none);
-    if (stride == 1) return ir_.CreateAlignedLoad(vt, ptr, align());
-    std::vector<llvm::Constant*> lanes;
-    for (int l = 0; l < lanes_; ++l) lanes.push_back(llvm::ConstantInt::get(i64_, l * stride));
-    llvm::Value* ptrs = ir_.CreateGEP(elem_, ptr, llvm::ConstantVector::get(lanes));
+    if (fixed && fixed->isOne() && mask_) return ir_.CreateMaskedLoad(vt, ptr, align(), mask_, none);
+    if (fixed && fixed->isOne()) return ir_.CreateAlignedLoad(vt, ptr, align());
+    llvm::Value* ptrs = ir_.CreateGEP(elem_, ptr, laneOffsets(stride));
     return ir_.CreateMaskedGather(vt, ptrs, align(), mask_, none);
   }
 
   llvm::Value* load(NodeId n, const Index& idx) {
     const Shape& s = g_.shape(n);
-    return loadAt(ptrs_.at(n), linear(s, idx.at), idx.lane < 0 ? 0 : laneStride(s, idx.lane));
+    return loadAt(ptrs_.at(n), linear(s, idx.at), laneStride(s, idx));
   }
 
   /// Writes a value whose lanes run along the innermost dim of `s`.
@@ -190,7 +199,7 @@ private:
     auto arg = [&](size_t i) { return value(node.inputs[i], broadcastIndex(g_.shape(node.inputs[i]), s, idx)); };
     switch (node.op) {
     case Op::Constant: return fp(node.attrs.value);
-    case Op::ConstantTensor: return loadAt(tensorData(n), linear(s, idx.at), idx.lane < 0 ? 0 : laneStride(s, idx.lane));
+    case Op::ConstantTensor: return loadAt(tensorData(n), linear(s, idx.at), laneStride(s, idx));
     case Op::BatchSize: return uniform(ir_.CreateSIToFP(batch_, elem_));
     case Op::Input: case Op::Param: case Op::State: case Op::Epoch: case Op::Step: case Op::RandomKey:
       internalError("a slot leaf computed instead of loaded");
@@ -297,10 +306,7 @@ private:
     if (node.shape.rank() >= 1 && isBatchDim(node.shape.dims[0]))
       element = ir_.CreateAdd(element, ir_.CreateMul(word(3), i64(node.shape.staticElements())));
     if (lanes_ > 1) {
-      int64_t stride = idx.lane < 0 ? 0 : laneStride(node.shape, idx.lane);
-      std::vector<llvm::Constant*> offsets;
-      for (int l = 0; l < lanes_; ++l) offsets.push_back(llvm::ConstantInt::get(i64_, l * stride));
-      element = ir_.CreateAdd(ir_.CreateVectorSplat(lanes_, element), llvm::ConstantVector::get(offsets));
+      element = ir_.CreateAdd(ir_.CreateVectorSplat(lanes_, element), laneOffsets(laneStride(node.shape, idx)));
       stream = ir_.CreateVectorSplat(lanes_, stream);
     }
     llvm::Value* golden = llvm::ConstantInt::get(i64_, 0x9e3779b97f4a7c15ULL);
@@ -385,7 +391,7 @@ private:
     const Shape& from = g_.shape(x);
     if (!isBuffer(x) && sameUnitFree(from, node.shape)) return value(x, unitFreeIndex(node.shape, from, idx));
     llvm::Value* off = linear(node.shape, idx.at);
-    if (isBuffer(x)) return loadAt(ptrs_.at(x), off, idx.lane < 0 ? 0 : laneStride(node.shape, idx.lane));
+    if (isBuffer(x)) return loadAt(ptrs_.at(x), off, laneStride(node.shape, idx));
     return value(x, Index{delinearize(off, g_.shape(x)), -1});
   }
 

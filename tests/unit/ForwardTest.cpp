@@ -689,6 +689,12 @@ TEST_CASE("forward: batch inputs, matmul and broadcasting over batch", "[forward
     checkBatch(decls, "x @ transpose(m)", b.data, matmul(x, transpose(env["m"])));
     checkBatch(decls, "x @ transpose(m) + b", b.data, matmul(x, transpose(env["m"])) + env["b"]);
     checkBatch(decls, "x @ k4", b.data, matmul(x, env["k4"]));
+    // A [20, batch] product read transposed: lanes run down its rows, a batch
+    // apart (they read the neighbours to the left once).
+    T q{{20, 4}, {}};
+    for (int i = 0; i < 80; ++i) q.v.push_back(0.25 * (i % 7) - 0.5 + 0.01 * i);
+    checkBatch(decls + "param q[20, 4] = " + literal(q) + "\n", "transpose(q @ transpose(x)) - 1", b.data,
+               transpose(matmul(q, transpose(x))) - scalar(1));
     checkBatch(decls, "x + k4", b.data, x + env["k4"]);
     checkBatch(decls, "k4 - x", b.data, env["k4"] - x);
     checkBatch(decls, "x * s", b.data, x * env["s"]);
