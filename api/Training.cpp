@@ -70,10 +70,14 @@ Expected<nnjit::TrainPlan> planOf(const Session::Impl& s, const TrainData::Impl&
 }
 
 /// Rows a run of `plan` feeds at once: a batch, and all test rows.
-int64_t widestBatch(const nnjit::TrainPlan& plan) {
+/// The rows of the plan's largest train step (a batch, or all training rows).
+int64_t trainBatch(const nnjit::TrainPlan& plan) {
   int64_t rows = plan.data ? static_cast<int64_t>(plan.trainRows.size()) : 1;
-  int64_t batch = plan.batch > 0 ? std::min(plan.batch, rows) : rows;
-  return std::max<int64_t>({batch, static_cast<int64_t>(plan.testRows.size()), 1});
+  return std::max<int64_t>(plan.batch > 0 ? std::min(plan.batch, rows) : rows, 1);
+}
+
+int64_t widestBatch(const nnjit::TrainPlan& plan) {
+  return std::max<int64_t>(trainBatch(plan), static_cast<int64_t>(plan.testRows.size()));
 }
 
 } // namespace
@@ -88,7 +92,7 @@ Expected<TrainRun> Session::train(const TrainData& data, const TrainOptions& opt
       if (Status ok = checkLayout(s.m, Access::of(*d.data)); !ok) return ok.error();
     Expected<nnjit::TrainPlan> plan = planOf(s, d, options);
     if (!plan) return plan.error();
-    if (Status ok = reserveRows(s, widestBatch(*plan), plan->batch > 0 ? plan->batch : widestBatch(*plan)); !ok) return ok.error();
+    if (Status ok = reserveRows(s, widestBatch(*plan), trainBatch(*plan)); !ok) return ok.error();
     nnjit::TrainCallbacks hooks;
     hooks.onEpoch = [&](const nnjit::EpochStats& e) {
       if (callbacks.onEpoch) callbacks.onEpoch(reportOf(s.m, e));

@@ -73,7 +73,9 @@ public:
     int fd = -1;
     if (rank_ == 0) {
       fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
-      if (fd >= 0 && ftruncate(fd, static_cast<off_t>(bytes)) != 0) close(fd), fd = -1;
+      // Space reserved now, not at the first write: a small /dev/shm (a
+      // container's 64 MB) must mean the exchange instead, not SIGBUS.
+      if (fd >= 0 && posix_fallocate(fd, 0, static_cast<off_t>(bytes)) != 0) close(fd), fd = -1;
     }
     barrier();
     if (rank_ != 0) fd = shm_open(name, O_RDWR, 0);

@@ -56,6 +56,7 @@ int64_t arenaElementsFor(const CompiledModel& cm, int64_t rows) {
   if (needs.empty()) needs.push_back({nullptr, cm.arenaStatic, cm.arenaPerRow});  // not linked: the bound
   int64_t most = 0;
   for (const CompiledModel::ArenaNeed& a : needs) {
+    if (a.entry && a.entry == cm.trainRows) continue;  // its chunks have arenas of their own (TrainChunks)
     int64_t r = runsByChunks(cm, a.entry) ? std::min(rows, Session::kRowsPerChunk) : rows, n = 0;
     if (__builtin_mul_overflow(a.perRow, r, &n) || __builtin_add_overflow(n, a.fixed, &n)) return -1;
     most = std::max(most, n);
@@ -113,15 +114,17 @@ int64_t Session::slotElements(int slot, int64_t rows) const {
 uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows, int64_t trainBatch) {
   uint64_t total = 0;
   std::vector<bool> isTrainSum = trainSumSlots(cm);
-  // A train step by chunks keeps each chunk's sums, and an arena per chunk.
-  int64_t sums = 0, chunks = 0;
+  // A train step by chunks keeps each chunk's sums (and their totals, in
+  // shared memory), and an arena per chunk it computes.
+  int64_t sums = 0, arena = 0, chunks = 0, n = 0;
   if (cm.trainFinish && trainBatch > 0) {
     chunks = (trainBatch + cm.trainChunkRows - 1) / cm.trainChunkRows;
-    for (int s : cm.trainSumSlots) sums += cm.slots[s].shape.staticElements();
+    for (int s : cm.trainSumSlots) sums += cm.slots[s].shape.staticElements() + 15;  // aligned to 16
     for (const CompiledModel::ArenaNeed& a : cm.arenaNeeds)
-      if (a.entry == cm.trainRows) sums += (a.fixed + a.perRow * cm.trainChunkRows);  // per chunk, like the sums
+      if (a.entry == cm.trainRows) arena = a.fixed + a.perRow * cm.trainChunkRows;
   }
-  if (__builtin_mul_overflow(sums, chunks + 1, &sums) || __builtin_mul_overflow(static_cast<uint64_t>(sums), dtypeSize(cm.dtype), &total))
+  if (__builtin_mul_overflow(sums + arena, chunks, &n) || __builtin_add_overflow(n, sums, &n) ||
+      __builtin_mul_overflow(static_cast<uint64_t>(n), dtypeSize(cm.dtype), &total))
     return UINT64_MAX;
   for (size_t s = 0; s < cm.slots.size(); ++s) {
     if (isTrainSum[s]) continue;

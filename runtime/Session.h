@@ -137,6 +137,7 @@ private:
     int64_t totals = 0;            // the block the totals land in
     std::vector<int64_t> offsets;  // of each sum slot in a chunk's block
     int64_t stride = 0;
+    int64_t arenaElements = 0;     // of each chunk's arena
   };
   /// Lays out TrainChunks for `chunks` chunks (a step's, on its first step
   /// with that many: test rows must not size them).
@@ -145,6 +146,7 @@ private:
   /// Chunk 0's sums += every other chunk's, in the fixed tree of ChunkSums.h.
   void addTrainSums(int64_t chunks);
   void exchangeTrainSums(int64_t chunks);
+  void sharedBarrier();
   static void runTrainChunks(void* const* args, int64_t, int64_t begin, int64_t end);
   static void addTrainSumsIn(void* const* args, int64_t, int64_t begin, int64_t end);
 

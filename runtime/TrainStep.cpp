@@ -5,6 +5,7 @@
 #include "InternalError.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <tuple>
 
@@ -37,20 +38,17 @@ void Session::prepareTrainChunks(int64_t chunks) {
     t.offsets.push_back(t.stride);
     t.stride += n;
   }
-  int64_t fixed = 0, perRow = 0;
   size_t bytes = dtypeSize(cm_.dtype);
   t.shared = group_ && group_->size() > 1 ? group_->sharedMemory((chunks + 1) * t.stride * static_cast<int64_t>(bytes))
                                           : nullptr;
   t.own = t.shared ? Buffer() : Buffer(cm_.dtype, std::max<int64_t>(1, chunks * t.stride));
   t.sums = t.shared ? t.shared.get() : t.own.data();
   t.totals = t.shared ? chunks : 0;
-  for (const CompiledModel::ArenaNeed& a : cm_.arenaNeeds)
-    if (a.entry == cm_.trainRows) fixed = a.fixed, perRow = a.perRow;
   auto* base = static_cast<char*>(t.sums);
   for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i)
     pointers_[cm_.trainSumSlots[i]] = base + (t.totals * t.stride + t.offsets[i]) * bytes;
   t.tables.assign(chunks, pointers_);
-  t.arenas.clear();
+  t.arenas.clear();  // a table pointing into an arena is for the chunk's first step to set
   t.keys.clear();
   for (int64_t c = 0; c < chunks; ++c) {
     if (cm_.randomKeySlot >= 0) {
@@ -59,10 +57,11 @@ void Session::prepareTrainChunks(int64_t chunks) {
     }
     for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i)
       t.tables[c][cm_.trainSumSlots[i]] = base + (c * t.stride + t.offsets[i]) * bytes;
-    if (cm_.arenaSlot < 0) continue;
-    t.arenas.emplace_back(cm_.dtype, fixed + perRow * cm_.trainChunkRows);
-    t.tables[c][cm_.arenaSlot] = t.arenas.back().data();
   }
+  t.arenaElements = 0;
+  for (const CompiledModel::ArenaNeed& a : cm_.arenaNeeds)
+    if (a.entry == cm_.trainRows) t.arenaElements = a.fixed + a.perRow * cm_.trainChunkRows;
+  t.arenas.resize(chunks);  // made for the chunks this process computes, when it first does
 }
 
 void Session::trainStep(int64_t rows) {
@@ -80,6 +79,10 @@ void Session::trainStep(int64_t rows) {
     for (const auto& [slot, bytes] : perRowSlots_)
       table[slot] = static_cast<char*>(pointers_[slot]) + c * cm_.trainChunkRows * bytes;
     if (cm_.workersSlot >= 0) table[cm_.workersSlot] = sideBySide ? &serial_ : workers_.get();
+    if (cm_.arenaSlot >= 0 && !chunks_.arenas[c].data()) {
+      chunks_.arenas[c] = Buffer(cm_.dtype, std::max<int64_t>(1, chunks_.arenaElements));
+      table[cm_.arenaSlot] = chunks_.arenas[c].data();
+    }
     if (cm_.randomKeySlot >= 0) {
       auto* key = static_cast<uint64_t*>(table[cm_.randomKeySlot]);
       std::memcpy(key, pointers_[cm_.randomKeySlot], 3 * sizeof(uint64_t));
@@ -95,11 +98,19 @@ void Session::trainStep(int64_t rows) {
   // In shared memory every chunk's sums are in place once all processes are
   // done; each then adds up its share of the elements.
   bool together = group_ && group_->size() > 1;
-  if (together && chunks_.shared) group_->barrier();
+  if (together && chunks_.shared) sharedBarrier();
   else if (together) exchangeTrainSums(chunks);
   addTrainSums(chunks);
-  if (together && chunks_.shared) group_->barrier();
+  if (together && chunks_.shared) sharedBarrier();
   run(cm_.trainFinish, rows);
+}
+
+/// A barrier that also orders this process's writes to the shared sums
+/// before the others' reads (MPI_Barrier alone promises that only for MPI's own memory).
+void Session::sharedBarrier() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  group_->barrier();
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void Session::runTrainChunk(int64_t chunk, int64_t rows) {
