@@ -142,6 +142,9 @@ private:
   /// Lays out TrainChunks for `chunks` chunks (a step's, on its first step
   /// with that many: test rows must not size them).
   void prepareTrainChunks(int64_t chunks);
+  /// Chunks [first, last) of this step read their rows, the workers, their
+  /// arena (made at a chunk's first step here) and a random key with their first row.
+  void pointChunkTables(int64_t first, int64_t last, bool sideBySide);
   void runTrainChunk(int64_t chunk, int64_t rows);
   /// Chunk 0's sums += every other chunk's, in the fixed tree of ChunkSums.h.
   void addTrainSums(int64_t chunks);

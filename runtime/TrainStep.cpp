@@ -48,7 +48,7 @@ void Session::prepareTrainChunks(int64_t chunks) {
   for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i)
     pointers_[cm_.trainSumSlots[i]] = base + (t.totals * t.stride + t.offsets[i]) * bytes;
   t.tables.assign(chunks, pointers_);
-  t.arenas.clear();  // a table pointing into an arena is for the chunk's first step to set
+  t.arenas.clear();
   t.keys.clear();
   for (int64_t c = 0; c < chunks; ++c) {
     if (cm_.randomKeySlot >= 0) {
@@ -74,6 +74,24 @@ void Session::trainStep(int64_t rows) {
   // Chunks side by side, one thread each, when there are enough to go round;
   // otherwise one after another, each kernel split across the threads.
   bool sideBySide = pool_ && last - first >= threads();
+  pointChunkTables(first, last, sideBySide);
+  if (sideBySide) {
+    void* args[] = {this, &first, &rows};
+    pool_->parallelFor(runTrainChunks, args, 0, last - first, int64_t(1) << 30);  // always worth spreading
+  } else {
+    for (int64_t c = first; c < last; ++c) runTrainChunk(c, rows);
+  }
+  // In shared memory every chunk's sums are in place once all processes are
+  // done; each then adds up its share of the elements.
+  bool together = group_ && group_->size() > 1;
+  if (together && chunks_.shared) sharedBarrier();
+  else if (together) exchangeTrainSums(chunks);
+  addTrainSums(chunks);
+  if (together && chunks_.shared) sharedBarrier();
+  run(cm_.trainFinish, rows);
+}
+
+void Session::pointChunkTables(int64_t first, int64_t last, bool sideBySide) {
   for (int64_t c = first; c < last; ++c) {
     std::vector<void*>& table = chunks_.tables[c];
     for (const auto& [slot, bytes] : perRowSlots_)
@@ -89,20 +107,6 @@ void Session::trainStep(int64_t rows) {
       key[3] = static_cast<uint64_t>(c * cm_.trainChunkRows);
     }
   }
-  if (sideBySide) {
-    void* args[] = {this, &first, &rows};
-    pool_->parallelFor(runTrainChunks, args, 0, last - first, int64_t(1) << 30);  // always worth spreading
-  } else {
-    for (int64_t c = first; c < last; ++c) runTrainChunk(c, rows);
-  }
-  // In shared memory every chunk's sums are in place once all processes are
-  // done; each then adds up its share of the elements.
-  bool together = group_ && group_->size() > 1;
-  if (together && chunks_.shared) sharedBarrier();
-  else if (together) exchangeTrainSums(chunks);
-  addTrainSums(chunks);
-  if (together && chunks_.shared) sharedBarrier();
-  run(cm_.trainFinish, rows);
 }
 
 /// A barrier that also orders this process's writes to the shared sums
