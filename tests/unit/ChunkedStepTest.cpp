@@ -102,9 +102,11 @@ Dataset makeData() {
   return d;
 }
 
-/// The params after three steps on all rows, run by `processes` sessions
-/// (one thread each, as ranks would be) on `threads` threads apiece.
-std::vector<std::vector<double>> train(const CompiledModel& cm, int processes, int threads, bool share = false) {
+/// The params after a step on each of `steps` rows (from the first row),
+/// run by `processes` sessions (one thread each, as ranks would be) on
+/// `threads` threads apiece.
+std::vector<std::vector<double>> train(const CompiledModel& cm, int processes, int threads, bool share = false,
+                                       const std::vector<int64_t>& steps = {kRows, kRows, kRows}) {
   Dataset data = makeData();
   LocalJob job(processes, share);
   std::vector<std::vector<std::vector<double>>> params(processes);
@@ -115,12 +117,13 @@ std::vector<std::vector<double>> train(const CompiledModel& cm, int processes, i
     s.setThreads(threads);
     s.initParams(3);
     feedAll(s, data);
-    for (int step = 1; step <= 3; ++step) {
-      s.setScalar(cm.stepSlot, step);
-      s.trainStep(kRows);
+    for (size_t step = 0; step < steps.size(); ++step) {
+      s.setScalar(cm.stepSlot, static_cast<double>(step + 1));
+      s.trainStep(steps[step]);
     }
     for (int slot : cm.paramSlots) params[r].push_back(s.read(slot));
-    params[r].push_back({s.scalar(cm.lossSlot), s.scalar(cm.metricSlots[0])});
+    params[r].push_back({s.scalar(cm.lossSlot)});
+    for (int slot : cm.metricSlots) params[r].back().push_back(s.scalar(slot));
   };
   std::vector<std::thread> ranks;
   for (int r = 0; r < processes; ++r) ranks.emplace_back(rank, r);
@@ -229,4 +232,22 @@ TEST_CASE("train step by chunks: the chunks' sums are held for the batches train
   s.trainStep(10);
   CHECK(s.trainChunksHeld() == 4);
   CHECK(Session::bytesFor(*c.cm, 10000, 64) < Session::bytesFor(*c.cm, 10000, 10000));
+}
+
+TEST_CASE("train step by chunks: batches of changing sizes through a wide layer give the same bits on any processes",
+          "[chunks]") {
+  // A weight past ~512 x 512 turns dZ @ transpose(W) into transpose(W @ transpose(dZ)), read down its rows; and a
+  // chunk that a process computes after a longer one must not see what the longer one left in its arena.
+  Compiled c = trainable("input x[batch, 6]\ninput label[batch] : class(3)\nparam W0[6, 520] = he\n"
+                         "param W1[520, 520] = he\nparam W2[520, 3] = glorot\n"
+                         "loss = cross_entropy(relu(relu(x @ W0) @ W1) @ W2, label)\noptimizer sgd(lr = 0.01)\n");
+  const CompiledModel& cm = *c.cm;
+  REQUIRE(cm.trainFinish);
+  REQUIRE(cm.trainChunkRows == 64);
+  const std::vector<int64_t> steps = {kRows, 28, 64, 93, 20};
+  std::vector<std::vector<double>> reference = train(cm, 1, 1, false, steps);
+  for (auto [processes, share] : {std::pair{2, false}, {2, true}, {3, true}}) {
+    INFO(processes << " processes, " << (share ? "in shared memory" : "exchanging sums"));
+    CHECK(train(cm, processes, 1, share, steps) == reference);
+  }
 }
