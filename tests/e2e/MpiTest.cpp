@@ -75,9 +75,18 @@ TEST_CASE("mpi: a model that trains whole is computed by every process, with a w
   CHECK(std::vector(lines.begin(), lines.begin() + 2) == std::vector(expected.begin(), expected.begin() + 2));
   CHECK(s.read("job.safetensors") == s.read("one.safetensors"));
   // Once, from the first process.
-  std::string warning = "each of the 2 processes computes every batch";
+  std::string warning = "bn.nn: warning: the train step reads statistics of the whole batch (batch norm, a max over "
+                        "the batch, or a mean over it read back by each row), so each of the 2 processes computes "
+                        "every step: no faster than one";
   REQUIRE(contains(o.err, warning));
   CHECK(o.err.find(warning) == o.err.rfind(warning));
+
+  // A model without data has nothing to share out, and says so.
+  s.copy("examples/quadratic.nn", "quadratic.nn");
+  Output q = s.shell(kMpirun + "-np 2 \"$NNJIT\" train quadratic.nn");
+  REQUIRE(q.status == 0);
+  CHECK(contains(q.err, "quadratic.nn: warning: the model has no data to share out, so each of the 2 processes "
+                        "computes every step"));
 }
 
 TEST_CASE("mpi: a process with a bad CSV ends the whole job with status 1 and no checkpoint", "[e2e][mpi]") {

@@ -148,15 +148,16 @@ Options filesOnFirstProcess(Options o) {
 }
 
 /// The session trains with the other processes of the MPI job, if there are any.
-bool joinJob(api::Session& session, const api::Model& model, const Options& o) {
+bool joinJob(api::Session& session, const api::ParsedModel& parsed, const api::Model& model, const Options& o) {
   api::MpiJob job = api::mpiJob();
   if (job.size < 2) return true;
   if (api::Status joined = session.joinMpiJob(); !joined) return report(joined.error()), false;
-  if (!model.trainsByChunks())
-    report({warningFor(o.model, fmt::format("the train step reads statistics of the whole batch (batch norm, or a "
-                                            "mean over the batch read by each row), so each of the {} processes computes every "
-                                            "batch: no faster than one",
-                                            job.size))});
+  if (model.trainsByChunks()) return true;
+  std::string why = parsed.hasInputs() ? "the train step reads statistics of the whole batch (batch norm, a max over "
+                                         "the batch, or a mean over it read back by each row)"
+                                       : "the model has no data to share out";
+  report({warningFor(o.model, fmt::format("{}, so each of the {} processes computes every step: no faster than one",
+                                          why, job.size))});
   return true;
 }
 
@@ -185,7 +186,7 @@ int runTrain(const Options& given) {
   std::optional<api::Session> created = newSession(*model, o.seed, o);
   if (!created) return kModelError;
   api::Session& session = *created;
-  if (!joinJob(session, *model, o)) return kModelError;
+  if (!joinJob(session, *parsed, *model, o)) return kModelError;
   if (!o.load.empty())
     if (api::Status loaded = session.load(o.load); !loaded) return report(loaded.error());
   int64_t epochs = o.epochs.value_or(parsed->trainDefaults().epochs);
