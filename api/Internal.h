@@ -25,6 +25,7 @@ struct Model::Impl {
   std::vector<Diagnostic> warnings;
   CompileTimes times;
   bool hasLoss = false, canTrain = false, trainsByChunks = false;
+  int64_t trainChunkRows = 0;
 };
 
 struct ParsedModel::Impl {

@@ -167,6 +167,7 @@ void describeModel(Model::Impl& m) {
   m.hasLoss = declared.hasLoss;
   m.canTrain = cm.canTrain();
   m.trainsByChunks = cm.trainFinish != nullptr;
+  m.trainChunkRows = m.trainsByChunks ? cm.trainChunkRows : 0;
 }
 
 
@@ -214,6 +215,7 @@ uint64_t Model::sessionBytes(int64_t rows) const { return nnjit::Session::bytesF
 bool Model::hasLoss() const { return impl_->hasLoss; }
 bool Model::canTrain() const { return impl_->canTrain; }
 bool Model::trainsByChunks() const { return impl_->trainsByChunks; }
+int64_t Model::trainChunkRows() const { return impl_->trainChunkRows; }
 const TrainDefaults& Model::trainDefaults() const { return impl_->defaults; }
 const std::vector<Diagnostic>& Model::warnings() const { return impl_->warnings; }
 const CompileTimes& Model::compileTimes() const { return impl_->times; }

@@ -233,6 +233,8 @@ public:
   /// processes"), so threads and the processes of an MPI job share its rows;
   /// otherwise (batch statistics, dropout) each process computes every batch.
   bool trainsByChunks() const;
+  /// Rows per chunk of a train step by chunks (32 or 64); 0 for one that trains whole.
+  int64_t trainChunkRows() const;
   const TrainDefaults& trainDefaults() const;
   /// Warnings the compiler gave for a model that compiled.
   const std::vector<Diagnostic>& warnings() const;

@@ -228,6 +228,7 @@ TEST_CASE("show --summary: params with shapes and counts, values, a train step's
   CHECK(contains(o.out, "  y       [batch, 3]\n"));
   // x @ W: 24 multiply-adds a row forward, 24 for dW; the rest is elementwise.
   CHECK(contains(o.out, "train step: 108 FLOP per row"));
+  CHECK(contains(o.out, "train step by chunks of 32 rows: threads and mpirun processes share them out\n"));
   CHECK(contains(o.out, "memory: "));
   CHECK(contains(o.out, "for batches of 32 rows"));
   Output both = s.nnjit({"show", "iris.nn", "--summary", "--graph"});

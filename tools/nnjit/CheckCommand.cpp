@@ -218,6 +218,12 @@ void printSummary(const api::Model& model) {
     api::Model::StepFlops f = model.trainStepFlops();
     fmt::print("train step: {} per row + {} per step (forward and backward; a multiply-add is 2)\n",
                flopsText(f.perRow), flopsText(f.fixed));
+    if (model.canTrain())
+      fmt::print("{}\n", model.trainsByChunks()
+                             ? fmt::format("train step by chunks of {} rows: threads and mpirun processes share them out",
+                                           model.trainChunkRows())
+                             : std::string("train step on whole batches: threads split its kernels; mpirun processes "
+                                           "each compute every step"));
   }
   int64_t batch = model.trainDefaults().batchSize;
   uint64_t one = model.sessionBytes(1), two = model.sessionBytes(2);
