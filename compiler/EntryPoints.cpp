@@ -50,9 +50,10 @@ std::map<NodeId, int> EntryPoints::leafSlots(const Graph& g, const CompiledModel
 namespace {
 
 /// Rows per chunk of the train step: a property of the model, never of the
-/// threads or processes. Each chunk writes its own copy of the sums (the size
-/// of the params, for the gradients), so a wide model takes longer chunks to
-/// keep that traffic small next to the chunk's multiply-adds.
+/// threads or processes. Each chunk writes its own copy of the sums (about
+/// the params, for the gradients) and the tree reads them all back, so sums
+/// that outgrow the caches (over 65,536 elements, 256 KB in float32) take
+/// longer chunks: half the copies to write and add.
 int64_t trainChunkRows(int64_t sumElements) {
   return sumElements > (1 << 16) ? 64 : 32;
 }
@@ -164,8 +165,8 @@ private:
     std::vector<std::pair<NodeId, int>> outputs, assigns;
   };
 
-  /// The train step in chunks of rows (docs/language.md, "the same bits for
-  /// any thread count and any number of processes"), when everything it
+  /// The train step in chunks of rows (docs/language.md, "Threads and
+  /// processes: the same bits"), when everything it
   /// computes reads the rows only through sums over the batch: `nnjit_train_rows`
   /// computes one chunk's sums (a weight's gradient is a sum over the rows),
   /// the runtime adds the chunks' sums in a fixed tree, and
