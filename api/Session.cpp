@@ -165,6 +165,7 @@ bool mpiAllOk(bool ok) {
 }
 
 void endMpiJob(int status) { nnjit::endJob(status); }
+
 int64_t Session::epochsDone() const { return impl_ && impl_->session ? impl_->session->epochsDone : 0; }
 int64_t Session::steps() const { return impl_ && impl_->session ? impl_->session->steps : 0; }
 

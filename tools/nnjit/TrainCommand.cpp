@@ -134,10 +134,6 @@ private:
   std::vector<api::EpochReport> reports_;
 };
 
-} // namespace
-
-namespace {
-
 /// What the other processes of an MPI job leave to the first: the files.
 Options filesOnFirstProcess(Options o) {
   if (api::mpiJob().rank == 0) return o;
