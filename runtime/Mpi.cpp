@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nnjit {
 namespace {
@@ -49,18 +50,22 @@ public:
   int size() const override { return size_; }
   int onThisMachine() const { return local_; }
 
+  /// Called every step: the block type and the count arrays are kept, not made anew.
   void allGather(void* data, int64_t blockBytes, const std::vector<int64_t>& firsts,
                  const std::vector<int64_t>& counts) override {
     NNJIT_CHECK(blockBytes > 0 && blockBytes <= INT_MAX && firsts.size() == static_cast<size_t>(size_),
                 "an exchange of sums that MPI cannot describe");
-    MPI_Datatype block;
-    check(MPI_Type_contiguous(static_cast<int>(blockBytes), MPI_BYTE, &block), "MPI_Type_contiguous");
-    check(MPI_Type_commit(&block), "MPI_Type_commit");
-    std::vector<int> displacements(firsts.begin(), firsts.end()), sizes(counts.begin(), counts.end());
-    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, sizes.data(), displacements.data(), block,
+    if (blockBytes != blockBytes_) {
+      if (blockBytes_) MPI_Type_free(&block_);
+      check(MPI_Type_contiguous(static_cast<int>(blockBytes), MPI_BYTE, &block_), "MPI_Type_contiguous");
+      check(MPI_Type_commit(&block_), "MPI_Type_commit");
+      blockBytes_ = blockBytes;
+    }
+    displacements_.assign(firsts.begin(), firsts.end());
+    sizes_.assign(counts.begin(), counts.end());
+    check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, sizes_.data(), displacements_.data(), block_,
                          MPI_COMM_WORLD),
           "MPI_Allgatherv");
-    MPI_Type_free(&block);
   }
 
   /// POSIX shared memory that the first process creates and every other
@@ -101,6 +106,9 @@ public:
 
 private:
   int rank_ = 0, size_ = 1, local_ = 1;
+  MPI_Datatype block_{};
+  int64_t blockBytes_ = 0;
+  std::vector<int> displacements_, sizes_;
 };
 
 MpiWorld* world() {

@@ -114,18 +114,8 @@ int64_t Session::slotElements(int slot, int64_t rows) const {
 uint64_t Session::bytesFor(const CompiledModel& cm, int64_t rows, int64_t trainBatch) {
   uint64_t total = 0;
   std::vector<bool> isTrainSum = trainSumSlots(cm);
-  // A train step by chunks keeps each chunk's sums (and their totals, in
-  // shared memory), and an arena per chunk it computes.
-  int64_t sums = 0, arena = 0, chunks = 0, n = 0;
-  if (cm.trainFinish && trainBatch > 0) {
-    chunks = (trainBatch + cm.trainChunkRows - 1) / cm.trainChunkRows;
-    for (int s : cm.trainSumSlots) sums += cm.slots[s].shape.staticElements() + 15;  // aligned to 16
-    for (const CompiledModel::ArenaNeed& a : cm.arenaNeeds)
-      if (a.entry == cm.trainRows) arena = a.fixed + a.perRow * cm.trainChunkRows;
-  }
-  if (__builtin_mul_overflow(sums + arena, chunks, &n) || __builtin_add_overflow(n, sums, &n) ||
-      __builtin_mul_overflow(static_cast<uint64_t>(n), dtypeSize(cm.dtype), &total))
-    return UINT64_MAX;
+  int64_t chunks = trainChunkElements(cm, trainBatch);
+  if (chunks < 0 || __builtin_mul_overflow(static_cast<uint64_t>(chunks), dtypeSize(cm.dtype), &total)) return UINT64_MAX;
   for (size_t s = 0; s < cm.slots.size(); ++s) {
     if (isTrainSum[s]) continue;
     int64_t n = elementsOf(cm, static_cast<int>(s), rows);

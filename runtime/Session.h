@@ -49,6 +49,9 @@ public:
   /// train steps on up to `trainBatch` rows (0: none); UINT64_MAX when that
   /// does not fit in 64 bits.
   static uint64_t bytesFor(const CompiledModel& cm, int64_t rows, int64_t trainBatch = 0);
+  /// The elements a train step by chunks keeps for batches of up to
+  /// `trainBatch` rows (TrainChunks: sums, totals, arenas); -1 on overflow.
+  static int64_t trainChunkElements(const CompiledModel& cm, int64_t trainBatch);
   /// Calls a generated entry point on a batch of `rows` rows.
   void run(EntryFn fn, int64_t rows);
   /// One train step on the `rows` rows in the input slots. A model that trains
@@ -138,6 +141,7 @@ private:
     std::vector<int64_t> offsets;  // of each sum slot in a chunk's block
     int64_t stride = 0;
     int64_t arenaElements = 0;     // of each chunk's arena
+    std::vector<int64_t> firsts, counts;  // each process's chunks in the exchange
   };
   /// Lays out TrainChunks for `chunks` chunks (a step's, on its first step
   /// with that many: test rows must not size them).

@@ -17,10 +17,44 @@ constexpr int64_t kSumBlock = 4096;
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/// Where each sum slot lies in a chunk's block of sums (a vector's rows start
+/// on a cache line), and the block's size.
+struct SumLayout {
+  std::vector<int64_t> offsets;
+  int64_t stride = 0;
+};
+
+SumLayout sumLayout(const CompiledModel& cm) {
+  SumLayout l;
+  for (int s : cm.trainSumSlots) {
+    int64_t n = cm.slots[s].shape.staticElements();
+    if (n >= 16) l.stride = ceilDiv(l.stride, 16) * 16;
+    l.offsets.push_back(l.stride);
+    l.stride += n;
+  }
+  return l;
+}
+
+int64_t chunkArenaElements(const CompiledModel& cm) {
+  for (const CompiledModel::ArenaNeed& a : cm.arenaNeeds)
+    if (a.entry == cm.trainRows) return a.fixed + a.perRow * cm.trainChunkRows;
+  return 0;
+}
+
+int64_t chunksFor(const CompiledModel& cm, int64_t rows) {
+  return cm.trainFinish ? std::max<int64_t>(1, ceilDiv(rows, cm.trainChunkRows)) : 1;
+}
+
 } // namespace
 
-int64_t Session::trainChunks(int64_t rows) const {
-  return cm_.trainFinish ? std::max<int64_t>(1, ceilDiv(rows, cm_.trainChunkRows)) : 1;
+int64_t Session::trainChunks(int64_t rows) const { return chunksFor(cm_, rows); }
+
+int64_t Session::trainChunkElements(const CompiledModel& cm, int64_t trainBatch) {
+  if (!cm.trainFinish || trainBatch <= 0) return 0;
+  int64_t chunks = chunksFor(cm, trainBatch), sums = sumLayout(cm).stride, n = 0;
+  // Each chunk's sums and arena, and the totals' block of shared memory.
+  if (__builtin_mul_overflow(sums + chunkArenaElements(cm), chunks, &n) || __builtin_add_overflow(n, sums, &n)) return -1;
+  return n;
 }
 
 void Session::setProcessGroup(ProcessGroup* group) {
@@ -30,14 +64,9 @@ void Session::setProcessGroup(ProcessGroup* group) {
 
 void Session::prepareTrainChunks(int64_t chunks) {
   TrainChunks& t = chunks_;
-  t.offsets.clear();
-  t.stride = 0;
-  for (int s : cm_.trainSumSlots) {
-    int64_t n = cm_.slots[s].shape.staticElements();
-    if (n >= 16) t.stride = ceilDiv(t.stride, 16) * 16;  // a vector's rows start on a cache line
-    t.offsets.push_back(t.stride);
-    t.stride += n;
-  }
+  SumLayout layout = sumLayout(cm_);
+  t.offsets = std::move(layout.offsets);
+  t.stride = layout.stride;
   size_t bytes = dtypeSize(cm_.dtype);
   t.shared = group_ && group_->size() > 1 ? group_->sharedMemory((chunks + 1) * t.stride * static_cast<int64_t>(bytes))
                                           : nullptr;
@@ -58,9 +87,7 @@ void Session::prepareTrainChunks(int64_t chunks) {
     for (size_t i = 0; i < cm_.trainSumSlots.size(); ++i)
       t.tables[c][cm_.trainSumSlots[i]] = base + (c * t.stride + t.offsets[i]) * bytes;
   }
-  t.arenaElements = 0;
-  for (const CompiledModel::ArenaNeed& a : cm_.arenaNeeds)
-    if (a.entry == cm_.trainRows) t.arenaElements = a.fixed + a.perRow * cm_.trainChunkRows;
+  t.arenaElements = chunkArenaElements(cm_);
   t.arenas.resize(chunks);  // made for the chunks this process computes, when it first does
 }
 
@@ -129,11 +156,13 @@ void Session::runTrainChunks(void* const* args, int64_t, int64_t begin, int64_t 
 }
 
 void Session::exchangeTrainSums(int64_t chunks) {
-  std::vector<int64_t> firsts, counts;
+  std::vector<int64_t>&firsts = chunks_.firsts, &counts = chunks_.counts;  // kept: no allocation per step
+  firsts.resize(group_->size());
+  counts.resize(group_->size());
   for (int r = 0; r < group_->size(); ++r) {
     auto [first, last] = chunksOf(chunks, r, group_->size());
-    firsts.push_back(first);
-    counts.push_back(last - first);
+    firsts[r] = first;
+    counts[r] = last - first;
   }
   group_->allGather(chunks_.sums, chunks_.stride * static_cast<int64_t>(dtypeSize(cm_.dtype)), firsts, counts);
 }

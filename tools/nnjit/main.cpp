@@ -275,7 +275,12 @@ int commandLine(int argc, char** argv) {
 int main(int argc, char** argv) {
   api::MpiJob job = api::mpiJob();
   if (job.rank != 0) {
-    if (!std::freopen("/dev/null", "w", stdout)) return kModelError;
+    if (!std::freopen("/dev/null", "w", stdout)) {
+      fmt::print(stderr, "nnjit: process {} of the MPI job could not leave the log to process 0: /dev/null did not open\n",
+                 job.rank);
+      api::endMpiJob(kModelError);
+      return kModelError;
+    }
     hideWarnings();
   }
   int status = commandLine(argc, argv);
