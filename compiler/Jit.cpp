@@ -283,9 +283,13 @@ Status Jit::compile(const std::vector<llvm::Module*>& modules, const std::vector
   for (size_t i = 0; i < modules.size(); ++i) {
     if (!objects[i]) return fileError("", "JIT: this CPU cannot emit object files");
     if (std::find(misses.begin(), misses.end(), i) != misses.end()) caches[i]->store({*objects[i], layout});
-    Status linked = link(*objects[i], layout, modules[i]);
+    Status linked = link(*objects[i], layout, nullptr);
     if (!linked) return linked;
   }
+  // Only once every module is linked: a lookup materializes its module, which
+  // fails while the kernels it calls in another module are still missing.
+  if (perfMapRequested())
+    for (llvm::Module* m : modules) writePerfMap(*m);
   codegenMs = msSince(t0) - optimizeMs;
   return Ok{};
 }

@@ -190,3 +190,20 @@ TEST_CASE("emit: --time-report lists every stage of the pipeline in order", "[e2
     at = found;
   }
 }
+
+TEST_CASE("emit: NNJIT_PERF_MAP=1 names every kernel in /tmp/perf-PID.map, with the code in several modules", "[e2e][emit]") {
+  // The digits MLP is dealt into one module per core; the map used to be
+  // written after each module's link, when its calls into the next were
+  // still unresolved, and the run failed.
+  Scratch s;
+  s.copy("bench/models/digits_mlp.nn", "digits_mlp.nn");
+  s.copy("examples/digits.csv", "digits.csv");
+  Output o = s.shell("NNJIT_CACHE=0 NNJIT_PERF_MAP=1 \"$NNJIT\" train digits_mlp.nn --data digits.csv --epochs 1 "
+                     "--log json & pid=$!; wait $pid; status=$?; map=/tmp/perf-$pid.map; cat \"$map\"; rm -f \"$map\"; "
+                     "exit $status");
+  INFO(o.err);
+  REQUIRE(o.status == 0);
+  CHECK(o.err.empty());
+  CHECK(contains(o.out, " nnjit_train_rows\n"));
+  CHECK(contains(o.out, ".MatMul\n"));
+}
