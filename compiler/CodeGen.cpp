@@ -5,6 +5,7 @@
 #include "IRLoops.h"
 #include "MatMulKernel.h"
 #include "ModulePlan.h"
+#include "UpdateGroup.h"
 #include "VectorMath.h"
 
 #include <llvm/IR/IRBuilder.h>
@@ -40,6 +41,10 @@ constexpr int64_t kUnrollLimit = 8;
 /// halved native code time for 2,500-5,000 scalar params (adam).
 constexpr size_t kMaxCallsInOneFunction = 96;
 constexpr size_t kKernelsPerPart = 16;
+/// The parts an update job's rows are cut into, for the workers to share.
+constexpr int64_t kUpdateJobParts = 64;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 class CodeGen {
 public:
@@ -930,6 +935,55 @@ private:
     ir_.CreateCall(type, b.parallelFor, {b.pool, range, b.argArray, b.batch, units->count, i64(units->cost)});
   }
 
+  /// The update group (UpdateGroup.h) as one job for the workers: its calls'
+  /// buffers in one array, and a range function that runs, for parts
+  /// [begin, end) of kUpdateJobParts, that share of every call's rows.
+  void emitUpdateJob(Body& b, const FunctionCode& fc, const std::vector<KernelCall>& calls,
+                     const std::vector<int>& plannedIndex, const std::vector<bool>& grouped) {
+    std::vector<size_t> members;
+    std::vector<llvm::Value*> args;
+    int64_t work = 0;
+    for (size_t c = 0; c < calls.size(); ++c) {
+      if (!grouped[c]) continue;
+      members.push_back(c);
+      args.push_back(where(b, fc, calls[c].node));
+      for (NodeId r : calls[c].reads) args.push_back(where(b, fc, r));
+      work += g_.shape(calls[c].node).staticElements() * elementCost(g_, calls[c]);
+    }
+    llvm::IRBuilder<> entry(&b.f->getEntryBlock(), b.f->getEntryBlock().begin());
+    llvm::AllocaInst* array = entry.CreateAlloca(llvm::ArrayType::get(ptr_, args.size()), nullptr, "update_job");
+    for (size_t i = 0; i < args.size(); ++i) ir_.CreateStore(args[i], ir_.CreateGEP(ptr_, array, i64(i)));
+    llvm::Function* job = updateJobFunction(fc.name + ".job.updates", calls, plannedIndex, members);
+    auto* type = llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, ptr_, ptr_, i64_, i64_, i64_}, false);
+    ir_.CreateCall(type, b.parallelFor,
+                   {b.pool, job, array, b.batch, i64(kUpdateJobParts), i64(ceilDiv(work, kUpdateJobParts))});
+  }
+
+  llvm::Function* updateJobFunction(const std::string& name, const std::vector<KernelCall>& calls,
+                                    const std::vector<int>& plannedIndex, const std::vector<size_t>& members) {
+    llvm::IRBuilderBase::InsertPointGuard guard(ir_);
+    auto* f = llvm::Function::Create(rangeType(), llvm::Function::InternalLinkage, name, *module_);
+    f->addFnAttr(llvm::Attribute::NoUnwind);
+    f->addFnAttr(llvm::Attribute::NoInline);
+    setVectorWidth(f);
+    ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
+    llvm::Value *batch = f->getArg(1), *begin = f->getArg(2), *end = f->getArg(3);
+    size_t at = 0;
+    for (size_t c : members) {
+      const KernelCall& call = calls[c];
+      std::vector<llvm::Value*> args;
+      for (size_t i = 0; i <= call.reads.size(); ++i)
+        args.push_back(ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, f->getArg(0), i64(static_cast<int64_t>(at++)))));
+      // The same rows of every call for the same parts: each row is one thread's.
+      llvm::Value* rows = i64(g_.shape(call.node).dims[0]);
+      auto share = [&](llvm::Value* part) { return ir_.CreateUDiv(ir_.CreateMul(part, rows), i64(kUpdateJobParts)); };
+      args.insert(args.end(), {batch, share(begin), share(end)});
+      ir_.CreateCall(planned(plannedIndex[c], false), args);
+    }
+    ir_.CreateRetVoid();
+    return f;
+  }
+
   std::string callName(const FunctionCode& fc, const KernelCall& call) const {
     if (call.kind == KernelKind::Compute)
       return fc.name + "." + std::to_string(call.node) + "." + opInfo(g_.op(call.node)).name;
@@ -1025,10 +1079,18 @@ private:
     };
     std::vector<CallRun> runs = repeatedRuns(runKeys(calls, plannedIndex));
     auto run = runs.begin();
+    std::vector<bool> grouped = updateGroup(in_, fc, calls);
+    bool groupDone = false;
     for (size_t c = 0; c < calls.size(); ++c) {
       const KernelCall& call = calls[c];
+      if (grouped[c] && groupDone) continue;
       Body& b = nextCall();
       if (call.guarded) guardAssigns(b, fc);
+      if (grouped[c]) {
+        emitUpdateJob(b, fc, calls, plannedIndex, grouped);
+        groupDone = true;
+        continue;
+      }
       if (run != runs.end() && run->first == c) {
         emitRun(b, fc, calls, plannedIndex, *run);
         c += run->period * run->count - 1;

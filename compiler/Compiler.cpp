@@ -358,7 +358,7 @@ bool compileStages(Model& m, CompiledModel& cm, const CompileOptions& opt, Diagn
       cm.arenaPerRow = std::max(cm.arenaPerRow, fc.memory.rowSize);
     }
   });
-  if (emitting(Stage::Schedule)) return cm.emitted = printSchedule(g, in.functions, cm.slots), true;
+  if (emitting(Stage::Schedule)) return cm.emitted = printSchedule(in, cm.slots), true;
 
   // -> LLVM IR -> native functions
   return nativeCode(cm, *ep, in, opt, stages, diags);

@@ -2,6 +2,7 @@
 #include "SchedulePrinter.h"
 
 #include "GraphPrinter.h"
+#include "UpdateGroup.h"
 
 #include <fmt/format.h>
 
@@ -24,14 +25,22 @@ std::string home(const FunctionCode& fc, NodeId n, const std::vector<Slot>& slot
                            : fmt::format("arena at {}", it->second.offset);
 }
 
-std::string printFunction(const Graph& g, const FunctionCode& fc, const std::vector<Slot>& slots) {
+std::string printFunction(const CodeGenInput& in, const FunctionCode& fc, const std::vector<Slot>& slots) {
+  const Graph& g = *in.graph;
   std::string out = fmt::format("function {}\n", fc.name);
   const Schedule& s = fc.schedule;
+  std::vector<bool> together = updateGroup(in, fc, kernelCalls(in, fc));  // the kernels' calls come first
+  bool toldTogether = false;
   for (size_t k = 0; k < s.kernels.size(); ++k) {
     if (static_cast<int>(k) == fc.guardBeforeKernel) out += "  guard: the rest runs only when the loss is finite\n";
+    if (together[k] && !toldTogether) {
+      out += "  the updates marked 'together' run as one job: each thread takes a share of every one's rows\n";
+      toldTogether = true;
+    }
     NodeId n = s.kernels[k];
     out += fmt::format("  kernel {}\n    reads {}; result in {}", printNode(g, n), reads(s.reads[k]), home(fc, n, slots));
     if (NodeId mm = s.epilogueOf[n]; mm != kNoNode) out += fmt::format("; in the tile of %{}", mm);
+    if (together[k]) out += "; together";
     out += "\n";
   }
   for (const auto& [n, slot] : fc.copies) out += fmt::format("  copy %{} -> slot {}\n", n, slots[slot].name);
@@ -45,9 +54,9 @@ std::string printFunction(const Graph& g, const FunctionCode& fc, const std::vec
 
 } // namespace
 
-std::string printSchedule(const Graph& g, const std::vector<FunctionCode>& functions, const std::vector<Slot>& slots) {
+std::string printSchedule(const CodeGenInput& in, const std::vector<Slot>& slots) {
   std::string out;
-  for (const FunctionCode& fc : functions) out += (out.empty() ? "" : "\n") + printFunction(g, fc, slots);
+  for (const FunctionCode& fc : in.functions) out += (out.empty() ? "" : "\n") + printFunction(in, fc, slots);
   return out;
 }
 

@@ -11,6 +11,6 @@ namespace nnjit {
 /// Per function, in execution order: each kernel (the node it computes,
 /// the buffers it reads, where its result lives), then the copies and
 /// updates into slots, then the arena it needs.
-std::string printSchedule(const Graph& g, const std::vector<FunctionCode>& functions, const std::vector<Slot>& slots);
+std::string printSchedule(const CodeGenInput& in, const std::vector<Slot>& slots);
 
 } // namespace nnjit
