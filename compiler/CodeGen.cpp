@@ -786,8 +786,11 @@ private:
   void defineKernel(size_t k) {
     const ModulePlan::Kernel& kernel = plan_.kernels[k];
     schedule_ = &in_.functions[kernel.function].schedule;
-    llvm::Function* f = emitKernel(kernel.symbol, kernel.call, true);
-    if (splits(kernel.call.node, kernel.call.kind)) rangeFunction(f, kernel.call.reads.size() + 1);
+    // A kernel that splits is only ever called through its range function:
+    // inlined there, it is one function for the backend instead of two.
+    bool split = splits(kernel.call.node, kernel.call.kind);
+    llvm::Function* f = emitKernel(kernel.symbol, kernel.call, !split);
+    if (split) rangeFunction(f, kernel.call.reads.size() + 1, true);
   }
 
   /// Kernel `k` of the plan (or its range function) in this module: its
@@ -807,10 +810,12 @@ private:
   /// function a worker calls, unpacking the buffers from `args`.
   llvm::FunctionType* rangeType() { return llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, i64_, i64_, i64_}, false); }
 
-  llvm::Function* rangeFunction(llvm::Function* kernel, size_t numBuffers) {
+  llvm::Function* rangeFunction(llvm::Function* kernel, size_t numBuffers, bool planned) {
     llvm::IRBuilderBase::InsertPointGuard guard(ir_);
-    auto* f = llvm::Function::Create(rangeType(), kernel->getLinkage(), kernel->getName() + ".range", *module_);
-    f->setVisibility(kernel->getVisibility());
+    auto linkage = planned ? llvm::Function::ExternalLinkage : kernel->getLinkage();
+    auto* f = llvm::Function::Create(rangeType(), linkage, kernel->getName() + ".range", *module_);
+    // Visible, so that other modules (and a profiler) find it by name.
+    f->setVisibility(planned ? llvm::GlobalValue::HiddenVisibility : kernel->getVisibility());
     f->addFnAttr(llvm::Attribute::NoUnwind);
     f->addFnAttr(llvm::Attribute::NoInline);
     setVectorWidth(f);
@@ -930,7 +935,7 @@ private:
       b.argArray = entry.CreateAlloca(llvm::ArrayType::get(ptr_, std::max<size_t>(args.size(), 16)), nullptr, "args");
     }
     for (size_t i = 0; i < args.size(); ++i) ir_.CreateStore(args[i], ir_.CreateGEP(ptr_, b.argArray, i64(i)));
-    llvm::Function* range = inlined ? rangeFunction(inlined, args.size()) : planned(plannedIndex, true);
+    llvm::Function* range = inlined ? rangeFunction(inlined, args.size(), false) : planned(plannedIndex, true);
     auto* type = llvm::FunctionType::get(ir_.getVoidTy(), {ptr_, ptr_, ptr_, i64_, i64_, i64_}, false);
     ir_.CreateCall(type, b.parallelFor, {b.pool, range, b.argArray, b.batch, units->count, i64(units->cost)});
   }
@@ -968,17 +973,15 @@ private:
     setVectorWidth(f);
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     llvm::Value *batch = f->getArg(1), *begin = f->getArg(2), *end = f->getArg(3);
-    size_t at = 0;
+    int64_t at = 0;  // where the call's buffers start in the job's array
     for (size_t c : members) {
       const KernelCall& call = calls[c];
-      std::vector<llvm::Value*> args;
-      for (size_t i = 0; i <= call.reads.size(); ++i)
-        args.push_back(ir_.CreateLoad(ptr_, ir_.CreateGEP(ptr_, f->getArg(0), i64(static_cast<int64_t>(at++)))));
       // The same rows of every call for the same parts: each row is one thread's.
       llvm::Value* rows = i64(g_.shape(call.node).dims[0]);
       auto share = [&](llvm::Value* part) { return ir_.CreateUDiv(ir_.CreateMul(part, rows), i64(kUpdateJobParts)); };
-      args.insert(args.end(), {batch, share(begin), share(end)});
-      ir_.CreateCall(planned(plannedIndex[c], false), args);
+      ir_.CreateCall(planned(plannedIndex[c], true),
+                     {ir_.CreateGEP(ptr_, f->getArg(0), i64(at)), batch, share(begin), share(end)});
+      at += static_cast<int64_t>(call.reads.size()) + 1;
     }
     ir_.CreateRetVoid();
     return f;

@@ -113,6 +113,20 @@ bool addCodeGenPasses(llvm::TargetMachine& tm, llvm::legacy::PassManager& pm, ll
   return !failed;
 }
 
+/// Turns off the backend's two instruction schedulers, before and after
+/// register allocation: they were a fifth of native code generation time
+/// (iris, the digits MLP), and the kernels gained nothing from them on the
+/// out-of-order cores measured (Zen 5, and its code for Haswell: the matmul
+/// tiles lay out their loads and FMAs themselves). LLVM asks, as each
+/// function is compiled, whether the option was given, so it is given once,
+/// for the process; an option its host program set stays as it was.
+void withoutMachineSchedulers() {
+  for (const char* name : {"enable-misched", "post-RA-scheduler"}) {
+    llvm::cl::Option* option = llvm::cl::getRegisteredOptions().lookup(name);
+    if (option && option->getNumOccurrences() == 0) option->addOccurrence(1, name, "false");
+  }
+}
+
 } // namespace
 
 void initializeNativeTarget() {
@@ -123,6 +137,7 @@ void initializeNativeTarget() {
     llvm::InitializeNativeTargetAsmParser();
     // glibc's vector math library: the SIMD exp, log, sin... that vector kernels call.
     llvm::sys::DynamicLibrary::LoadLibraryPermanently("libmvec.so.1");
+    withoutMachineSchedulers();
   });
 }
 
@@ -173,7 +188,7 @@ std::optional<std::string> emitWith(llvm::TargetMachine& tm, llvm::Module& modul
 }
 
 const std::string& recipe() {
-  static const std::string text = std::string(kLeanPipeline) + "; backend without LSR";
+  static const std::string text = std::string(kLeanPipeline) + "; backend without LSR or machine schedulers";
   return text;
 }
 
