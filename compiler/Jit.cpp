@@ -187,12 +187,16 @@ std::optional<std::string> emitWith(llvm::TargetMachine& tm, llvm::Module& modul
   return std::string(bytes.str());
 }
 
-const std::string& recipe() {
-  static const std::string text = std::string(kLeanPipeline) + "; backend without LSR or machine schedulers";
-  return text;
-}
-
 } // namespace
+
+std::string backendRecipe() {
+  bool schedulersOff = true;
+  for (const char* name : {"enable-misched", "post-RA-scheduler"}) {
+    auto* option = static_cast<llvm::cl::opt<bool>*>(llvm::cl::getRegisteredOptions().lookup(name));
+    schedulersOff = schedulersOff && option && option->getNumOccurrences() > 0 && !option->getValue();
+  }
+  return std::string(kLeanPipeline) + "; backend without LSR" + (schedulersOff ? " or machine schedulers" : "");
+}
 
 void Jit::optimize(llvm::Module& module) {
   auto t0 = std::chrono::steady_clock::now();
@@ -235,7 +239,7 @@ Status Jit::add(llvm::Module& module) {
 Result<std::vector<bool>> Jit::linkCached(const std::vector<std::string>& codeDigests) {
   std::vector<bool> found;
   for (const std::string& digest : codeDigests) {
-    ObjectCache cache(impl_->cacheTarget(), recipe(), ObjectCache::codeSource(digest, generatorBuildId()));
+    ObjectCache cache(impl_->cacheTarget(), backendRecipe(), ObjectCache::codeSource(digest, generatorBuildId()));
     std::optional<ObjectCache::Entry> entry = cache.load();
     found.push_back(entry.has_value());
     if (!entry) continue;
@@ -259,7 +263,7 @@ Status Jit::compile(const std::vector<llvm::Module*>& modules, const std::vector
     std::string source;  // keying by the IR prints the whole module: not for a cache that is off
     if (byCode) source = ObjectCache::codeSource(codeDigests[i], generatorBuildId());
     else if (ObjectCache::wanted()) source = ObjectCache::irSource(*m);
-    caches.push_back(std::make_unique<ObjectCache>(impl_->cacheTarget(), recipe(), source));
+    caches.push_back(std::make_unique<ObjectCache>(impl_->cacheTarget(), backendRecipe(), source));
     // Keyed by code, the caller has already asked the cache for this module.
     std::optional<ObjectCache::Entry> entry = byCode ? std::nullopt : caches.back()->load();
     objects.push_back(entry ? std::optional(std::move(entry->object)) : std::nullopt);

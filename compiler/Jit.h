@@ -66,4 +66,8 @@ private:
 /// Prepares LLVM's native target once per process.
 void initializeNativeTarget();
 
+/// How the JIT optimizes and compiles, as the object cache keys it: the
+/// pass pipeline and the backend's options as they are in this process.
+std::string backendRecipe();
+
 } // namespace nnjit

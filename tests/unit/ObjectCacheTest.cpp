@@ -1,6 +1,7 @@
 // ObjectCacheTest: compiled native code is reused from disk, and a damaged entry is only a miss.
 #include "TestSupport.h"
 
+#include "Jit.h"
 #include "ObjectCache.h"
 
 #include <chrono>
@@ -332,4 +333,14 @@ TEST_CASE("object cache: a hit renews an entry, and the folder is looked over at
   Compiled fourth("param w = 4\nloss = square(w - 3)\noptimizer sgd(lr = 0.1)\n", trainOptions());
   REQUIRE(fourth.ok());
   CHECK_FALSE(std::filesystem::exists(bigger));
+}
+
+TEST_CASE("object cache: the recipe keying the code names the backend's options as they are in the process", "[cache]") {
+  // The schedulers are switched off once per process by setting LLVM's own
+  // options; the recipe reads them back, so an entry is never served to a
+  // process whose backend would compile differently.
+  nnjit::initializeNativeTarget();
+  std::string recipe = nnjit::backendRecipe();
+  CHECK(recipe.find("always-inline") == 0);
+  CHECK(recipe.find("; backend without LSR or machine schedulers") != std::string::npos);
 }
