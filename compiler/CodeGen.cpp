@@ -676,6 +676,7 @@ private:
     ops.b = b.base;
     ops.bRowStride = b.rowStride;
     ops.c = ptrs_.at(epilogue == kNoNode ? c : epilogue);
+    ops.partialSumsInC = !inPlace_;  // C may be a buffer the epilogue reads
     TileEpilogue apply;
     if (epilogue != kNoNode)
       apply = [&, epilogue, c](llvm::Value* tile, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
@@ -747,6 +748,7 @@ private:
     if (kind == KernelKind::Compute) ptrs_[n] = f->getArg(0);
     for (size_t i = 0; i < reads.size(); ++i) ptrs_[reads[i]] = f->getArg(i + 1);
     batch_ = f->getArg(reads.size() + 1);
+    inPlace_ = call.inPlace;
     bool split = splits(n, kind);
     rangeBegin_ = split ? f->getArg(reads.size() + 2) : nullptr;
     rangeEnd_ = split ? f->getArg(reads.size() + 3) : nullptr;
@@ -1132,6 +1134,7 @@ private:
   const Schedule* schedule_ = nullptr;  // of the function being emitted
   NodeId epilogueNode_ = kNoNode;       // in an epilogue: the matmul whose tile
   llvm::Value* epilogueValue_ = nullptr;  // is at hand, and that tile's vector
+  bool inPlace_ = false;               // the kernel being emitted writes a buffer it reads
   llvm::Value* rangeBegin_ = nullptr;  // a split kernel's units [begin, end): its
   llvm::Value* rangeEnd_ = nullptr;    // outermost index, or a matmul's tiles
 };

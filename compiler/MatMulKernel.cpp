@@ -24,6 +24,30 @@ namespace {
 /// without adding reuse of B.
 constexpr int kMaxTileRows = 8;
 
+/// The most bytes of a panel of B that one pass of the row tiles reads: a
+/// longer k is taken in blocks this tall, so that the block stays in L2
+/// while every row tile passes it (a convolution's weight gradient sums
+/// 196 rows of k per image: its 1.6 MB panel was read from L3 once per
+/// row tile, at half the speed of the forward product).
+constexpr int64_t kPanelBlockBytes = 128 << 10;
+
+/// What k is known to be a multiple of: itself when a constant, the factor
+/// of a batch dim (`batch * 196`), else 1.
+int64_t knownFactor(llvm::Value* k) {
+  if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(k)) return c->getSExtValue();
+  if (auto* mul = llvm::dyn_cast<llvm::BinaryOperator>(k); mul && mul->getOpcode() == llvm::Instruction::Mul)
+    for (llvm::Value* side : {mul->getOperand(0), mul->getOperand(1)})
+      if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(side)) return c->getSExtValue();
+  return 1;
+}
+
+/// The rows of k one pass of the tiles covers, [begin, begin + count), and
+/// whether it is the first (the tiles start from zero, not from C) and the
+/// last (the epilogue runs); all null when k is taken whole.
+struct KBlock {
+  llvm::Value *begin = nullptr, *count = nullptr, *first = nullptr, *last = nullptr;
+};
+
 /// The tile shape for a product with `n` columns (when known).
 struct Tiling {
   int lanes = 1;    // elements per vector
@@ -71,16 +95,34 @@ public:
     std::vector<llvm::Value*> fullMasks(tiling_.vectors, nullptr), tailMasks(tailVectors);
     for (int v = 0; v < tailVectors; ++v) tailMasks[v] = laneMask(rest, v);
     auto* fullCount = llvm::dyn_cast<llvm::ConstantInt>(fullPanels);
-    emitLoop(ir_, begin, end, 1, [&](llvm::Value* unit) {
-      llvm::Value* panel = ir_.CreateUDiv(unit, groups);
-      llvm::Value* group = ir_.CreateSub(unit, mul(panel, groups));
-      llvm::Value* j = mul(panel, i64(tiling_.panel()));
-      auto full = [&] { groupTiles(group, j, fullMasks); };
-      auto tail = [&] { groupTiles(group, j, tailMasks); };
-      if (tailVectors == 0) full();
-      else if (fullCount && fullCount->isZero()) tail();
-      else ifElse(ir_.CreateICmpULT(panel, fullPanels), full, tail);
+    auto units = [&] {
+      emitLoop(ir_, begin, end, 1, [&](llvm::Value* unit) {
+        llvm::Value* panel = ir_.CreateUDiv(unit, groups);
+        llvm::Value* group = ir_.CreateSub(unit, mul(panel, groups));
+        llvm::Value* j = mul(panel, i64(tiling_.panel()));
+        auto full = [&] { groupTiles(group, j, fullMasks); };
+        auto tail = [&] { groupTiles(group, j, tailMasks); };
+        if (tailVectors == 0) full();
+        else if (fullCount && fullCount->isZero()) tail();
+        else ifElse(ir_.CreateICmpULT(panel, fullPanels), full, tail);
+      });
+    };
+    int64_t blockRows = std::max<int64_t>(64, kPanelBlockBytes / (tiling_.panel() * int64_t(elemBytes())));
+    // A batch dim is taken as 32 rows: enough to tell a convolution's k from a dense layer's.
+    int64_t likelyK = knownFactor(ops_.k) * (llvm::isa<llvm::ConstantInt>(ops_.k) ? 1 : 32);
+    if (!ops_.partialSumsInC || likelyK <= 2 * blockRows) return units();
+    // Each thread's units take every block in turn: its tiles of C are its own throughout.
+    llvm::Value* blocks = ceilDiv(ir_, ops_.k, blockRows);
+    blocks = ir_.CreateSelect(ir_.CreateICmpSGT(blocks, i64(1)), blocks, i64(1));  // k = 0: one, empty
+    emitLoop(ir_, i64(0), blocks, 1, [&](llvm::Value* b) {
+      block_.begin = mul(b, i64(blockRows));
+      llvm::Value* left = ir_.CreateSub(ops_.k, block_.begin);
+      block_.count = ir_.CreateSelect(ir_.CreateICmpSLT(left, i64(blockRows)), left, i64(blockRows));
+      block_.first = ir_.CreateICmpEQ(b, i64(0));
+      block_.last = ir_.CreateICmpEQ(b, ir_.CreateSub(blocks, i64(1)));
+      units();
     });
+    block_ = {};
   }
 
 private:
@@ -156,8 +198,20 @@ private:
     std::vector<llvm::Value*> aStart(rows);
     std::vector<llvm::Value*> rowIndex(rows);
     for (int r = 0; r < rows; ++r) rowIndex[r] = rowOf(i, r);
-    for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, mul(rowIndex[r], ops_.aRowStride));
-    llvm::Value* bStart = at(ops_.b, j);
+    llvm::Value* k = block_.count ? block_.count : ops_.k;
+    llvm::Value* aSkip = block_.begin ? mul(block_.begin, ops_.aColStride) : i64(0);
+    for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, add(mul(rowIndex[r], ops_.aRowStride), aSkip));
+    llvm::Value* bStart = at(ops_.b, block_.begin ? add(j, mul(block_.begin, ops_.bRowStride)) : j);
+    std::vector<llvm::Value*> cRows(rows);
+    for (int r = 0; r < rows; ++r) cRows[r] = at(ops_.c, add(mul(rowIndex[r], ops_.n), j));
+    // A block after the first goes on from the sums the last one stored.
+    std::vector<llvm::Value*> start(rows * vectors, llvm::Constant::getNullValue(vec_));
+    if (block_.first)
+      for (int r = 0; r < rows; ++r)
+        for (int v = 0; v < vectors; ++v) {
+          llvm::Value* stored = loadB(at(cRows[r], i64(int64_t(v) * lanes_)), masks[v]);
+          start[r * vectors + v] = ir_.CreateSelect(block_.first, llvm::Constant::getNullValue(vec_), stored);
+        }
 
     // A rotated loop: the test is at the bottom, and only a k that is not a
     // constant (the batch) needs a guard in front.
@@ -166,8 +220,8 @@ private:
     auto* body = llvm::BasicBlock::Create(ir_.getContext(), "mm.fma", fn);
     auto* exit = llvm::BasicBlock::Create(ir_.getContext(), "mm.tile", fn);
     llvm::BasicBlock* guard = ir_.GetInsertBlock();
-    bool mayBeEmpty = !llvm::isa<llvm::ConstantInt>(ops_.k);
-    if (mayBeEmpty) ir_.CreateCondBr(ir_.CreateICmpSGT(ops_.k, i64(0)), pre, exit);
+    bool mayBeEmpty = !llvm::isa<llvm::ConstantInt>(k);
+    if (mayBeEmpty) ir_.CreateCondBr(ir_.CreateICmpSGT(k, i64(0)), pre, exit);
     else ir_.CreateBr(pre);
     ir_.SetInsertPoint(pre);
     ir_.CreateBr(body);
@@ -183,7 +237,7 @@ private:
     for (int r = 0; r < rows; ++r) aPtr[r] = phi(aStart[r]->getType(), aStart[r]);
     llvm::PHINode* bPtr = phi(bStart->getType(), bStart);
     std::vector<llvm::PHINode*> acc(rows * vectors);
-    for (auto& a : acc) a = phi(vec_, llvm::Constant::getNullValue(vec_));
+    for (size_t t = 0; t < acc.size(); ++t) acc[t] = phi(vec_, start[t]);
     std::vector<llvm::Value*> bv(vectors);
     for (int v = 0; v < vectors; ++v) bv[v] = loadB(at(bPtr, i64(int64_t(v) * lanes_)), masks[v]);
     std::vector<llvm::Value*> next(rows * vectors);
@@ -202,26 +256,28 @@ private:
     bPtr->addIncoming(at(bPtr, ops_.bRowStride), body);
     llvm::Value* p1 = add(p, i64(1));
     p->addIncoming(p1, body);
-    ir_.CreateCondBr(ir_.CreateICmpSLT(p1, ops_.k), body, exit);
+    ir_.CreateCondBr(ir_.CreateICmpSLT(p1, k), body, exit);
 
     ir_.SetInsertPoint(exit);
     std::vector<llvm::Value*> sums = next;
     if (mayBeEmpty)
-      for (auto& sum : sums) {
+      for (size_t t = 0; t < sums.size(); ++t) {
         llvm::PHINode* out = ir_.CreatePHI(vec_, 2);
-        out->addIncoming(llvm::Constant::getNullValue(vec_), guard);
-        out->addIncoming(sum, body);
-        sum = out;
+        out->addIncoming(start[t], guard);
+        out->addIncoming(sums[t], body);
+        sums[t] = out;
       }
-    for (int r = 0; r < rows; ++r) {
-      llvm::Value* cRow = at(ops_.c, add(mul(rowIndex[r], ops_.n), j));
-      for (int v = 0; v < vectors; ++v) {
-        llvm::Value* sum = sums[r * vectors + v];
-        llvm::Value* col = add(j, i64(int64_t(v) * lanes_));
-        if (epilogue_) sum = epilogue_(sum, rowIndex[r], col, masks[v]);
-        storeC(sum, at(cRow, i64(int64_t(v) * lanes_)), masks[v]);
-      }
-    }
+    auto store = [&](bool finished) {
+      for (int r = 0; r < rows; ++r)
+        for (int v = 0; v < vectors; ++v) {
+          llvm::Value* sum = sums[r * vectors + v];
+          llvm::Value* col = add(j, i64(int64_t(v) * lanes_));
+          if (finished && epilogue_) sum = epilogue_(sum, rowIndex[r], col, masks[v]);
+          storeC(sum, at(cRows[r], i64(int64_t(v) * lanes_)), masks[v]);
+        }
+    };
+    if (block_.last && epilogue_) ifElse(block_.last, [&] { store(true); }, [&] { store(false); });
+    else store(true);
   }
 
   llvm::IRBuilder<>& ir_;
@@ -232,6 +288,7 @@ private:
   Tiling tiling_;
   bool fma_;
   bool clampRows_ = false;  // the last row group may be short
+  KBlock block_;            // the block of k being emitted, when k is taken in blocks
   int lanes_ = 1;
   llvm::FixedVectorType* vec_ = nullptr;
 };

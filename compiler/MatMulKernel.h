@@ -22,6 +22,9 @@ struct MatMulOperands {
   llvm::Value* m = nullptr;
   llvm::Value* k = nullptr;
   llvm::Value* n = nullptr;
+  /// Whether C may hold partial sums between blocks of k: not when C is a
+  /// buffer the product or its epilogue reads (an update in place).
+  bool partialSumsInC = true;
 };
 
 /// A product splits into independent units, one tile of C each (a panel of
@@ -39,7 +42,9 @@ using TileEpilogue = std::function<llvm::Value*(llvm::Value* tile, llvm::Value* 
 /// Emits, at `ir`'s insertion point, loops that overwrite the tiles of C of
 /// units [unitBegin, unitEnd) (all of C when null) with A @ B. Each element
 /// of C sums its k products in order p = 0, 1, ..., so the result does not
-/// depend on how the units are shared out.
+/// depend on how the units are shared out, nor on whether a long k is
+/// taken in blocks (each block's tiles go on from the sums the last one
+/// left in C, the same additions in the same order).
 void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
                 llvm::Value* unitBegin = nullptr, llvm::Value* unitEnd = nullptr, const TileEpilogue& epilogue = {});
 

@@ -4,6 +4,7 @@
 #include "TestSupport.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
@@ -968,5 +969,75 @@ TEST_CASE("forward: vector transcendentals match libm over wide ranges", "[forwa
       INFO(bad);
       CHECK(bad.empty());
     }
+  }
+}
+
+namespace {
+
+/// C = A @ B as the micro-kernel sums it: for each element, one chain of
+/// multiply-adds over p = 0, 1, ..., fused when the CPU has FMA. `a(i, p)`
+/// and `b(p, j)` read the operands.
+template <class F>
+std::vector<double> chainProduct(int64_t m, int64_t k, int64_t n, bool fused, const std::function<double(int64_t, int64_t)>& a,
+                                 const std::function<double(int64_t, int64_t)>& b) {
+  std::vector<double> c;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      F acc = 0;
+      for (int64_t p = 0; p < k; ++p) {
+        F x = static_cast<F>(a(i, p)), y = static_cast<F>(b(p, j));
+        if (fused) acc = std::fma(x, y, acc);
+        else {
+          volatile F product = x * y;  // rounded, as a separate multiply
+          acc = acc + product;
+        }
+      }
+      c.push_back(acc);
+    }
+  return c;
+}
+
+} // namespace
+
+TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same order as one pass", "[forward][matmul]") {
+  // k = 1100 rows of a 70-wide B: a panel (1100 x 64 elements) outgrows the
+  // block that stays in L2, so the tiles take k in three blocks, each going
+  // on from the sums the last left in C; the result must be the one chain
+  // of multiply-adds per element that one pass computes, bit for bit (row
+  // and column tails, an epilogue, and A read transposed included).
+  std::string src = "param A[9, 1100] = uniform(-1, 1)\nparam P[1100, 9] = uniform(-1, 1)\n"
+                    "param M[1100, 70] = uniform(-1, 1)\nparam b[70] = uniform(-1, 1)\n"
+                    "y = concat(relu(A @ M + b), transpose(P) @ M, axis = 0)\noutput y\n";
+  bool fused = __builtin_cpu_supports("fma") && !std::getenv("NNJIT_CPU");
+  for (DType dt : {DType::F32, DType::F64}) {
+    CompileOptions o;
+    o.predict = true;
+    o.dtype = dt;
+    Compiled c(src, o);
+    INFO(c.errors);
+    REQUIRE(c.ok());
+    Session& s = *c.session;
+    s.initParams(3);
+    std::map<std::string, std::vector<double>> v;
+    for (size_t i = 0; i < c.cm->slots.size(); ++i)
+      if (c.cm->slots[i].kind == SlotKind::Param) v[c.cm->slots[i].name] = s.read(static_cast<int>(i));
+    s.run(c.cm->predict, 1);
+    std::vector<double> got = s.read(c.cm->outputSlot, 18 * 70);
+    auto a = [&](int64_t i, int64_t p) { return v["A"][i * 1100 + p]; };
+    auto pt = [&](int64_t i, int64_t p) { return v["P"][p * 9 + i]; };
+    auto m = [&](int64_t p, int64_t j) { return v["M"][p * 70 + j]; };
+    bool f32 = dt == DType::F32;
+    std::vector<double> top = f32 ? chainProduct<float>(9, 1100, 70, fused, a, m) : chainProduct<double>(9, 1100, 70, fused, a, m);
+    std::vector<double> bottom = f32 ? chainProduct<float>(9, 1100, 70, fused, pt, m) : chainProduct<double>(9, 1100, 70, fused, pt, m);
+    for (size_t e = 0; e < top.size(); ++e) {
+      double biased = f32 ? static_cast<double>(static_cast<float>(top[e]) + static_cast<float>(v["b"][e % 70]))
+                          : top[e] + v["b"][e % 70];
+      top[e] = std::max(biased, 0.0);
+    }
+    top.insert(top.end(), bottom.begin(), bottom.end());
+    INFO((f32 ? "f32" : "f64") << (fused ? ", fused multiply-adds" : ", multiply then add"));
+    size_t differ = 0;
+    for (size_t e = 0; e < got.size(); ++e) differ += got[e] != top[e];
+    CHECK(differ == 0);
   }
 }
