@@ -191,7 +191,7 @@ TEST_CASE("Model::unusedWarnings names unused params and inputs") {
   CHECK(w[1].message == "input 'b' is never used");
 }
 
-TEST_CASE("loadCsv reads a table for a parsed model; firstRows takes the split's order") {
+TEST_CASE("loadCsv reads a table for a parsed model, firstRows takes the split's order") {
   Folder f;
   ParsedModel p = parsed(f, "train(epochs = 1)");
   Expected<Table> t = loadCsv(p, p.dataPath(), DType::F32);

@@ -76,7 +76,7 @@ TEST_CASE("trainEpoch runs batches, reports every metric and converges") {
   CHECK(s.trainEpoch(b)->metrics[1].value == Approx(w.values[0] * w.values[0] + w.values[1] * w.values[1]).epsilon(1e-2));
 }
 
-TEST_CASE("trainEpoch is reproducible: same seed and data, same losses; shuffle seeds matter") {
+TEST_CASE("trainEpoch is reproducible: same seed and data, same losses, shuffle seeds matter") {
   Model m = compiled(kRegression);
   Data d = regressionData(64);
   Batch b(d.rows);

@@ -300,7 +300,7 @@ TEST_CASE("diagnostics: a header-only CSV is an error", "[e2e][diagnostics]") {
   CHECK(contains(o.err, "error:"));
 }
 
-TEST_CASE("diagnostics: a CSV with \\r\\n line ends trains like one with \\n", "[e2e][diagnostics]") {
+TEST_CASE("diagnostics: a CSV with CRLF line ends trains like one with LF line ends", "[e2e][diagnostics]") {
   Scratch s;
   s.copy("examples/iris.nn", "iris.nn");
   s.copy("examples/iris.csv", "iris.csv");

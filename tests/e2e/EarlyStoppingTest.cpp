@@ -74,7 +74,7 @@ TEST_CASE("early stopping: the JSON log marks best epochs and says where the run
   CHECK(near(done["best_test_loss"].get<double>(), 0.000144, 1e-6));
 }
 
-TEST_CASE("early stopping: --patience overrides the model's; a run ending anyway is not early", "[e2e][early-stop]") {
+TEST_CASE("early stopping: --patience overrides the model's, a run ending anyway is not early", "[e2e][early-stop]") {
   Scratch s;
   Output o = trainIn(s, "epochs = 20, test = 1, patience = 2", {"--patience", "1", "--log", "json"});
   INFO(o.err);

@@ -21,7 +21,7 @@ std::vector<nlohmann::json> jsonLines(const std::string& out) {
 
 } // namespace
 
-TEST_CASE("quadratic.nn: epoch 1 has loss 36 and w 2.6; w reaches -1", "[e2e][examples]") {
+TEST_CASE("quadratic.nn: epoch 1 has loss 36 and w 2.6, w reaches -1", "[e2e][examples]") {
   Scratch s;
   s.copy("examples/quadratic.nn", "quadratic.nn");
   Output o = s.nnjit({"train", "quadratic.nn", "--log", "json"});

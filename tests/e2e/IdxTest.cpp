@@ -191,7 +191,7 @@ TEST_CASE("idx: examples/fashion_mlp.nn compiles and reads its data", "[e2e][idx
   CHECK(contains(o.out, "\"done\": true"));
 }
 
-TEST_CASE("idx: a CSV through a pipe is still CSV; IDX files in a list must be regular files", "[e2e][idx]") {
+TEST_CASE("idx: a CSV through a pipe is still CSV, IDX files in a list must be regular files", "[e2e][idx]") {
   Scratch s;
   s.write("c.nn", "input x[batch, 2]\ninput label[batch] : class(3)\nparam W[2, 3] = zeros\n"
                   "loss = cross_entropy(x @ W, label)\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n");

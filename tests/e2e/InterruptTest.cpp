@@ -74,7 +74,7 @@ TEST_CASE("interrupt: SIGINT saves the finished epochs and --load resumes exactl
   CHECK(epochLine(resumed.out, kept + 1) == epochLine(straight.out, kept + 1));
 }
 
-TEST_CASE("interrupt: SIGTERM stops like Ctrl-C; the JSON log ends with an interrupted line", "[e2e][interrupt]") {
+TEST_CASE("interrupt: SIGTERM stops like Ctrl-C, the JSON log ends with an interrupted line", "[e2e][interrupt]") {
   Scratch s;
   Output o = stopLongRun(s, {"--log", "json"}, "{\"epoch\"", SIGTERM);
   INFO(o.out << o.err);

@@ -90,7 +90,7 @@ TEST_CASE("plot: the renderer check can fail: an empty chart has no line colour"
   CHECK(pixelsNear(img, kTrainColour) == 0);
 }
 
-TEST_CASE("plot: one epoch is a marker; a model without test rows has train lines only", "[e2e][plot]") {
+TEST_CASE("plot: one epoch is a marker, a model without test rows has train lines only", "[e2e][plot]") {
   Scratch s;
   std::string svg = plotOfQuadratic(s, "q.nn", 1);
   CHECK(count(svg, "<path class=\"series\"") == 2);  // loss and w

@@ -114,7 +114,7 @@ TEST_CASE("usability: model errors suggest builtins, names in scope, optimizers 
   CHECK(contains(s.nnjit({"check", "z.nn"}).err, "error: unknown function 'zzzz'\n"));
 }
 
-TEST_CASE("usability: one error prints as before; several close with 'N errors generated.'", "[e2e][usability]") {
+TEST_CASE("usability: one error prints as before, several close with 'N errors generated.'", "[e2e][usability]") {
   Scratch s;
   s.write("one.nn", "param w = 5\nloss = square(w + 1)\noptimizer adma(lr = 0.1)\ntrain(epochs = 1)\n");
   Output one = s.nnjit({"train", "one.nn"});

@@ -432,7 +432,7 @@ TEST_CASE("forward: pow, maximum and minimum", "[forward]") {
   check("maximum(a, 0)", R(zip(E["a"], scalar(0), [](double x, double y) { return std::max(x, y); })));
 }
 
-TEST_CASE("forward: maximum and minimum propagate NaN; log(0), exp overflow", "[forward]") {
+TEST_CASE("forward: maximum and minimum propagate NaN, log(0), exp overflow", "[forward]") {
   // NumPy: maximum/minimum propagate a NaN from either side.
   std::string src = "param z[2] = [-1, 1]\nn = log(z) - 0 * z\n"
                     "y = concat(concat(maximum(n, 2), minimum(n, -2), axis = 0), "

@@ -72,7 +72,7 @@ TEST_CASE("module plan: a kernel two entry points run alike is generated once", 
   checkDealtOnce(plan, 3);
 }
 
-TEST_CASE("module plan: one part holds everything; never more parts than units", "[moduleplan]") {
+TEST_CASE("module plan: one part holds everything, never more parts than units", "[moduleplan]") {
   TwoEntryPoints m;
   ModulePlan one = planModules(m.in, 1);
   REQUIRE(one.parts.size() == 1);
@@ -91,7 +91,7 @@ TEST_CASE("module plan: different reads make different kernels", "[moduleplan]")
   CHECK(plan.kernelOf[0][0] != plan.kernelOf[1][0]);
 }
 
-TEST_CASE("module plan: two layers of the same shapes share their kernels; other shapes do not", "[moduleplan]") {
+TEST_CASE("module plan: two layers of the same shapes share their kernels, other shapes do not", "[moduleplan]") {
   Graph g;
   Builder b(g);
   NodeId x = b.make(Op::Input, {}, Attrs{0, {}, "x"}, Shape{kBatch, 16});
@@ -117,7 +117,7 @@ TEST_CASE("module plan: two layers of the same shapes share their kernels; other
   CHECK(plan.kernels.size() == 2);
 }
 
-TEST_CASE("module plan: runs are blocks of calls repeated at least 8 times; an empty key breaks them", "[moduleplan]") {
+TEST_CASE("module plan: runs are blocks of calls repeated at least 8 times, an empty key breaks them", "[moduleplan]") {
   auto keys = [](const std::string& pattern) {
     std::vector<std::string> out;
     for (char c : pattern) out.push_back(c == '.' ? "" : std::string(1, c));

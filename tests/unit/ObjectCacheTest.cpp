@@ -235,7 +235,7 @@ TEST_CASE("object cache: an entry records its whole key and serves no other", "[
   CHECK(readBytes(entryB) != bytes);  // and stores its own entry again
 }
 
-TEST_CASE("object cache: no cache when HOME is unset or missing; created under an existing HOME", "[cache][security]") {
+TEST_CASE("object cache: no cache when HOME is unset or missing, created under an existing HOME", "[cache][security]") {
   EnvVar home("HOME"), xdg("XDG_CACHE_HOME");
   unsetenv("NNJIT_CACHE_DIR");
   unsetenv("XDG_CACHE_HOME");

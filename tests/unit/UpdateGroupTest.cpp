@@ -104,7 +104,7 @@ TEST_CASE("update group: updates of other slots after the group's first stay out
   CHECK_FALSE(together[f.callOf(qNew)]);
 }
 
-TEST_CASE("update group: adam's weights run together, its biases alone; a square root and a division weigh more",
+TEST_CASE("update group: adam's weights run together, its biases alone, a square root and a division weigh more",
           "[updategroup]") {
   CompileOptions o;
   o.trainStep = true;
