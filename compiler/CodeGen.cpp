@@ -195,7 +195,15 @@ private:
 
   llvm::Value* value(NodeId n, const Index& idx) {
     if (n == epilogueNode_) return epilogueValue_;
-    return isBuffer(n) ? load(n, idx) : compute(n, idx);
+    if (isBuffer(n)) return load(n, idx);
+    // A value stored along is read at the kernel's own index only: computed once.
+    for (const auto& [node, ptr] : alsoStore_)
+      if (node == n) {
+        llvm::Value*& v = alsoStored_[n];
+        if (!v) v = compute(n, idx);
+        return v;
+      }
+    return compute(n, idx);
   }
 
   llvm::Value* compute(NodeId n, const Index& idx) {
@@ -511,7 +519,16 @@ private:
   void elementwiseKernel(NodeId n) {
     const Shape& s = g_.shape(n);
     if (g_.op(n) == Op::Transpose && isBuffer(g_.node(n).inputs[0]) && worthVectors(s)) return transposeKernel(n);
-    forEach(s, worthVectors(s) && vectorizable(n), [&](const Index& idx) { storeAt(ptrs_.at(n), s, idx, compute(n, idx)); });
+    forEach(s, worthVectors(s) && vectorizable(n), [&](const Index& idx) {
+      // Every value is computed before anything is stored: the updates
+      // stored along overwrite slots that the others read at this index.
+      alsoStored_.clear();
+      llvm::Value* v = compute(n, idx);
+      std::vector<llvm::Value*> along;
+      for (const auto& [node, ptr] : alsoStore_) along.push_back(value(node, idx));
+      storeAt(ptrs_.at(n), s, idx, v);
+      for (size_t i = 0; i < along.size(); ++i) storeAt(alsoStore_[i].second, s, idx, along[i]);
+    });
   }
 
   /// A transposed copy of a buffer (a matmul's B operand, once per step), a
@@ -735,23 +752,31 @@ private:
   }
 
   /// Emits the function that computes `call.node` (or copies its value, for
-  /// Copy) into its first argument, reading `call.reads` from the others.
+  /// Copy) into its first argument, and what it stores along with it into
+  /// the next ones, reading `call.reads` from the rest.
   llvm::Function* emitKernel(const std::string& name, const KernelCall& call, bool outlined) {
     llvm::IRBuilderBase::InsertPointGuard guard(ir_);
     NodeId n = call.node;
     KernelKind kind = call.kind;
     const std::vector<NodeId>& reads = call.reads;
-    llvm::Function* f = kernelFunction(name, reads.size() + 1, outlined, !call.inPlace);
+    size_t buffers = call.buffers();
+    llvm::Function* f = kernelFunction(name, buffers, outlined, !call.inPlace);
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     ptrs_.clear();
+    alsoStore_.clear();
     self_ = kind == KernelKind::Compute ? n : kNoNode;
     if (kind == KernelKind::Compute) ptrs_[n] = f->getArg(0);
-    for (size_t i = 0; i < reads.size(); ++i) ptrs_[reads[i]] = f->getArg(i + 1);
-    batch_ = f->getArg(reads.size() + 1);
+    for (size_t i = 0; i < call.alsoStores.size(); ++i) alsoStore_.push_back({call.alsoStores[i], f->getArg(i + 1)});
+    size_t firstRead = 1 + call.alsoStores.size();
+    for (size_t i = 0; i < reads.size(); ++i) ptrs_[reads[i]] = f->getArg(firstRead + i);
+    batch_ = f->getArg(buffers);
     inPlace_ = call.inPlace;
     bool split = splits(n, kind);
-    rangeBegin_ = split ? f->getArg(reads.size() + 2) : nullptr;
-    rangeEnd_ = split ? f->getArg(reads.size() + 3) : nullptr;
+    rangeBegin_ = split ? f->getArg(buffers + 1) : nullptr;
+    rangeEnd_ = split ? f->getArg(buffers + 2) : nullptr;
+    if (!alsoStore_.empty() && (kind != KernelKind::Compute || opKind(g_.op(n)) != OpKind::Elementwise ||
+                                schedule_->epilogueOf[n] != kNoNode || g_.op(n) == Op::Transpose))
+      internalError("values stored along with a kernel that is not elementwise");
     if (kind == KernelKind::Copy) copyKernel(n, f->getArg(0));
     else if (opKind(g_.op(n)) == OpKind::Reduction) reductionKernel(n);
     else if (opKind(g_.op(n)) == OpKind::Contraction) matmulKernel(n);
@@ -792,7 +817,7 @@ private:
     // inlined there, it is one function for the backend instead of two.
     bool split = splits(kernel.call.node, kernel.call.kind);
     llvm::Function* f = emitKernel(kernel.symbol, kernel.call, !split);
-    if (split) rangeFunction(f, kernel.call.reads.size() + 1, true);
+    if (split) rangeFunction(f, kernel.call.buffers(), true);
   }
 
   /// Kernel `k` of the plan (or its range function) in this module: its
@@ -801,7 +826,7 @@ private:
     const ModulePlan::Kernel& kernel = plan_.kernels[k];
     std::string name = range ? kernel.symbol + ".range" : kernel.symbol;
     if (llvm::Function* f = module_->getFunction(name)) return f;
-    llvm::FunctionType* type = range ? rangeType() : kernelType(kernel.call.reads.size() + 1);
+    llvm::FunctionType* type = range ? rangeType() : kernelType(kernel.call.buffers());
     auto* f = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, *module_);
     f->setVisibility(llvm::GlobalValue::HiddenVisibility);
     f->addFnAttr(llvm::Attribute::NoUnwind);
@@ -924,6 +949,7 @@ private:
               const std::string& inlineName) {
     llvm::Function* inlined = plannedIndex < 0 ? emitKernel(inlineName, call, false) : nullptr;
     std::vector<llvm::Value*> args{dst};
+    for (NodeId a : call.alsoStores) args.push_back(where(b, fc, a));
     for (NodeId r : call.reads) args.push_back(where(b, fc, r));
     batch_ = b.batch;
     std::optional<Units> units = splitUnits(call.node, call.kind);
@@ -954,6 +980,7 @@ private:
       if (!grouped[c]) continue;
       members.push_back(c);
       args.push_back(where(b, fc, calls[c].node));
+      for (NodeId a : calls[c].alsoStores) args.push_back(where(b, fc, a));
       for (NodeId r : calls[c].reads) args.push_back(where(b, fc, r));
       work += g_.shape(calls[c].node).staticElements() * elementCost(g_, calls[c]);
     }
@@ -983,7 +1010,7 @@ private:
       auto share = [&](llvm::Value* part) { return ir_.CreateUDiv(ir_.CreateMul(part, rows), i64(kUpdateJobParts)); };
       ir_.CreateCall(planned(plannedIndex[c], true),
                      {ir_.CreateGEP(ptr_, f->getArg(0), i64(at)), batch, share(begin), share(end)});
-      at += static_cast<int64_t>(call.reads.size()) + 1;
+      at += static_cast<int64_t>(call.buffers());
     }
     ir_.CreateRetVoid();
     return f;
@@ -1038,6 +1065,7 @@ private:
         const KernelCall& call = calls[run.first + block * run.period + k];
         std::vector<BufferRef>& args = at[k].emplace_back();
         args.push_back(call.kind == KernelKind::Compute ? bufferOf(fc, call.node) : BufferRef{call.slot, 0, 0});
+        for (NodeId a : call.alsoStores) args.push_back(bufferOf(fc, a));
         for (NodeId r : call.reads) args.push_back(bufferOf(fc, r));
       }
     emitLoop(ir_, i64(0), i64(static_cast<int64_t>(run.count)), 1, [&](llvm::Value* block) {
@@ -1135,6 +1163,8 @@ private:
   NodeId epilogueNode_ = kNoNode;       // in an epilogue: the matmul whose tile
   llvm::Value* epilogueValue_ = nullptr;  // is at hand, and that tile's vector
   bool inPlace_ = false;               // the kernel being emitted writes a buffer it reads
+  std::vector<std::pair<NodeId, llvm::Value*>> alsoStore_;  // values stored along with the kernel's, and where
+  std::map<NodeId, llvm::Value*> alsoStored_;               // ... as computed at the index being emitted
   llvm::Value* rangeBegin_ = nullptr;  // a split kernel's units [begin, end): its
   llvm::Value* rangeEnd_ = nullptr;    // outermost index, or a matmul's tiles
 };

@@ -29,6 +29,9 @@ struct FunctionCode {
   /// guard runs before kernel `guardBeforeKernel` (an index into the schedule's kernels).
   std::set<NodeId> inPlace;
   int guardBeforeKernel = -1;
+  /// By kernel: in-place updates it computes along the way and stores into
+  /// their slots too, at the index it writes (see passes/MergeUpdates.h).
+  std::map<NodeId, std::vector<NodeId>> alsoStores;
 };
 
 struct CodeGenInput {

@@ -88,9 +88,10 @@ public:
     add(buffers), add(staticSize), add(rowSize);
   }
   void add(const FunctionCode& f) {
-    const auto& [name, schedule, memory, writesToSlot, copies, assigns, finiteGuardSlot, inPlace, guardBeforeKernel] = f;
+    const auto& [name, schedule, memory, writesToSlot, copies, assigns, finiteGuardSlot, inPlace, guardBeforeKernel,
+                 alsoStores] = f;
     add(name), add(schedule), add(memory), add(writesToSlot), add(copies), add(assigns);
-    add(finiteGuardSlot), add(inPlace), add(guardBeforeKernel);
+    add(finiteGuardSlot), add(inPlace), add(guardBeforeKernel), add(alsoStores);
   }
   void add(const VectorTarget& t) {
     const auto& [bits, registers, fma] = t;

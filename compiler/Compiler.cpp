@@ -3,7 +3,7 @@
 //   source -> tokens -> AST -> graph (stable logs)       parseModel
 //   graph -> entry points (gradients, updates)           buildEntryPoints
 //   -> optimized graph                                   kGraphPasses
-//   -> kernels and memory plans                          planFusion, updateInPlace, planMemory
+//   -> kernels and memory plans                          planFusion, updateInPlace, mergeUpdates, planMemory
 //   -> LLVM IR -> native functions                       generateIR, Jit
 //
 // Each stage is timed (--time-report), the graph is verified after every
@@ -26,6 +26,7 @@
 #include "SchedulePrinter.h"
 #include "TrainingMode.h"
 #include "passes/InPlace.h"
+#include "passes/MergeUpdates.h"
 #include "passes/Passes.h"
 #include "passes/StableLog.h"
 #include "passes/Verify.h"
@@ -350,6 +351,9 @@ bool compileStages(Model& m, CompiledModel& cm, const CompileOptions& opt, Diagn
   });
   stages.run("in place updates", &StageTimes::passesMs, [&] {
     for (FunctionCode& fc : in.functions) updateInPlace(g, fc, in.leafSlot);
+  });
+  stages.run("merged updates", &StageTimes::passesMs, [&] {
+    for (FunctionCode& fc : in.functions) mergeUpdates(g, fc, in.leafSlot);
   });
   stages.run("memory plan", &StageTimes::passesMs, [&] {
     for (FunctionCode& fc : in.functions) {

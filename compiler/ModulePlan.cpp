@@ -61,6 +61,7 @@ std::string KernelCall::key(const Graph& g, const Schedule& s) const {
   w.add(kind), w.add(inPlace), w.add(reads.size()), w.add(local.at(node));
   w.add(compute && s.epilogueOf[node] != kNoNode ? local.at(s.epilogueOf[node]) : INT64_MIN);
   w.add(compute && s.epilogueTile[node] != kNoNode ? local.at(s.epilogueTile[node]) : INT64_MIN);
+  for (NodeId a : alsoStores) w.add(local.at(a));
   for (NodeId r : reads) w.add(g.shape(r).dims);  // what each argument holds
   for (NodeId n : order) {
     const Node& x = g.node(n);
@@ -77,7 +78,9 @@ std::vector<KernelCall> kernelCalls(const CodeGenInput& in, const FunctionCode& 
   for (size_t k = 0; k < s.kernels.size(); ++k) {
     NodeId n = s.kernels[k];
     bool guarded = fc.guardBeforeKernel >= 0 && k >= static_cast<size_t>(fc.guardBeforeKernel);
-    calls.push_back({KernelCall::Kind::Compute, n, s.reads[k], fc.inPlace.count(n) > 0, -1, guarded});
+    auto also = fc.alsoStores.find(n);
+    calls.push_back({KernelCall::Kind::Compute, n, s.reads[k], fc.inPlace.count(n) > 0, -1, guarded,
+                     also == fc.alsoStores.end() ? std::vector<NodeId>{} : also->second});
   }
   auto inSlot = [&](NodeId x) { return in.leafSlot.count(x) > 0; };
   ReadCollector collect(*in.graph, s.materialized, inSlot);

@@ -19,6 +19,12 @@ struct KernelCall {
   bool inPlace = false;       // an update that writes the slot it reads: its buffers may alias
   int slot = -1;              // Copy: the slot it writes
   bool guarded = false;       // runs only when the finite guard holds
+  /// In-place updates computed along the way and stored too, into the
+  /// buffers that follow the output among the arguments (FunctionCode::alsoStores).
+  std::vector<NodeId> alsoStores;
+
+  /// The output, what is stored along with it, then the reads: the kernel's buffer arguments.
+  size_t buffers() const { return 1 + alsoStores.size() + reads.size(); }
 
   /// What the kernel's function is, up to which buffers it is called with:
   /// its kind, its arguments and the computation between them (each node's

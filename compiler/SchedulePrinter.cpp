@@ -40,6 +40,8 @@ std::string printFunction(const CodeGenInput& in, const FunctionCode& fc, const 
     NodeId n = s.kernels[k];
     out += fmt::format("  kernel {}\n    reads {}; result in {}", printNode(g, n), reads(s.reads[k]), home(fc, n, slots));
     if (NodeId mm = s.epilogueOf[n]; mm != kNoNode) out += fmt::format("; in the tile of %{}", mm);
+    if (auto also = fc.alsoStores.find(n); also != fc.alsoStores.end())
+      for (NodeId a : also->second) out += fmt::format("; also stores %{} in {}", a, home(fc, a, slots));
     if (together[k]) out += "; together";
     out += "\n";
   }

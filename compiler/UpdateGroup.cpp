@@ -54,6 +54,11 @@ std::optional<Touches> touchesOf(const CodeGenInput& in, const FunctionCode& fc,
                                                                      : std::optional(Span{call.slot, 0, kWhole});
   if (!out) return std::nullopt;
   t.writes.push_back(*out);
+  for (NodeId a : call.alsoStores) {
+    std::optional<Span> also = spanOf(in, fc, a);
+    if (!also) return std::nullopt;
+    t.writes.push_back(*also);
+  }
   for (NodeId r : call.reads) {
     std::optional<Span> s = spanOf(in, fc, r);
     if (!s) return std::nullopt;

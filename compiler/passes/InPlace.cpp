@@ -4,10 +4,7 @@
 #include <climits>
 
 namespace nnjit {
-namespace {
 
-/// Whether every read of `leaf` that computing `v` inline makes is at v's
-/// own index: through elementwise ops of the leaf's shape only.
 bool readsOnlyAtOwnIndex(const Graph& g, NodeId v, NodeId leaf, const Schedule& s,
                          const std::map<NodeId, int>& leafSlot) {
   const Shape& shape = g.shape(leaf);
@@ -27,8 +24,6 @@ bool readsOnlyAtOwnIndex(const Graph& g, NodeId v, NodeId leaf, const Schedule& 
   }
   return true;
 }
-
-} // namespace
 
 void updateInPlace(const Graph& g, FunctionCode& fc, const std::map<NodeId, int>& leafSlot) {
   const Schedule& s = fc.schedule;

@@ -12,4 +12,9 @@ namespace nnjit {
 /// finite guard (fc.guardBeforeKernel), which needs the loss's kernel first.
 void updateInPlace(const Graph& g, FunctionCode& fc, const std::map<NodeId, int>& leafSlot);
 
+/// Whether every read of buffer `leaf` that computing `v` inline makes (up
+/// to the buffers of `s` and the slots) is at v's own index: through
+/// elementwise ops of the leaf's shape only.
+bool readsOnlyAtOwnIndex(const Graph& g, NodeId v, NodeId leaf, const Schedule& s, const std::map<NodeId, int>& leafSlot);
+
 } // namespace nnjit

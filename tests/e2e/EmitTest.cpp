@@ -184,7 +184,7 @@ TEST_CASE("emit: --time-report lists every stage of the pipeline in order", "[e2
   for (const std::string& line : textLines(o.err))
     if (startsWith(line, "stages (ms): ")) stages = line;
   std::vector<std::string> order{"lex",          "parse",   "lower",       "stable logs", "autodiff", "constant folding",
-                                 "simplify",     "dead node elimination",  "fusion", "in place updates",
+                                 "simplify",     "dead node elimination",  "fusion", "in place updates", "merged updates",
                                  "memory plan",  "JIT setup", "codegen",   "LLVM optimize",    "native code", "link"};
   size_t at = 0;
   for (const std::string& stage : order) {
