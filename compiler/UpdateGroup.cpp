@@ -105,17 +105,13 @@ std::vector<bool> updateGroup(const CodeGenInput& in, const FunctionCode& fc, co
   const Graph& g = *in.graph;
   std::vector<bool> none(calls.size(), false), group(calls.size(), false);
   std::vector<Touches> touches(calls.size());
-  size_t first = calls.size(), members = 0;
+  size_t members = 0;
   for (size_t c = 0; c < calls.size(); ++c) {
     if (!calls[c].guarded) continue;
     std::optional<Touches> t = touchesOf(in, fc, calls[c]);
     if (!t) return none;
     touches[c] = std::move(*t);
-    if (candidate(in, fc, calls[c])) {
-      group[c] = true;
-      first = std::min(first, c);
-      ++members;
-    }
+    if (candidate(in, fc, calls[c])) group[c] = true, ++members;
   }
   // A member that reads what the group writes anywhere but at its own index
   // leaves it; what it writes then no longer counts, so look again.
@@ -135,15 +131,19 @@ std::vector<bool> updateGroup(const CodeGenInput& in, const FunctionCode& fc, co
   }
   if (members < 2) return none;
   std::vector<Span> groupReads, groupWrites;
+  size_t first = calls.size(), last = 0;
   for (size_t c = 0; c < calls.size(); ++c) {
     if (!group[c]) continue;
+    first = std::min(first, c), last = c;
     groupReads.insert(groupReads.end(), touches[c].reads.begin(), touches[c].reads.end());
     groupWrites.insert(groupWrites.end(), touches[c].writes.begin(), touches[c].writes.end());
   }
   std::vector<Span> groupTouches = groupReads;
   groupTouches.insert(groupTouches.end(), groupWrites.begin(), groupWrites.end());
-  // The calls the group's job moves ahead of (or behind) must not depend on it, nor it on them.
-  for (size_t c = first; c < calls.size(); ++c) {
+  // The job runs where the first member was: the calls between the first
+  // member and the last then run after it, so they must not depend on it,
+  // nor it on them. Calls after the last member run after it either way.
+  for (size_t c = first; c < last; ++c) {
     if (group[c]) continue;
     if (!calls[c].guarded) return none;
     if (overlapsAny(touches[c].writes, groupTouches) || overlapsAny(touches[c].reads, groupWrites)) return none;

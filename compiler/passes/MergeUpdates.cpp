@@ -43,6 +43,16 @@ void mergeUpdates(const Graph& g, FunctionCode& fc, const std::map<NodeId, int>&
       if (!mergeable) continue;
       int slot = fc.writesToSlot.at(r);
       NodeId slotLeaf = leafOf.count(slot) ? leafOf[slot] : kNoNode;
+      // Inside K's loop R reads the slots K writes (its own, and those of
+      // what it already stores along) while K overwrites them: only at its
+      // own index, or it would read some already new (or another thread's).
+      std::vector<NodeId> written{into}, overwritten;
+      if (auto along = fc.alsoStores.find(into); along != fc.alsoStores.end())
+        written.insert(written.end(), along->second.begin(), along->second.end());
+      for (NodeId w : written)
+        if (int ws = fc.writesToSlot.at(w); leafOf.count(ws)) overwritten.push_back(leafOf[ws]);
+      for (NodeId leaf : overwritten) mergeable = mergeable && readsOnlyAtOwnIndex(g, r, leaf, s, leafSlot);
+      if (slotLeaf != kNoNode) mergeable = mergeable && readsOnlyAtOwnIndex(g, into, slotLeaf, s, leafSlot);
       for (size_t between = from + 1; between < k && mergeable; ++between) {
         NodeId x = s.kernels[between];
         const std::vector<NodeId>& xr = s.reads[between];

@@ -19,11 +19,13 @@ struct Finish {
   NodeId w, m, grad, mNew;
   std::map<NodeId, int> leafSlot;
   FunctionCode fc;
-  Finish() {
+  /// With `gradientOfW`, the gradient m' adds is computed inline from W
+  /// transposed (as sum(W * transpose(W)) has it), not read from a buffer.
+  explicit Finish(bool gradientOfW = false) {
     w = b.make(Op::Param, {}, Attrs{0, {}, "W"}, Shape{4, 4});
     m = b.make(Op::State, {}, Attrs{0, {}, "m"}, Shape{4, 4});
     grad = b.make(Op::Input, {}, Attrs{0, {}, "g"}, Shape{4, 4});
-    mNew = b.add(b.mul(m, b.constant(0.9)), grad);
+    mNew = b.add(b.mul(m, b.constant(0.9)), gradientOfW ? b.add(w, b.transpose(w)) : grad);
     leafSlot = {{w, 0}, {m, 1}, {grad, 2}};
   }
   void merge(std::map<NodeId, int> wrote) {
@@ -70,4 +72,15 @@ TEST_CASE("merge updates: a value two updates read, or one reads at other indice
   moved.merge({{transposed, 0}});
   CHECK(moved.kernel(moved.mNew));
   CHECK(moved.fc.alsoStores.empty());
+}
+
+TEST_CASE("merge updates: an update that reads the weight at other indices keeps its kernel", "[mergeupdates]") {
+  // Inside the weight's loop, m' would read elements of W already updated
+  // (and on several threads, another thread's rows): momentum on a param
+  // whose gradient reads it transposed trained to a wrong loss.
+  Finish f(true);
+  NodeId wNew = f.b.sub(f.w, f.b.mul(f.mNew, f.b.constant(0.1)));
+  f.merge({{wNew, 0}});
+  CHECK(f.kernel(f.mNew));
+  CHECK(f.fc.alsoStores.empty());
 }

@@ -158,3 +158,24 @@ TEST_CASE("adam and adamw in float32 stay within a few ulps of float64", "[numer
     }
   }
 }
+
+TEST_CASE("momentum on a param whose gradient reads it transposed: each step as written, from the old param",
+          "[numerics][optimizer]") {
+  // The velocity's update, computed inside the param's own loop, read
+  // elements of W the loop had already updated (passes/MergeUpdates.h).
+  std::string src = "param W[3, 3] = [[1, 2, 3], [4, 5, 6], [7, 8, 10]]\n"
+                    "loss = sum(W * transpose(W)) + sum(square(W))\n"
+                    "optimizer sgd(lr = 0.01, momentum = 0.9)\ntrain(epochs = 1)\n";
+  std::vector<double> w{1, 2, 3, 4, 5, 6, 7, 8, 10}, v(9, 0.0);
+  for (int step = 1; step <= 3; ++step) {
+    std::vector<double> g(9);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) g[i * 3 + j] = 2 * w[j * 3 + i] + 2 * w[i * 3 + j];
+    for (int e = 0; e < 9; ++e) {
+      v[e] = 0.9 * v[e] + g[e];
+      w[e] -= 0.01 * v[e];
+    }
+    std::vector<double> got = paramsAfter(src, DType::F64, step);
+    for (int e = 0; e < 9; ++e) CHECK(got[e] == Approx(w[e]).epsilon(1e-12));
+  }
+}

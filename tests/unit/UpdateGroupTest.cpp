@@ -32,7 +32,8 @@ struct MomentumFinish {
   }
   /// Plans the finish: the updates `wrote` (node -> slot) in place, and any
   /// other kernels (arena buffers, one after another) guarded too.
-  std::vector<bool> group(NodeId weightUpdate, std::map<NodeId, int> wrote = {}) {
+  std::vector<bool> group(NodeId weightUpdate, std::map<NodeId, int> wrote = {},
+                          std::vector<std::pair<NodeId, int>> copies = {}) {
     wNew = weightUpdate;
     wrote.emplace(mNew, 1);
     wrote.emplace(wNew, 0);
@@ -44,6 +45,7 @@ struct MomentumFinish {
     fc.writesToSlot = wrote;
     for (const auto& [n, slot] : wrote) fc.inPlace.insert(n);
     fc.guardBeforeKernel = 0;
+    fc.copies = std::move(copies);
     int64_t offset = 0;
     for (NodeId k : fc.schedule.kernels)
       if (!wrote.count(k)) fc.memory.buffers[k] = ArenaBuffer{false, offset}, offset += g.shape(k).staticElements();
@@ -126,4 +128,15 @@ TEST_CASE("update group: adam's weights run together, its biases alone, a square
   MomentumFinish f;
   f.group(f.b.sub(f.w, f.b.div(f.mNew, f.b.unary(Op::Sqrt, f.m))));
   CHECK(elementCost(f.g, f.calls[f.callOf(f.wNew)]) > 2 * elementCost(f.g, f.calls[f.callOf(f.mNew)]));
+}
+
+TEST_CASE("update group: calls after its last member, unguarded copies included, do not stop it", "[updategroup]") {
+  // A copy to a slot runs after every kernel, outside the guard: after the
+  // group's job either way, even one that reads what the group wrote.
+  MomentumFinish f;
+  std::vector<bool> together = f.group(f.b.sub(f.w, f.mNew), {}, {{f.w, 3}});
+  REQUIRE(together.size() == 3);
+  CHECK(together[f.callOf(f.mNew)]);
+  CHECK(together[f.callOf(f.wNew)]);
+  CHECK_FALSE(together[2]);
 }
