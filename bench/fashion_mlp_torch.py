@@ -12,22 +12,15 @@ Reads Fashion-MNIST from Debian's dataset-fashion-mnist package. Needs
 Debian's python3-torch (benchmark only); run it with /usr/bin/python3.
 """
 import argparse
-import gzip
-import struct
+import os
+import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-DATA = "/usr/share/datasets/fashion-mnist/"
-
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndims = raw[3]
-    dims = struct.unpack(">" + "I" * ndims, raw[4:4 + 4 * ndims])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fashion_cnn_torch import DATA, idx  # noqa: E402  (the IDX reader the CNN's side uses)
 
 
 def pixels(name):
