@@ -49,6 +49,21 @@ NodeId productOfTransposed(Builder& nb, NodeId a, NodeId b) {
   return nb.transpose(nb.matmul(b, nb.transpose(a)));
 }
 
+/// transpose(A) @ B over many rows of k (a convolution's weight gradient:
+/// 196 rows an image), with A wide and B narrow ([k, 800] and [k, 64]),
+/// reads A down its columns: every step of k a new cache line of it, each
+/// fetched once for every row tile that shares it. transpose(transpose(B) @
+/// A) streams A along its rows as the micro-kernel's B operand instead, each
+/// line once, and broadcasts from the narrow one; only the small [64, 800]
+/// result is transposed. The same sums in the same order: the same bits.
+NodeId productOfWideTransposed(Builder& nb, NodeId a, NodeId b) {
+  const Shape &sa = nb.shape(a), &sb = nb.shape(b);
+  if (sa.rank() != 2 || sb.rank() != 2 || !isBatchDim(sa.dims[0]) || sa.dims[0] != sb.dims[0]) return kNoNode;
+  int64_t m = sa.dims[1], n = sb.dims[1];
+  if (isBatchDim(m) || isBatchDim(n) || batchFactor(sa.dims[0]) < 33 || m < 4 * n) return kNoNode;
+  return nb.transpose(nb.matmul(nb.transpose(b), a));
+}
+
 NodeId simplifyNode(Builder& nb, const Node& old, const std::vector<NodeId>& in) {
   const Graph& g = nb.graph();
   auto is = [&](size_t i, double v) { return isConstant(g, in[i], v); };
@@ -100,6 +115,7 @@ NodeId simplifyNode(Builder& nb, const Node& old, const std::vector<NodeId>& in)
     break;
   case Op::MatMul:
     if (opOf(1) == Op::Transpose) return productOfTransposed(nb, in[0], g.node(in[1]).inputs[0]);
+    if (opOf(0) == Op::Transpose) return productOfWideTransposed(nb, g.node(in[0]).inputs[0], in[1]);
     break;
   case Op::StopGradient:
     // Past autodiff it means nothing; dropping it lets CSE share the value.

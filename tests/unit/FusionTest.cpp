@@ -118,6 +118,28 @@ TEST_CASE("simplify: dZ @ transpose(W) of a large W becomes transpose(W @ transp
   CHECK(optimized(3, 4).first == Op::MatMul);  // a small weight stays: its transpose costs less
 }
 
+TEST_CASE("simplify: transpose(A) @ B over many rows, A wide and B narrow, becomes transpose(transpose(B) @ A)",
+          "[fusion][simplify]") {
+  // A convolution's weight gradient: patches [batch*196, 800] against dY [batch*196, 64].
+  auto optimized = [](int64_t rowsPerImage, int64_t m, int64_t n) {
+    Program p;
+    Builder b(p.graph);
+    NodeId a = b.make(Op::Input, {}, Attrs{0, {}, "a"}, Shape{batchTimes(rowsPerImage), m});
+    NodeId d = b.make(Op::Input, {}, Attrs{0, {}, "d"}, Shape{batchTimes(rowsPerImage), n});
+    p.addRoot(b.matmul(b.transpose(a), d));
+    optimizeGraph(p);
+    const Graph& g = p.graph;
+    NodeId root = p.roots[0];
+    bool swapped = g.op(root) == Op::Transpose && g.op(g.node(root).inputs[0]) == Op::MatMul &&
+                   g.shape(g.node(root).inputs[0]) == Shape{n, m};
+    CHECK(g.shape(root) == Shape{m, n});
+    return swapped;
+  };
+  CHECK(optimized(196, 800, 64));
+  CHECK_FALSE(optimized(1, 800, 64));    // a dense layer's k is the batch: few rows
+  CHECK_FALSE(optimized(196, 100, 64));  // not wide enough to pay for the transpose
+}
+
 TEST_CASE("codegen: hundreds of scalar updates of one form are one loop over their slots, with the same results",
           "[fusion][codegen]") {
   // Emitted call by call, each update was a few instructions of one basic
