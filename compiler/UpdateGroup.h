@@ -8,9 +8,9 @@
 
 namespace nnjit {
 
-/// An optimizer's update of a weight is a few elementwise kernels (adam's
-/// m, v and the weight) over tensors too small to be worth a hand-off each,
-/// but together they are. A guarded call joins the group when its kernel is
+/// An optimizer's updates are elementwise kernels, one a param (with its
+/// state stored along, passes/MergeUpdates.h), over tensors too small to be
+/// worth a hand-off each; together they are. A guarded call joins the group when its kernel is
 /// elementwise of rank 2 or more, writes a slot, and reads what the group
 /// writes only at the index it writes (so a thread's share of the rows
 /// needs nothing of another's); the calls outside the group that follow it
