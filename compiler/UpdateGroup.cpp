@@ -1,6 +1,8 @@
 // UpdateGroup: the updates of an entry point that run as one job on the threads.
 #include "UpdateGroup.h"
 
+#include "passes/InPlace.h"
+
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -74,23 +76,6 @@ bool overlapsAny(const std::vector<Span>& a, const std::vector<Span>& b) {
   return false;
 }
 
-/// Whether the kernel reads buffer `read` only at the index it writes: every
-/// node between the two is elementwise with the kernel's shape, as is the read.
-bool readsAtOwnIndex(const Graph& g, const KernelCall& call, const std::vector<NodeId>& inside, NodeId read) {
-  const Shape& shape = g.shape(call.node);
-  if (g.shape(read).dims != shape.dims) return false;
-  std::set<NodeId> dependent;  // the inside nodes that see the read
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (NodeId n : inside)
-      for (NodeId x : g.node(n).inputs)
-        if (!dependent.count(n) && (x == read || dependent.count(x))) grew = dependent.insert(n).second;
-  }
-  for (NodeId n : dependent)
-    if (opKind(g.op(n)) != OpKind::Elementwise || g.shape(n).dims != shape.dims) return false;
-  return true;
-}
-
 bool candidate(const CodeGenInput& in, const FunctionCode& fc, const KernelCall& call) {
   const Graph& g = *in.graph;
   if (!call.guarded || call.kind != KernelCall::Kind::Compute) return false;
@@ -121,11 +106,10 @@ std::vector<bool> updateGroup(const CodeGenInput& in, const FunctionCode& fc, co
     for (size_t c = 0; c < calls.size(); ++c)
       if (group[c]) written.insert(written.end(), touches[c].writes.begin(), touches[c].writes.end());
     for (size_t c = 0; c < calls.size(); ++c) {
-      if (!group[c]) continue;
-      std::vector<NodeId> inside = insideNodes(g, calls[c]);
       for (size_t r = 0; r < calls[c].reads.size() && group[c]; ++r) {
         if (!overlapsAny({touches[c].reads[r]}, written)) continue;
-        if (!readsAtOwnIndex(g, calls[c], inside, calls[c].reads[r])) group[c] = false, changed = true, --members;
+        if (!readsOnlyAtOwnIndex(g, calls[c].node, calls[c].reads[r], fc.schedule, in.leafSlot))
+          group[c] = false, changed = true, --members;
       }
     }
   }

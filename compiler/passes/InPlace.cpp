@@ -1,26 +1,37 @@
 // InPlace: updates that write their param or state slot directly, without a buffer and a copy.
 #include "InPlace.h"
 
+#include <algorithm>
 #include <climits>
 
 namespace nnjit {
 
 bool readsOnlyAtOwnIndex(const Graph& g, NodeId v, NodeId leaf, const Schedule& s,
                          const std::map<NodeId, int>& leafSlot) {
-  const Shape& shape = g.shape(leaf);
-  std::vector<NodeId> stack{v};
+  // The nodes computed inline with v, up to the buffers it reads.
+  std::vector<NodeId> inside, stack{v};
   std::vector<bool> seen(g.size(), false);
   while (!stack.empty()) {
     NodeId n = stack.back();
     stack.pop_back();
     if (seen[n]) continue;
     seen[n] = true;
-    bool sameIndex = opKind(g.op(n)) == OpKind::Elementwise && g.shape(n) == shape;
+    inside.push_back(n);
     for (NodeId in : g.node(n).inputs) {
-      if (in == leaf && !sameIndex) return false;
       bool buffer = in == leaf || leafSlot.count(in) || s.materialized[in];
       if (!buffer) stack.push_back(in);
     }
+  }
+  // Every node between v and the leaf must keep the index: an elementwise op
+  // of the leaf's shape whose input with the leaf, directly or through such
+  // ops, keeps it too (a transpose above one moves it). Inputs come first
+  // in creation order.
+  std::sort(inside.begin(), inside.end());
+  const Shape& shape = g.shape(leaf);
+  std::vector<bool> sees(g.size(), false);
+  for (NodeId n : inside) {
+    for (NodeId in : g.node(n).inputs) sees[n] = sees[n] || in == leaf || sees[in];
+    if (sees[n] && (opKind(g.op(n)) != OpKind::Elementwise || g.shape(n) != shape)) return false;
   }
   return true;
 }

@@ -1,6 +1,7 @@
 // MergeUpdatesTest: an update only another update reads is computed in that one's loop, and only then.
 #include "Builder.h"
 #include "passes/Fusion.h"
+#include "passes/InPlace.h"
 #include "passes/MergeUpdates.h"
 
 #include <catch2/catch.hpp>
@@ -83,4 +84,18 @@ TEST_CASE("merge updates: an update that reads the weight at other indices keeps
   f.merge({{wNew, 0}});
   CHECK(f.kernel(f.mNew));
   CHECK(f.fc.alsoStores.empty());
+}
+
+TEST_CASE("reads at own index: a layout op above an elementwise one still moves the index", "[mergeupdates][inplace]") {
+  // W - transpose(W * 2) reads W at [j, i] to write [i, j]: the op that
+  // consumes W is elementwise of W's shape, the one above it is not.
+  Graph g;
+  Builder b(g);
+  NodeId w = b.make(Op::Param, {}, Attrs{0, {}, "W"}, Shape{4, 4});
+  NodeId moved = b.sub(w, b.transpose(b.mul(w, b.constant(2))));
+  NodeId kept = b.sub(w, b.mul(b.add(w, b.constant(1)), b.constant(2)));
+  std::map<NodeId, int> leafSlot{{w, 0}};
+  Schedule s = planFusion(g, {moved, kept}, [&](NodeId n) { return leafSlot.count(n) > 0; });
+  CHECK_FALSE(readsOnlyAtOwnIndex(g, moved, w, s, leafSlot));
+  CHECK(readsOnlyAtOwnIndex(g, kept, w, s, leafSlot));
 }
