@@ -285,11 +285,16 @@ struct Got {
   std::vector<double> v;
 };
 
-Got predict(const std::string& src, DType dtype, const Dataset* data = nullptr, int64_t rows = 1) {
+/// Options that compile a model's predict function in `dtype`.
+CompileOptions predictIn(DType dtype) {
   CompileOptions o;
   o.predict = true;
   o.dtype = dtype;
-  Compiled c(src, o);
+  return o;
+}
+
+Got predict(const std::string& src, DType dtype, const Dataset* data = nullptr, int64_t rows = 1) {
+  Compiled c(src, predictIn(dtype));
   Got g;
   g.errors = c.errors;
   if (!c.ok() || !c.cm->predict || c.cm->outputSlot < 0) return g;
@@ -736,10 +741,7 @@ TEST_CASE("forward: mean over batch divides by the true row count", "[forward]")
   BatchData b = makeBatch(11, 7, {{2}});
   const T& x7 = b.inputs[0];
   for (DType dt : {DType::F32, DType::F64}) {
-    CompileOptions o;
-    o.predict = true;
-    o.dtype = dt;
-    Compiled c(src, o);
+    Compiled c(src, predictIn(dt));
     INFO(c.errors);
     REQUIRE(c.ok());
     Session& s = *c.session;
@@ -1010,10 +1012,7 @@ TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same 
                     "y = concat(relu(A @ M + b), transpose(P) @ M, axis = 0)\noutput y\n";
   bool fused = __builtin_cpu_supports("fma") && !std::getenv("NNJIT_CPU");
   for (DType dt : {DType::F32, DType::F64}) {
-    CompileOptions o;
-    o.predict = true;
-    o.dtype = dt;
-    Compiled c(src, o);
+    Compiled c(src, predictIn(dt));
     INFO(c.errors);
     REQUIRE(c.ok());
     Session& s = *c.session;
