@@ -1,6 +1,7 @@
 // Builder: creates shape-checked nodes; the vocabulary of lowering and autodiff.
 #include "Builder.h"
 
+#include "InternalError.h"
 #include "ShapeRules.h"
 
 #include <algorithm>
@@ -91,6 +92,32 @@ std::vector<int64_t> Builder::allAxes(const Shape& s) {
   std::vector<int64_t> axes(s.rank());
   for (int i = 0; i < s.rank(); ++i) axes[i] = i;
   return axes;
+}
+
+std::vector<NodeId> Builder::substitute(const std::vector<NodeId>& roots, const std::map<NodeId, NodeId>& replaced) {
+  NodeId end = *std::max_element(roots.begin(), roots.end()) + 1;
+  std::vector<bool> live = reachableFrom(g_, roots);
+  std::vector<NodeId> map(end, kNoNode);
+  for (NodeId n = 0; n < end; ++n) {
+    if (!live[n]) continue;
+    if (auto it = replaced.find(n); it != replaced.end()) {
+      map[n] = it->second;
+      continue;
+    }
+    const Node node = g_.node(n);  // a copy: the graph grows below
+    std::vector<NodeId> inputs;
+    for (NodeId in : node.inputs) inputs.push_back(map[in]);
+    if (inputs == node.inputs) {
+      map[n] = n;
+      continue;
+    }
+    setLoc(node.loc);
+    map[n] = make(node.op, inputs, node.attrs, node.shape);
+    NNJIT_CHECK(map[n] != kNoNode, "substituting a value broke a shape");
+  }
+  std::vector<NodeId> out;
+  for (NodeId r : roots) out.push_back(map[r]);
+  return out;
 }
 
 } // namespace nnjit

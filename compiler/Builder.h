@@ -3,6 +3,8 @@
 
 #include "Graph.h"
 
+#include <map>
+
 namespace nnjit {
 
 /// Makes nodes in a graph, inferring shapes. A shape error leaves the message
@@ -50,6 +52,11 @@ public:
   NodeId sumTo(NodeId g, Shape target);
 
   static std::vector<int64_t> allAxes(const Shape& s);
+
+  /// `roots` with each key of `replaced` replaced by its value (a batch sum by
+  /// its accumulator): one forward sweep (creation order is topological),
+  /// copying what reads a replaced value.
+  std::vector<NodeId> substitute(const std::vector<NodeId>& roots, const std::map<NodeId, NodeId>& replaced);
 
 private:
   Graph& g_;

@@ -12,7 +12,7 @@
 namespace nnjit {
 
 enum class SlotKind {
-  Param, State, Input, Epoch, Step, RandomKey, BatchSize, Loss, Metric, Output, Gradient, Accumulator, Arena, Workers
+  Param, State, Input, Epoch, Step, RandomKey, BatchSize, Loss, Metric, Output, Gradient, Accumulator, PerStep, Arena, Workers
 };
 
 /// One caller-owned buffer the generated functions read or write.
@@ -80,7 +80,10 @@ struct CompiledModel {
   /// Session::trainStep, go to the same slots; `trainFinish` computes the loss,
   /// the metrics and the update from them. `batchSizeSlot` holds the batch's
   /// rows (in the dtype) for both.
-  EntryFn trainRows = nullptr, trainFinish = nullptr;
+  /// `trainPrepare`, when there is one, runs before the chunks of every step:
+  /// it writes to PerStep slots what each chunk would otherwise compute from
+  /// the params alone (passes/StepInvariants.h).
+  EntryFn trainRows = nullptr, trainFinish = nullptr, trainPrepare = nullptr;
   std::vector<int> trainSumSlots;
   int batchSizeSlot = -1;
   int64_t trainChunkRows = 0;

@@ -3,6 +3,7 @@
 //   source -> tokens -> AST -> graph (stable logs)       parseModel
 //   graph -> entry points (gradients, updates)           buildEntryPoints
 //   -> optimized graph                                   kGraphPasses
+//   -> per-step values out of the train step's chunks    hoistStepInvariants
 //   -> kernels and memory plans                          planFusion, updateInPlace, mergeUpdates, planMemory
 //   -> LLVM IR -> native functions                       generateIR, Jit
 //
@@ -28,6 +29,7 @@
 #include "passes/InPlace.h"
 #include "passes/MergeUpdates.h"
 #include "passes/Passes.h"
+#include "passes/StepInvariants.h"
 #include "passes/StableLog.h"
 #include "passes/Verify.h"
 
@@ -335,6 +337,8 @@ bool compileStages(Model& m, CompiledModel& cm, const CompileOptions& opt, Diagn
   // -> the optimized graph
   runGraphPasses(ep->program, &stages, verify, opt.graphLog);
   if (emitting(Stage::Opt)) return cm.emitted = printEntryPoints(*ep, cm), true;
+  stages.run("step invariants", &StageTimes::passesMs, [&] { hoistStepInvariants(*ep, cm); });
+  if (verify) checkGraph(ep->program, "step invariants");
 
   // -> kernels: what is fused, what is updated in place, where buffers live
   const Graph& g = ep->program.graph;

@@ -188,7 +188,7 @@ private:
       if (g.op(n) == Op::BatchSize) replaced[n] = size;
     size_t count = sums->size();
     roots.insert(roots.begin(), sums->begin(), sums->end());
-    roots = substitute(roots, replaced);
+    roots = b_.substitute(roots, replaced);
     sums->assign(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(count));
     roots.erase(roots.begin(), roots.begin() + static_cast<std::ptrdiff_t>(count));
     int64_t sumElements = 0;
@@ -206,7 +206,7 @@ private:
       ep_.slotIndex.emplace(std::pair{SlotKind::State, name}, s);
       sumOf[sum] = leaf(name, b_.shape(sum));
     }
-    std::vector<NodeId> read = substitute(roots, sumOf);
+    std::vector<NodeId> read = b_.substitute(roots, sumOf);
     size_t i = 0;
     for (const auto& [n, s] : step.outputs) finish.outputs.push_back({ep_.program.addRoot(read[i++]), s});
     for (const auto& [n, s] : step.assigns) finish.assigns.push_back({ep_.program.addRoot(read[i++]), s});
@@ -254,41 +254,11 @@ private:
       rows.assigns.push_back({ep_.program.addRoot(b_.add(acc, sum)), s});
       accumulatorOf[sum] = acc;
     }
-    std::vector<NodeId> read = substitute(roots, accumulatorOf);
+    std::vector<NodeId> read = b_.substitute(roots, accumulatorOf);
     for (size_t i = 0; i < values.size(); ++i) finish.outputs.push_back({ep_.program.addRoot(read[i]), values[i].second});
     ep_.functions.push_back(std::move(rows));
     ep_.functions.push_back(std::move(finish));
     return true;
-  }
-
-  /// `roots` with each key of `replaced` replaced by its value (a batch sum by
-  /// its accumulator): one forward sweep (creation order is topological),
-  /// copying what reads a replaced value.
-  std::vector<NodeId> substitute(const std::vector<NodeId>& roots, const std::map<NodeId, NodeId>& replaced) {
-    Graph& g = b_.graph();
-    NodeId end = *std::max_element(roots.begin(), roots.end()) + 1;
-    std::vector<bool> live = reachableFrom(g, roots);
-    std::vector<NodeId> map(end, kNoNode);
-    for (NodeId n = 0; n < end; ++n) {
-      if (!live[n]) continue;
-      if (auto it = replaced.find(n); it != replaced.end()) {
-        map[n] = it->second;
-        continue;
-      }
-      const Node node = g.node(n);  // a copy: the graph grows below
-      std::vector<NodeId> inputs;
-      for (NodeId in : node.inputs) inputs.push_back(map[in]);
-      if (inputs == node.inputs) {
-        map[n] = n;
-        continue;
-      }
-      b_.setLoc(node.loc);
-      map[n] = b_.make(node.op, inputs, node.attrs, node.shape);
-      NNJIT_CHECK(map[n] != kNoNode, "substituting a value broke a shape");
-    }
-    std::vector<NodeId> out;
-    for (NodeId r : roots) out.push_back(map[r]);
-    return out;
   }
 
   void addGradients(const std::vector<NodeId>& grads) {

@@ -102,6 +102,7 @@ void Session::trainStep(int64_t rows) {
   // otherwise one after another, each kernel split across the threads.
   bool sideBySide = pool_ && last - first >= threads();
   pointChunkTables(first, last, sideBySide);
+  if (cm_.trainPrepare) run(cm_.trainPrepare, rows);
   if (sideBySide) {
     void* args[] = {this, &first, &rows};
     pool_->parallelFor(runTrainChunks, args, 0, last - first, int64_t(1) << 30);  // always worth spreading

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <thread>
+#include <tuple>
 
 using namespace nnjit;
 using namespace nnjit::test;
@@ -250,4 +251,38 @@ TEST_CASE("train step by chunks: batches of changing sizes through a wide layer 
     INFO(processes << " processes, " << (share ? "in shared memory" : "exchanging sums"));
     CHECK(train(cm, processes, 1, share, steps) == reference);
   }
+}
+
+TEST_CASE("train step by chunks: a weight's transpose is made once a step, before the chunks, on every process",
+          "[chunks]") {
+  // dX = dZ @ transpose(W2): the transpose reads no rows, so each chunk would make the same copy of it.
+  std::string model = "input x[batch, 6]\ninput label[batch] : class(8)\nparam W1[6, 64] = he\n"
+                      "param W2[64, 8] = glorot\nloss = cross_entropy(relu(x @ W1) @ W2, label)LOSS\n"
+                      "optimizer sgd(lr = 0.1)\n";
+  auto source = [&](const std::string& extra) { return std::string(model).replace(model.find("LOSS"), 4, extra); };
+  CompileOptions o;
+  o.trainStep = true;
+  DiagnosticEngine diags("test.nn", source(""));
+  std::optional<std::string> schedule = emitStage(source(""), "test.nn", Stage::Schedule, o, diags);
+  REQUIRE(schedule);
+  size_t rows = schedule->find("function nnjit_train_rows");
+  REQUIRE(rows != std::string::npos);
+  CHECK(schedule->substr(0, rows).find("transpose %") != std::string::npos);  // in nnjit_train_prepare
+  CHECK(schedule->substr(rows).find("transpose %") == std::string::npos);
+
+  Compiled c = trainable(source(""));
+  REQUIRE(c.cm->trainPrepare);
+  std::vector<std::vector<double>> chunked = train(*c.cm, 1, 1);
+  for (auto [processes, threads, share] : {std::tuple{1, 2, false}, {2, 1, false}, {3, 1, true}}) {
+    INFO(processes << " processes of " << threads << " threads, " << (share ? "in shared memory" : "exchanging sums"));
+    CHECK(train(*c.cm, processes, threads, share) == chunked);  // each process made its own copy
+  }
+  // The step made whole (a statistic of the batch, times 0, forces that) transposes W2 where it reads it.
+  Compiled whole = trainable(source(" + 0 * mean(square(x - mean(x, axis = 0)))"));
+  REQUIRE_FALSE(whole.cm->trainFinish);
+  std::vector<std::vector<double>> reference = train(*whole.cm, 1, 1);
+  REQUIRE(chunked.size() == reference.size());
+  for (size_t p = 0; p < chunked.size(); ++p)
+    for (size_t i = 0; i < chunked[p].size(); ++i)
+      CHECK(chunked[p][i] == Approx(reference[p][i]).epsilon(1e-4).margin(1e-6));
 }

@@ -1,0 +1,16 @@
+// StepInvariants: what every chunk of a train step would compute from the params alone
+// (a weight's transpose for the backward product), computed once a step instead.
+#pragma once
+
+#include "../EntryPoints.h"
+
+namespace nnjit {
+
+/// Moves the row-independent values that `nnjit_train_rows` reads (through
+/// work worth sharing: a transpose, not a view) into `nnjit_train_prepare`,
+/// which the runtime runs once a train step before the chunks, on every
+/// process; the chunks read them from slots of their own. The values are the
+/// same, so are the bits. Nothing when the step does not run by chunks.
+void hoistStepInvariants(EntryPoints& ep, CompiledModel& cm);
+
+} // namespace nnjit
