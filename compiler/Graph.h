@@ -33,6 +33,13 @@ struct OpInfo {
 const OpInfo& opInfo(Op op);
 inline OpKind opKind(Op op) { return opInfo(op).kind; }
 
+/// Whether the windows of a Patches or Unpatch (attrs.ints, Ops.def) do not
+/// overlap, as a pooling's (stride >= size): each pixel is in one window at
+/// most, so unpatch is a move of elements, not a sum.
+inline bool disjointWindows(const std::vector<int64_t>& window) {
+  return window[2] >= window[0] && window[3] >= window[1];
+}
+
 using NodeId = int32_t;
 constexpr NodeId kNoNode = -1;
 

@@ -15,7 +15,7 @@ bool mayInline(const Graph& g, NodeId c, NodeId in) {
   case Op::Reshape:  // unless it only adds or drops unit dims, a div/mod per element finds the source
     return sameUnitFree(g.shape(in), node.shape);
   case Op::Unpatch:  // evaluates every window position, of which 1 in stride_h * stride_w holds the pixel
-    return node.attrs.ints[2] * node.attrs.ints[3] == 1;
+    return node.attrs.ints[2] * node.attrs.ints[3] == 1 || disjointWindows(node.attrs.ints);
   case Op::MatMul:   // read k or n times per element
   case Op::Concat:   // both sides are evaluated for every element
   case Op::Broadcast:
@@ -87,23 +87,41 @@ void boundInlineSize(const Graph& g, const std::vector<bool>& live, std::vector<
   }
 }
 
+/// Whether `n` is a reshape that regroups the elements of a view computed
+/// inline (a transpose, say): it would find each element by its flat index,
+/// one lane at a time, and keep its whole kernel scalar; a buffer it reads
+/// at the flat offset, a vector at a time.
+bool regroupsView(const Graph& g, NodeId n, NodeId in) {
+  return g.op(n) == Op::Reshape && opKind(g.op(in)) != OpKind::Leaf;
+}
+
+bool isComparison(Op op) { return op == Op::Greater || op == Op::GreaterEqual || op == Op::Equal; }
+
 /// Whether `n` costs only index arithmetic (or one scalar op) to recompute
 /// where it is used, given which of its inputs already count as cheap. Shared
 /// values must be views: a scalar op read twice would be emitted twice, and
 /// a chain of them (`a1 = a0 + a0`, `a2 = a1 + a1`, ...) would grow
-/// exponentially.
-bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, bool shared) {
+/// exponentially. One exception: a comparison of views (a max pooling's mask,
+/// `window == max`, read by its count and by the gradient) is one compare
+/// per read, cheaper than a buffer's store and loads; its inputs compute
+/// nothing (`view`: buffers, leaves and layouts of them), so no chain grows.
+bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, const std::vector<bool>& view, bool shared) {
   const Node& node = g.node(n);
-  auto inputsCheap = [&] {
+  auto all = [&](const std::vector<bool>& of) {
     for (NodeId in : node.inputs)
-      if (!cheap[in]) return false;
+      if (!of[in]) return false;
     return true;
   };
+  auto inputsCheap = [&] { return all(cheap); };
+  auto inputsViews = [&] { return all(view); };
   switch (opKind(node.op)) {
   case OpKind::Leaf: return true;
-  // Unpatch sums a window of its input: recomputed per read, not an index move.
-  case OpKind::Layout: return node.op != Op::Concat && node.op != Op::Unpatch && inputsCheap();
-  case OpKind::Elementwise: return !shared && node.shape.isScalar() && inputsCheap();
+  // Unpatch sums a window of its input (unless the windows are disjoint): recomputed per read, not an index move.
+  case OpKind::Layout:
+    return node.op != Op::Concat && (node.op != Op::Unpatch || disjointWindows(node.attrs.ints)) && inputsCheap();
+  case OpKind::Elementwise:
+    if (shared && isComparison(node.op)) return inputsViews();
+    return !shared && node.shape.isScalar() && inputsCheap();
   case OpKind::Reduction:
   case OpKind::Contraction: return false;
   }
@@ -223,16 +241,19 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
   // One sweep in topological order; `cheap` only ever turns true (a node
   // that becomes materialized is cheap to read), so a stale false merely
   // materializes a little more.
-  std::vector<bool> cheap(g.size(), false);
+  std::vector<bool> cheap(g.size(), false), view(g.size(), false);
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n]) continue;
     OpKind kind = opKind(g.op(n));
     if (kind == OpKind::Reduction || kind == OpKind::Contraction) mat[n] = true;
     for (NodeId in : g.node(n).inputs)
-      if (!cheap[in] && !mayInline(g, n, in)) mat[in] = cheap[in] = true;
+      if ((!cheap[in] || regroupsView(g, n, in)) && !mayInline(g, n, in)) mat[in] = cheap[in] = view[in] = true;
     // A value read by several loops is computed once, unless it is a view.
-    if (uses[n] > 1 && !inSlot(n) && !cheapGiven(g, n, cheap, true)) mat[n] = true;
-    cheap[n] = mat[n] || inSlot(n) || cheapGiven(g, n, cheap, uses[n] > 1);
+    if (uses[n] > 1 && !inSlot(n) && !cheapGiven(g, n, cheap, view, true)) mat[n] = true;
+    cheap[n] = mat[n] || inSlot(n) || cheapGiven(g, n, cheap, view, uses[n] > 1);
+    view[n] = mat[n] || inSlot(n) || kind == OpKind::Leaf ||
+              (kind == OpKind::Layout && cheap[n] &&
+               std::all_of(g.node(n).inputs.begin(), g.node(n).inputs.end(), [&](NodeId in) { return view[in]; }));
   }
   materializeMatMulOperands(g, live, mat, inSlot);
   boundInlineSize(g, live, mat, inSlot);

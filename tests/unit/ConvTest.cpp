@@ -187,6 +187,10 @@ TEST_CASE("conv2d, max_pool, avg_pool: gradients in every form", "[conv][autodif
   checkGradient("conv2d(P, K, stride = 2, padding = \"same\")", p, "[2, 3, 3, 2]");
   checkGradient("conv2d(P, K, stride = [2, 3], padding = 1)", p, "[2, 3, 2, 2]");
   checkGradient("conv2d(P, K, stride = [1, 2])", p, "[2, 3, 2, 2]");
+  // Windows that do not overlap (stride >= size): unpatch moves elements instead of summing windows.
+  const std::string small = "param P[2, 5, 6, 3] = uniform(-1, 1)\nparam K[2, 2, 3, 2] = uniform(-1, 1)\n";
+  checkGradient("conv2d(P, K, stride = 2)", small, "[2, 2, 3, 2]");
+  checkGradient("conv2d(P, K, stride = 3, padding = 1)", small, "[2, 2, 3, 2]");
   const std::string even = "param P[2, 6, 5, 2] = uniform(-1, 1)\nparam K[2, 4, 2, 3] = uniform(-1, 1)\n";
   checkGradient("conv2d(P, K, padding = \"same\")", even, "[2, 6, 5, 3]");
   checkGradient("conv2d(P, K, stride = 2, padding = \"same\")", even, "[2, 3, 3, 3]");
@@ -196,6 +200,8 @@ TEST_CASE("conv2d, max_pool, avg_pool: gradients in every form", "[conv][autodif
   checkGradient("max_pool(P, [3, 2], stride = [1, 2])", img, "[2, 3, 3, 3]");
   checkGradient("avg_pool(P, 2)", img, "[2, 2, 3, 3]");
   checkGradient("avg_pool(P, 3, stride = 2)", img, "[2, 2, 3, 3]");
+  checkGradient("max_pool(P, 2, stride = 3)", img, "[2, 2, 2, 3]");
+  checkGradient("avg_pool(P, [2, 1], stride = [2, 3])", img, "[2, 2, 3, 3]");
   checkGradient("max_pool(relu(conv2d(P, K, padding = \"same\")), 2)",
                 img + "param K[3, 3, 3, 4] = uniform(-1, 1)\n", "[2, 2, 3, 4]");
 }

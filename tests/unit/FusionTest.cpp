@@ -169,3 +169,35 @@ TEST_CASE("codegen: hundreds of scalar updates of one form are one loop over the
     CHECK(c.session->read(c.cm->paramSlots[i])[0] == Approx(p - 0.01 * 2 * p).epsilon(1e-6));  // each its own slot
   }
 }
+
+TEST_CASE("fusion: a max pooling's gradient is one pass over the image, its mask recomputed where it is read",
+          "[fusion][conv]") {
+  // The mask `window == max` is read by its count and by the gradient; the
+  // windows' gradient reaches the image through unpatch, a move of elements
+  // when the windows are disjoint. Neither gets a buffer of its own.
+  nnjit::CompileOptions o;
+  o.trainStep = true;
+  std::string src = "input x[batch, 8, 8, 4]\nparam w[4] = 0.5\n"
+                    "loss = mean(square(max_pool(relu(x * w), 2)))\noptimizer sgd(lr = 0.1)\n";
+  nnjit::DiagnosticEngine diags("test.nn", src);
+  std::optional<std::string> schedule = nnjit::emitStage(src, "test.nn", nnjit::Stage::Schedule, o, diags);
+  REQUIRE(schedule);
+  INFO(*schedule);
+  CHECK(schedule->find(" = == ") == std::string::npos);
+  CHECK(schedule->find(" : [batch, 4, 4, 2, 2, 4]") == std::string::npos);  // no kernel in the windows' shape
+  CHECK(schedule->find("sum %") != std::string::npos);                       // the count of maxima, and w's gradient
+}
+
+TEST_CASE("fusion: a reshape that regroups a transpose reads it from a buffer, so its kernel stays vectors",
+          "[fusion]") {
+  Graph g;
+  Builder b(g);
+  NodeId w = b.make(Op::Param, {}, Attrs{0, {}, "W"}, Shape{12, 6});
+  NodeId t = b.transpose(w);
+  NodeId y = b.mul(b.reshape(t, Shape{6, 3, 4}), b.constant(2));
+  Schedule s = planFusion(g, {y}, [&](NodeId n) { return n == w; });
+  CHECK(s.materialized[t]);
+  NodeId view = b.mul(b.reshape(w, Shape{6, 3, 4}), b.constant(2));  // a slot's buffer is read in place
+  Schedule direct = planFusion(g, {view}, [&](NodeId n) { return n == w; });
+  CHECK(direct.kernels.size() == 1);
+}
