@@ -461,8 +461,10 @@ private:
     return ir_.CreateSelect(inFirst, value(node.inputs[0], a), value(node.inputs[1], b));
   }
 
+  /// Whether `root` can be read a vector at a time here: a buffer can (what
+  /// computed it does not matter), an inline value when all it computes can.
   bool vectorizable(NodeId root) {
-    return isLaneWise(g_, root, [&](NodeId n) { return isBuffer(n) || n == epilogueNode_; });
+    return isBuffer(root) || isLaneWise(g_, root, [&](NodeId n) { return isBuffer(n) || n == epilogueNode_; });
   }
 
   // ---- loops -------------------------------------------------------------------

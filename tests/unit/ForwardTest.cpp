@@ -1040,3 +1040,32 @@ TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same 
     CHECK(differ == 0);
   }
 }
+
+TEST_CASE("forward: a sum over the rows of a buffer runs a vector at a time, whatever computed the buffer",
+          "[forward]") {
+  // y is a concat (computed an element at a time) read by two kernels, so it
+  // has a buffer; the sum over its rows loads that buffer along its columns.
+  std::string src = "input x[batch, 20]\ny = concat(x, 2 * x, axis = 1)\nz = y * sum(y, axis = 0)\noutput z\n";
+  DiagnosticEngine diags("test.nn", src);
+  std::optional<std::string> ir = emitStage(src, "test.nn", Stage::Ir, predictIn(DType::F32), diags);
+  REQUIRE(ir);
+  size_t sum = ir->find(".Sum(");
+  REQUIRE(sum != std::string::npos);
+  std::string body = ir->substr(sum, ir->find("\n}\n", sum) - sum);
+  INFO(body);
+  bool vectorTarget = ir->find(" x float>") != std::string::npos;  // any vectors at all on this CPU
+  CHECK((body.find(" x float>") != std::string::npos) == vectorTarget);
+
+  Dataset d;
+  d.rows = 3;
+  d.columns.resize(1);
+  for (int64_t r = 0; r < 3; ++r)
+    for (int j = 0; j < 20; ++j) d.columns[0].push_back(static_cast<double>(r * 20 + j) / 7);
+  Got got = predict(src, DType::F32, &d, 3);
+  REQUIRE(got.ok);
+  for (int64_t r = 0; r < 3; ++r)
+    for (int j = 0; j < 40; ++j) {
+      auto x = [&](int64_t row) { return static_cast<double>(row * 20 + j % 20) / 7 * (j < 20 ? 1 : 2); };
+      CHECK(got.v[r * 40 + j] == Approx(x(r) * (x(0) + x(1) + x(2))).epsilon(1e-6));
+    }
+}
