@@ -14,7 +14,9 @@ bool mayInline(const Graph& g, NodeId c, NodeId in) {
   switch (node.op) {
   case Op::Reshape:  // unless it only adds or drops unit dims, a div/mod per element finds the source
     return sameUnitFree(g.shape(in), node.shape);
-  case Op::Unpatch:  // evaluates every window position, of which 1 in stride_h * stride_w holds the pixel
+  // Unpatch evaluates every window position, of which 1 in stride_h * stride_w
+  // holds the pixel; of disjoint windows it finds the one position directly.
+  case Op::Unpatch:
     return node.attrs.ints[2] * node.attrs.ints[3] == 1 || disjointWindows(node.attrs.ints);
   case Op::MatMul:   // read k or n times per element
   case Op::Concat:   // both sides are evaluated for every element
@@ -87,12 +89,13 @@ void boundInlineSize(const Graph& g, const std::vector<bool>& live, std::vector<
   }
 }
 
-/// Whether `n` is a reshape that regroups the elements of a view computed
-/// inline (a transpose, say): it would find each element by its flat index,
-/// one lane at a time, and keep its whole kernel scalar; a buffer it reads
-/// at the flat offset, a vector at a time.
+/// Whether `n` is a reshape that regroups the elements (not only unit dims)
+/// of `in`, a value computed inline, cheap as it may be (a transpose): it
+/// would find each element by its flat index, one lane at a time, and keep
+/// the whole kernel reading it scalar, where from a buffer it reads the flat
+/// offset a vector at a time. The buffer costs one pass over `in`.
 bool regroupsView(const Graph& g, NodeId n, NodeId in) {
-  return g.op(n) == Op::Reshape && opKind(g.op(in)) != OpKind::Leaf;
+  return g.op(n) == Op::Reshape && opKind(g.op(in)) != OpKind::Leaf && !sameUnitFree(g.shape(in), g.shape(n));
 }
 
 bool isComparison(Op op) { return op == Op::Greater || op == Op::GreaterEqual || op == Op::Equal; }

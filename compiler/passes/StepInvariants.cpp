@@ -13,26 +13,50 @@ namespace {
 
 using Dep = RowDependence;
 
-/// Below this many elements a value costs its chunks less than a slot of its own.
+/// Below this much work (elements computed or moved) a value costs its
+/// chunks less than a slot of its own.
 constexpr int64_t kMinElements = 256;
 
-/// Whether computing `n` takes a pass over memory a chunk would repeat: some
-/// op between it and the leaves moves or computes elements (a reshape is a view).
-bool doesWork(const Graph& g, NodeId n) {
-  Op op = g.op(n);
-  if (opKind(op) == OpKind::Leaf) return false;
-  if (op != Op::Reshape) return true;
-  return std::any_of(g.node(n).inputs.begin(), g.node(n).inputs.end(), [&](NodeId in) { return doesWork(g, in); });
-}
+/// Ops that only look at their input's elements in another shape: a chunk's
+/// kernel reads through them in place, where a slot would hold a copy.
+bool isView(Op op) { return op == Op::Reshape || op == Op::Slice || op == Op::Broadcast; }
 
-/// A value read by a chunk worth computing once: it reads no rows, it is a
-/// tensor of some size, and it is not a broadcast (which a chunk's kernel
-/// reads in place, where a slot would hold every copy).
-bool worthOnce(const Graph& g, const std::vector<Dep>& dep, NodeId n) {
-  const Shape& s = g.shape(n);
-  return dep[n] == Dep::None && g.op(n) != Op::Broadcast && !s.hasBatch() && s.staticElements() >= kMinElements &&
-         doesWork(g, n);
-}
+/// The row-independent values that a value computed from the rows reads, found
+/// from its input `n`: under views, the values they look at; a value worth
+/// computing once when the work of the largest op beneath it (the value
+/// itself, or an exp inside a sum) reaches kMinElements.
+class Frontier {
+public:
+  /// One forward sweep (creation order is topological): no recursion down a
+  /// chain as long as the model.
+  explicit Frontier(const Graph& g) : g_(g), workBelow_(g.size(), 0) {
+    for (NodeId n = 0; n < g.size(); ++n) {
+      Op op = g.op(n);
+      int64_t& w = workBelow_[n];
+      if (opKind(op) != OpKind::Leaf && !isView(op) && !g.shape(n).hasBatch()) w = g.shape(n).staticElements();
+      for (NodeId in : g.node(n).inputs) w = std::max(w, workBelow_[in]);
+    }
+  }
+
+  void add(NodeId n, std::vector<NodeId>& once) const {
+    std::vector<NodeId> stack{n};
+    while (!stack.empty()) {
+      NodeId v = stack.back();
+      stack.pop_back();
+      Op op = g_.op(v);
+      if (opKind(op) == OpKind::Leaf || workBelow_[v] < kMinElements) continue;
+      if (isView(op) || g_.shape(v).hasBatch()) {
+        stack.insert(stack.end(), g_.node(v).inputs.begin(), g_.node(v).inputs.end());
+        continue;
+      }
+      if (std::find(once.begin(), once.end(), v) == once.end()) once.push_back(v);
+    }
+  }
+
+private:
+  const Graph& g_;
+  std::vector<int64_t> workBelow_;  // by node: the elements of the largest op at or beneath it
+};
 
 } // namespace
 
@@ -51,10 +75,11 @@ void hoistStepInvariants(EntryPoints& ep, CompiledModel& cm) {
   std::vector<Dep> dep = rowDependence(p.graph, BatchSizeIs::Fixed);
   std::vector<bool> live = reachableFrom(p.graph, roots);
   std::vector<NodeId> once;
+  Frontier frontier(p.graph);
   for (NodeId n = 0; n < p.graph.size(); ++n) {
     if (!live[n] || dep[n] == Dep::None) continue;
     for (NodeId in : p.graph.node(n).inputs)
-      if (worthOnce(p.graph, dep, in) && std::find(once.begin(), once.end(), in) == once.end()) once.push_back(in);
+      if (dep[in] == Dep::None) frontier.add(in, once);
   }
   if (once.empty()) return;
 

@@ -286,3 +286,32 @@ TEST_CASE("train step by chunks: a weight's transpose is made once a step, befor
     for (size_t i = 0; i < chunked[p].size(); ++i)
       CHECK(chunked[p][i] == Approx(reference[p][i]).epsilon(1e-4).margin(1e-6));
 }
+
+TEST_CASE("train step by chunks: work on params alone moves out of the chunks, under views and small results too",
+          "[chunks]") {
+  // W1 @ tanh(V) is a product of params; the mean of exp(V) is small, the exp beneath it is not; the
+  // reshape of h is a view the chunks read in place.
+  std::string src = "input x[batch, 6]\ninput label[batch] : class(3)\nparam W1[6, 33] = he\n"
+                    "param V[33, 33] = glorot\nparam W2[33, 3] = glorot\n"
+                    "h = tanh(x @ (W1 @ tanh(V)))\n"
+                    "h2 = reshape(h, [batch, 3, 11]) * mean(reshape(exp(V * 0.01), [3, 11, 33]), axis = 2)\n"
+                    "loss = cross_entropy(reshape(h2, [batch, 33]) @ W2, label)\noptimizer sgd(lr = 0.05)\n";
+  CompileOptions o;
+  o.trainStep = true;
+  DiagnosticEngine diags("test.nn", src);
+  std::optional<std::string> schedule = emitStage(src, "test.nn", Stage::Schedule, o, diags);
+  REQUIRE(schedule);
+  INFO(*schedule);
+  size_t rows = schedule->find("function nnjit_train_rows");
+  REQUIRE(rows != std::string::npos);
+  std::string prepare = schedule->substr(0, rows), chunk = schedule->substr(rows);
+  chunk = chunk.substr(0, chunk.find("\n\n"));
+  for (const char* op : {"tanh %", "exp %", "sum %"}) CHECK(prepare.find(op) != std::string::npos);  // a mean is a sum
+  CHECK(chunk.find(": [33, 33]") == std::string::npos);  // neither tanh(V) nor exp(V * 0.01) per chunk
+  CHECK(chunk.find("@ %2, ") == std::string::npos);      // nor W1 @ tanh(V)
+
+  Compiled c = trainable(src);
+  std::vector<std::vector<double>> reference = train(*c.cm, 1, 1);
+  CHECK(train(*c.cm, 1, 3) == reference);
+  CHECK(train(*c.cm, 2, 1, true) == reference);
+}
