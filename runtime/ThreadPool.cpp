@@ -2,6 +2,7 @@
 #include "ThreadPool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace nnjit {
 namespace {
@@ -13,6 +14,16 @@ constexpr int64_t kMinParallelWork = 1 << 18;
 
 /// How long a worker polls for the next kernel before it sleeps.
 constexpr int kSpins = 1 << 14;
+
+using Clock = std::chrono::steady_clock;
+
+/// A caller's share shorter than this (a few microseconds) is too short to
+/// tell a late worker from a wake-up or a cache miss.
+constexpr Clock::duration kShortestTold = std::chrono::microseconds(20);
+
+/// After a late worker the caller runs alone for this many kernels per share
+/// time the worker cost it, up to the most (a second or so of small steps).
+constexpr int64_t kAlonePerShareLost = 4, kMostAlone = 1 << 14;
 
 inline void relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -58,29 +69,48 @@ bool ThreadPool::claim(int index, uint64_t generation) {
 }
 
 void ThreadPool::parallelFor(KernelRange range, void* const* args, int64_t batch, int64_t count, int64_t cost) {
-  if (workers_.empty() || count < 2 || count * std::max<int64_t>(cost, 1) < kMinParallelWork) {
+  bool light = count < 2 || count * std::max<int64_t>(cost, 1) < kMinParallelWork;
+  if (workers_.empty() || light || aloneLeft_ > 0) {
+    if (!light && aloneLeft_ > 0) --aloneLeft_;
     if (count > 0) range(args, batch, 0, count);
     return;
   }
   job_ = Job{range, args, batch, count};
   uint64_t generation = generation_.fetch_add(1, std::memory_order_seq_cst) + 1;
-  if (sleeping_.load(std::memory_order_seq_cst) > 0) {
+  bool allPolling = sleeping_.load(std::memory_order_seq_cst) == 0;
+  if (!allPolling) {
     std::lock_guard<std::mutex> lock(mutex_);
     wake_.notify_all();
   }
+  Clock::time_point start = Clock::now();
   runShare(job_, 0);
+  Clock::duration own = Clock::now() - start, waited{};
+  bool missed = false;
   for (int t = 1; t < threads(); ++t) {
     if (claim(t, generation)) {
+      missed = missed || allPolling;  // a sleeping worker may take this long to wake
       runShare(job_, t);
       continue;
     }
     // A worker has it: after a short spin, give the core away rather than
     // spin through a time slice that worker may need.
+    Clock::time_point waitStart = Clock::now();
     for (int spin = 0; shares_[t].finished.load(std::memory_order_acquire) != generation; ++spin) {
       if (spin < kSpins) relax();
       else std::this_thread::yield();
     }
+    waited += Clock::now() - waitStart;
   }
+  noteLateness(own, waited, missed);
+}
+
+void ThreadPool::noteLateness(Clock::duration own, Clock::duration waited, bool missed) {
+  if (own < kShortestTold || !(missed || waited > own)) return;
+  // A worker that lost its core for a time slice (milliseconds) leaves the
+  // work to the caller for a while; a hiccup of tens of microseconds, for a
+  // few kernels. A missed share counts as one share's time.
+  int64_t sharesLost = missed ? 1 : waited / own;
+  aloneLeft_ = std::min(kAlonePerShareLost * sharesLost, kMostAlone);
 }
 
 void ThreadPool::work(int index) {

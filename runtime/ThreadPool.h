@@ -4,6 +4,7 @@
 #include "Workers.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -16,6 +17,12 @@ namespace nnjit {
 /// next kernel (a train step hands over many in a row), then sleep. A share
 /// whose worker has not claimed it by the time the caller is done with its
 /// own (the worker lost its core to another process) the caller runs itself.
+/// A worker that is late (it missed its share while polling for it, or it
+/// kept the caller waiting longer than the caller's own share took: it was
+/// descheduled, the machine has no core to spare) makes the pool run the
+/// next kernels on the caller alone, as many as the wait would have paid
+/// for: on a busy machine the threads then cost about what one thread does,
+/// not a time slice per kernel. Who runs which units never changes a result.
 class ThreadPool {
 public:
   explicit ThreadPool(int threads);
@@ -43,6 +50,9 @@ private:
   void work(int index);
   void runShare(const Job& job, int index) const;
   bool claim(int index, uint64_t generation);
+  /// After a kernel: whether a worker was late, keeping the caller `waited`
+  /// past its own share's `own`, or (`missed`) not taking its share at all.
+  void noteLateness(std::chrono::steady_clock::duration own, std::chrono::steady_clock::duration waited, bool missed);
 
   std::vector<std::thread> workers_;
   std::vector<Share> shares_;
@@ -50,6 +60,7 @@ private:
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
+  int64_t aloneLeft_ = 0;  // kernels still to run on the calling thread alone
   std::mutex mutex_;
   std::condition_variable wake_;
 };

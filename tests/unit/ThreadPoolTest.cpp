@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 using namespace nnjit;
@@ -39,4 +42,48 @@ TEST_CASE("thread pool: light work stays on the calling thread", "[threads]") {
   void* args[] = {&hits};
   pool.parallelFor(countUnits, args, 1, 10, 1);
   CHECK(std::count(hits.begin(), hits.end(), 1) == 10);
+}
+
+namespace {
+
+/// Records which thread ran each unit, each share taking `callerMs` on the
+/// calling thread and `workerMs` on a worker (one that lost its core to
+/// another process is slow).
+struct Recorder {
+  std::thread::id caller = std::this_thread::get_id();
+  std::vector<std::thread::id> ranOn;
+  int callerMs = 0, workerMs = 0;
+};
+
+void recordUnits(void* const* args, int64_t, int64_t begin, int64_t end) {
+  auto* r = static_cast<Recorder*>(args[0]);
+  bool onCaller = std::this_thread::get_id() == r->caller;
+  std::this_thread::sleep_for(std::chrono::milliseconds(onCaller ? r->callerMs : r->workerMs));
+  for (int64_t u = begin; u < end; ++u) r->ranOn[u] = std::this_thread::get_id();
+}
+
+/// Runs 8 heavy units; whether the caller ran every one.
+bool allOnCaller(ThreadPool& pool, Recorder& r) {
+  r.ranOn.assign(8, std::thread::id());
+  void* args[] = {&r};
+  pool.parallelFor(recordUnits, args, 1, 8, 1 << 20);
+  return std::all_of(r.ranOn.begin(), r.ranOn.end(), [&](std::thread::id t) { return t == r.caller; });
+}
+
+} // namespace
+
+TEST_CASE("thread pool: a worker that keeps the caller waiting leaves the next kernels to the caller", "[threads]") {
+  ThreadPool pool(2);
+  Recorder r;
+  r.callerMs = 5;  // long enough for the worker to take its share first
+  r.workerMs = 60;
+  CHECK_FALSE(allOnCaller(pool, r));
+  // The worker cost the caller 11 of its shares: the next kernels, and more, run on the caller alone.
+  r.workerMs = 2;
+  for (int k = 0; k < 16; ++k) CHECK(allOnCaller(pool, r));
+  // Then the worker is tried again, and keeps its share while it is on time.
+  bool spread = false;
+  for (int k = 0; k < 64 && !spread; ++k) spread = !allOnCaller(pool, r);
+  CHECK(spread);
+  CHECK_FALSE(allOnCaller(pool, r));
 }
