@@ -108,8 +108,9 @@ void ThreadPool::noteLateness(Clock::duration own, Clock::duration waited, bool 
   if (own < kShortestTold || !(missed || waited > own)) return;
   // A worker that lost its core for a time slice (milliseconds) leaves the
   // work to the caller for a while; a hiccup of tens of microseconds, for a
-  // few kernels. A missed share counts as one share's time.
-  int64_t sharesLost = missed ? 1 : waited / own;
+  // few kernels. A missed share (the worker had all of the caller's share to
+  // take it, polling) says its core is gone for longer: it counts as four.
+  int64_t sharesLost = missed ? 4 : waited / own;
   aloneLeft_ = std::min(kAlonePerShareLost * sharesLost, kMostAlone);
 }
 
