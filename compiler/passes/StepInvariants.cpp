@@ -29,7 +29,7 @@ class Frontier {
 public:
   /// One forward sweep (creation order is topological): no recursion down a
   /// chain as long as the model.
-  explicit Frontier(const Graph& g) : g_(g), workBelow_(g.size(), 0) {
+  explicit Frontier(const Graph& g) : g_(g), workBelow_(g.size(), 0), taken_(g.size(), false) {
     for (NodeId n = 0; n < g.size(); ++n) {
       Op op = g.op(n);
       int64_t& w = workBelow_[n];
@@ -38,7 +38,7 @@ public:
     }
   }
 
-  void add(NodeId n, std::vector<NodeId>& once) const {
+  void add(NodeId n, std::vector<NodeId>& once) {
     std::vector<NodeId> stack{n};
     while (!stack.empty()) {
       NodeId v = stack.back();
@@ -49,13 +49,15 @@ public:
         stack.insert(stack.end(), g_.node(v).inputs.begin(), g_.node(v).inputs.end());
         continue;
       }
-      if (std::find(once.begin(), once.end(), v) == once.end()) once.push_back(v);
+      if (!taken_[v]) once.push_back(v);
+      taken_[v] = true;
     }
   }
 
 private:
   const Graph& g_;
   std::vector<int64_t> workBelow_;  // by node: the elements of the largest op at or beneath it
+  std::vector<bool> taken_;         // by node: already among the values computed once
 };
 
 } // namespace
