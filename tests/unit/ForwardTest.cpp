@@ -1002,13 +1002,14 @@ std::vector<double> chainProduct(int64_t m, int64_t k, int64_t n, bool fused, co
 } // namespace
 
 TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same order as one pass", "[forward][matmul]") {
-  // k = 1100 rows of a 70-wide B: a panel (1100 x 64 elements) outgrows the
+  // k = 2300 rows of a 70-wide B: a panel (2300 x 64 elements) outgrows the
   // block that stays in L2, so the tiles take k in three blocks, each going
   // on from the sums the last left in C; the result must be the one chain
   // of multiply-adds per element that one pass computes, bit for bit (row
   // and column tails, an epilogue, and A read transposed included).
-  std::string src = "param A[9, 1100] = uniform(-1, 1)\nparam P[1100, 9] = uniform(-1, 1)\n"
-                    "param M[1100, 70] = uniform(-1, 1)\nparam b[70] = uniform(-1, 1)\n"
+  constexpr int64_t k = 2300;
+  std::string src = fmt::format("param A[9, {0}] = uniform(-1, 1)\nparam P[{0}, 9] = uniform(-1, 1)\n"
+                                "param M[{0}, 70] = uniform(-1, 1)\nparam b[70] = uniform(-1, 1)\n", k) +
                     "y = concat(relu(A @ M + b), transpose(P) @ M, axis = 0)\noutput y\n";
   bool fused = __builtin_cpu_supports("fma") && !std::getenv("NNJIT_CPU");
   for (DType dt : {DType::F32, DType::F64}) {
@@ -1022,12 +1023,12 @@ TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same 
       if (c.cm->slots[i].kind == SlotKind::Param) v[c.cm->slots[i].name] = s.read(static_cast<int>(i));
     s.run(c.cm->predict, 1);
     std::vector<double> got = s.read(c.cm->outputSlot, 18 * 70);
-    auto a = [&](int64_t i, int64_t p) { return v["A"][i * 1100 + p]; };
+    auto a = [&](int64_t i, int64_t p) { return v["A"][i * k + p]; };
     auto pt = [&](int64_t i, int64_t p) { return v["P"][p * 9 + i]; };
     auto m = [&](int64_t p, int64_t j) { return v["M"][p * 70 + j]; };
     bool f32 = dt == DType::F32;
-    std::vector<double> top = f32 ? chainProduct<float>(9, 1100, 70, fused, a, m) : chainProduct<double>(9, 1100, 70, fused, a, m);
-    std::vector<double> bottom = f32 ? chainProduct<float>(9, 1100, 70, fused, pt, m) : chainProduct<double>(9, 1100, 70, fused, pt, m);
+    std::vector<double> top = f32 ? chainProduct<float>(9, k, 70, fused, a, m) : chainProduct<double>(9, k, 70, fused, a, m);
+    std::vector<double> bottom = f32 ? chainProduct<float>(9, k, 70, fused, pt, m) : chainProduct<double>(9, k, 70, fused, pt, m);
     for (size_t e = 0; e < top.size(); ++e) {
       double biased = f32 ? static_cast<double>(static_cast<float>(top[e]) + static_cast<float>(v["b"][e % 70]))
                           : top[e] + v["b"][e % 70];
