@@ -103,7 +103,16 @@ public:
         llvm::Value* group = ir_.CreateSub(unit, mul(panel, groups));
         llvm::Value* j = mul(panel, i64(tiling_.panel()));
         auto full = [&] { groupTiles(group, j, fullMasks); };
-        auto tail = [&] { groupTiles(group, j, tailMasks); };
+        // A width known only at run time (the batch, as in transpose(W @ transpose(dz)))
+        // gets a half-width tile too: at 32 columns of a 4-vector tile, half its FMAs
+        // would run on empty lanes.
+        int halfVectors = tiling_.vectors / 2;
+        auto tail = [&] {
+          if (llvm::isa<llvm::ConstantInt>(rest) || halfVectors < 1) return groupTiles(group, j, tailMasks);
+          std::vector<llvm::Value*> halfMasks(tailMasks.begin(), tailMasks.begin() + halfVectors);
+          ifElse(ir_.CreateICmpULE(rest, i64(int64_t(halfVectors) * lanes_)), [&] { groupTiles(group, j, halfMasks); },
+                 [&] { groupTiles(group, j, tailMasks); });
+        };
         if (tailVectors == 0) full();
         else if (fullCount && fullCount->isZero()) tail();
         else ifElse(ir_.CreateICmpULT(panel, fullPanels), full, tail);

@@ -1070,3 +1070,35 @@ TEST_CASE("forward: a sum over the rows of a buffer runs a vector at a time, wha
       CHECK(got.v[r * 40 + j] == Approx(x(r) * (x(0) + x(1) + x(2))).epsilon(1e-6));
     }
 }
+
+TEST_CASE("forward: a product as wide as the batch, every width up to two panels", "[forward][matmul]") {
+  // W @ transpose(x) has the batch for its columns, known only at run time:
+  // the last panel takes a half-width tile when it is narrow enough.
+  std::string src = "input x[batch, 9]\nparam W[70, 9] = uniform(-1, 1)\ny = W @ transpose(x)\noutput y\n";
+  for (int64_t rows : {1, 5, 16, 31, 32, 33, 47, 64, 65, 100, 128}) {
+    Dataset d;
+    d.rows = rows;
+    d.columns.resize(1);
+    for (int64_t i = 0; i < rows * 9; ++i) d.columns[0].push_back(std::sin(0.37 * static_cast<double>(i)));
+    Compiled c(src, predictIn(DType::F64));
+    REQUIRE(c.ok());
+    Session& s = *c.session;
+    s.initParams(5);
+    std::vector<double> w = s.read(c.cm->paramSlots[0]);
+    std::vector<int64_t> order(rows);
+    std::iota(order.begin(), order.end(), 0);
+    s.reserveRows(rows);
+    s.feed(d, order, 0, rows, {0});
+    s.run(c.cm->predict, rows);
+    std::vector<double> got = s.read(c.cm->outputSlot, 70 * rows);
+    INFO(rows << " rows");
+    size_t wrong = 0;
+    for (int64_t i = 0; i < 70; ++i)
+      for (int64_t j = 0; j < rows; ++j) {
+        double want = 0;
+        for (int64_t p = 0; p < 9; ++p) want += w[i * 9 + p] * d.columns[0][j * 9 + p];
+        wrong += std::abs(got[i * rows + j] - want) > 1e-12;
+      }
+    CHECK(wrong == 0);
+  }
+}
