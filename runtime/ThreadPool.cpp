@@ -88,7 +88,7 @@ void ThreadPool::parallelFor(KernelRange range, void* const* args, int64_t batch
   bool missed = false;
   for (int t = 1; t < threads(); ++t) {
     if (claim(t, generation)) {
-      missed = missed || allPolling;  // a sleeping worker may take this long to wake
+      missed = true;
       runShare(job_, t);
       continue;
     }
@@ -101,7 +101,9 @@ void ThreadPool::parallelFor(KernelRange range, void* const* args, int64_t batch
     }
     waited += Clock::now() - waitStart;
   }
-  noteLateness(own, waited, missed);
+  // A worker woken from sleep is late by its wake-up (milliseconds for an idle
+  // virtual CPU), which says nothing about the next kernels.
+  if (allPolling) noteLateness(own, waited, missed);
 }
 
 void ThreadPool::noteLateness(Clock::duration own, Clock::duration waited, bool missed) {

@@ -17,9 +17,10 @@ namespace nnjit {
 /// next kernel (a train step hands over many in a row), then sleep. A share
 /// whose worker has not claimed it by the time the caller is done with its
 /// own (the worker lost its core to another process) the caller runs itself.
-/// A worker that is late (it missed its share while polling for it, or it
-/// kept the caller waiting longer than the caller's own share took: it was
-/// descheduled, the machine has no core to spare) makes the pool run the
+/// A worker that was polling for the kernel and is late (it missed its
+/// share, or it kept the caller waiting longer than the caller's own share
+/// took: it was descheduled, the machine has no core to spare; a worker woken
+/// from sleep is late by its wake-up, which is not counted) makes the pool run the
 /// next kernels on the caller alone, as many as the wait would have paid
 /// for: on a busy machine the threads then cost about what one thread does,
 /// not a time slice per kernel. Who runs which units never changes a result.

@@ -75,12 +75,22 @@ bool allOnCaller(ThreadPool& pool, Recorder& r) {
 TEST_CASE("thread pool: a worker that keeps the caller waiting leaves the next kernels to the caller", "[threads]") {
   ThreadPool pool(2);
   Recorder r;
-  r.callerMs = 5;  // long enough for the worker to take its share first
-  r.workerMs = 60;
-  CHECK_FALSE(allOnCaller(pool, r));
-  // The worker cost the caller 11 of its shares: the next kernels, and more, run on the caller alone.
-  r.workerMs = 2;
-  for (int k = 0; k < 16; ++k) CHECK(allOnCaller(pool, r));
+  // A kernel with nothing to do wakes the worker, which then polls for the
+  // next: only a polling worker's lateness counts (a sleeping one's is its
+  // wake-up). A loaded machine may put it back to sleep first: try again.
+  bool alone = false;
+  for (int attempt = 0; attempt < 20 && !alone; ++attempt) {
+    r.callerMs = r.workerMs = 0;
+    allOnCaller(pool, r);
+    r.callerMs = 5;  // long enough for the worker to take its share first
+    r.workerMs = 60;
+    allOnCaller(pool, r);
+    // The worker cost the caller 11 of its shares: the next kernels, and more, run on the caller alone.
+    r.callerMs = r.workerMs = 2;
+    alone = allOnCaller(pool, r);
+  }
+  REQUIRE(alone);
+  for (int k = 0; k < 15; ++k) CHECK(allOnCaller(pool, r));
   // Then the worker is tried again, and keeps its share while it is on time.
   bool spread = false;
   for (int k = 0; k < 64 && !spread; ++k) spread = !allOnCaller(pool, r);
