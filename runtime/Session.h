@@ -60,6 +60,11 @@ public:
   /// other processes' shares, adds them in the fixed tree of addTrainSums and
   /// runs the finish: the same bits for any threads and processes.
   void trainStep(int64_t rows);
+  /// Everything a train step on up to `rows` rows allocates the first time
+  /// (each chunk's sums and arena, the arenas of its functions), now: a
+  /// training run calls it before its first batch, so that no step
+  /// allocates. Collective, like the first step, in a process group.
+  void prepareTrainStep(int64_t rows);
   /// The chunks of a batch of `rows` rows (1 for a model that does not train by chunks).
   int64_t trainChunks(int64_t rows) const;
   /// The chunks whose sums the session holds now: the most a step has had.

@@ -119,6 +119,17 @@ void Session::trainStep(int64_t rows) {
   run(cm_.trainFinish, rows);
 }
 
+void Session::prepareTrainStep(int64_t rows) {
+  NNJIT_CHECK(rows <= capacity_ && rows > 0, "a train step prepared without its buffers");
+  if (!cm_.trainFinish) return fitArena(cm_.trainStep, rows);
+  int64_t chunks = trainChunks(rows);
+  if (chunks > static_cast<int64_t>(chunks_.tables.size())) prepareTrainChunks(chunks);
+  auto [first, last] = group_ ? chunksOf(chunks, group_->rank(), group_->size()) : std::pair<int64_t, int64_t>{0, chunks};
+  pointChunkTables(first, last, pool_ && last - first >= threads());
+  if (cm_.trainPrepare) fitArena(cm_.trainPrepare, rows);
+  fitArena(cm_.trainFinish, rows);
+}
+
 void Session::pointChunkTables(int64_t first, int64_t last, bool sideBySide) {
   for (int64_t c = first; c < last; ++c) {
     std::vector<void*>& table = chunks_.tables[c];

@@ -101,6 +101,7 @@ public:
     rows_ = hasRows ? static_cast<int64_t>(plan.trainRows.size()) : 1;
     batch_ = hasRows ? (plan.batch > 0 ? std::min(plan.batch, rows_) : rows_) : 1;
     s_.reserveRows(std::max<int64_t>(batch_, 1));
+    if (cm_.canTrain()) s_.prepareTrainStep(std::max<int64_t>(batch_, 1));
     firstEpoch_ = s_.epochsDone + 1;
     // Saturating: the API bounds epochs, but a progress figure must never overflow.
     if (__builtin_add_overflow(s_.epochsDone, plan.epochs, &progress_.lastEpoch)) progress_.lastEpoch = INT64_MAX;

@@ -235,6 +235,25 @@ TEST_CASE("train step by chunks: the chunks' sums are held for the batches train
   CHECK(Session::bytesFor(*c.cm, 10000, 64) < Session::bytesFor(*c.cm, 10000, 10000));
 }
 
+TEST_CASE("train step by chunks: a run lays out its chunks before its first step, which then allocates nothing",
+          "[chunks]") {
+  Compiled prepared = trainable(kModel), lazy = trainable(kModel);
+  for (Compiled* c : {&prepared, &lazy}) {
+    c->session->initParams(3);
+    feedAll(*c->session, makeData());
+  }
+  prepared.session->prepareTrainStep(kRows);
+  CHECK(prepared.session->trainChunksHeld() == 4);
+  CHECK(lazy.session->trainChunksHeld() == 0);
+  for (Compiled* c : {&prepared, &lazy}) {
+    c->session->setScalar(c->cm->stepSlot, 1);
+    c->session->trainStep(kRows);
+  }
+  CHECK(prepared.session->trainChunksHeld() == 4);
+  for (size_t p = 0; p < prepared.cm->paramSlots.size(); ++p)
+    CHECK(prepared.session->read(prepared.cm->paramSlots[p]) == lazy.session->read(lazy.cm->paramSlots[p]));
+}
+
 TEST_CASE("train step by chunks: batches of changing sizes through a wide layer give the same bits on any processes",
           "[chunks]") {
   // A weight past ~512 x 512 turns dZ @ transpose(W) into transpose(W @ transpose(dZ)), read down its rows; and a
