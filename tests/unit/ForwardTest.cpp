@@ -1071,6 +1071,23 @@ TEST_CASE("forward: a sum over the rows of a buffer runs a vector at a time, wha
     }
 }
 
+TEST_CASE("forward: a product as wide as the batch has a half-width tile for a narrow last panel",
+          "[forward][matmul]") {
+  auto tiles = [](const std::string& product) {  // the register tiles' k loops in the IR
+    std::string src = "input x[batch, 9]\nparam W[70, 9] = 0.5\nparam V[9, 70] = 0.5\ny = " + product + "\noutput y\n";
+    DiagnosticEngine diags("test.nn", src);
+    std::optional<std::string> ir = emitStage(src, "test.nn", Stage::Ir, predictIn(DType::F32), diags);
+    REQUIRE(ir);
+    size_t count = 0;
+    for (size_t at = ir->find("\nmm.fma"); at != std::string::npos; at = ir->find("\nmm.fma", at + 1)) ++count;
+    return count;
+  };
+  // W @ V: 70 columns, a full panel and a masked one. W @ transpose(x): the
+  // batch's columns, and a third tile for a last panel of at most half a tile.
+  CHECK(tiles("W @ V") == 2);
+  CHECK(tiles("W @ transpose(x)") == 3);
+}
+
 TEST_CASE("forward: a product as wide as the batch, every width up to two panels", "[forward][matmul]") {
   // W @ transpose(x) has the batch for its columns, known only at run time:
   // the last panel takes a half-width tile when it is narrow enough.
