@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <tuple>
+#include <vector>
 
 namespace nnjit {
 
@@ -58,16 +60,81 @@ struct Tiling {
   int64_t panel() const { return int64_t(vectors) * lanes; }
 };
 
-Tiling tilingFor(llvm::Type* elem, const VectorTarget& target, llvm::Value* n) {
+/// The rows of k one pass of the row tiles takes, for panels `panel` elements wide.
+int64_t blockRowsFor(int64_t panel, llvm::Type* elem) {
+  return std::max<int64_t>(64, kPanelBlockBytes / (panel * int64_t(elem->getPrimitiveSizeInBits() / 8)));
+}
+
+/// Whether a k this long is taken in blocks of blockRowsFor rows.
+bool takenInBlocks(int64_t likelyK, int64_t panel, llvm::Type* elem) { return likelyK > 2 * blockRowsFor(panel, elem); }
+
+/// What a dim of a product is likely to be: itself when a constant, else
+/// the batch taken as 32 rows (a train step's chunk) times its known factor.
+int64_t likelyExtent(llvm::Value* d) {
+  return knownFactor(d) * (llvm::isa<llvm::ConstantInt>(d) ? 1 : 32);
+}
+
+/// Cycles per step of k for a tile of `rows` x `vectors` registers, on a core
+/// with two FMA pipes and two vector loads a cycle: its FMAs, its loads (a
+/// broadcast per row, a vector of B per column block), or the latency of an
+/// accumulator's chain of FMAs, whichever binds.
+double tileStepCycles(int rows, int vectors) {
+  return std::max({rows * vectors / 2.0, (rows + vectors) / 2.0, 4.0});
+}
+
+/// Cycles per step of k for all of C's tiles, and how many panels they take.
+struct TilingCost {
+  double cycles;
+  int64_t panels;
+};
+
+TilingCost tilingCost(int rows, int vectors, int lanes, int64_t m, int64_t n) {
+  int64_t panel = int64_t(vectors) * lanes;
+  int64_t full = n / panel, rest = n - full * panel;
+  int tail = static_cast<int>((rest + lanes - 1) / lanes);
+  double perGroup = double(full) * tileStepCycles(rows, vectors) + (tail ? tileStepCycles(rows, tail) : 0);
+  return {double((m + rows - 1) / rows) * perGroup, full + (tail ? 1 : 0)};
+}
+
+/// The tile shape for an m x n x k product. BLIS's shape for the registers
+/// comes first: rows x vectors accumulators, one register per B vector and
+/// one for the broadcast (6 x 4 of 32 registers with AVX-512, 6 x 2 of 16
+/// with AVX2). Its 6 rows waste an eighth of the FMAs on a chunk of 32 rows
+/// (36 computed), so a shape of at least 12 accumulators whose rows divide m
+/// (8 x 3, 4 x 4) takes over where it saves 2% of the cycles; among near-equal
+/// ones, the most accumulators, then the fewest panels (A read the fewest
+/// times). Not when k is taken in blocks: those products (a wide dense
+/// layer, a convolution's weight gradient) read their operands from beyond
+/// L1, and narrower panels made none of them measurably faster.
+Tiling tilingFor(llvm::Type* elem, const VectorTarget& target, llvm::Value* m, llvm::Value* n, llvm::Value* k) {
   Tiling t;
   t.lanes = target.bits / static_cast<int>(elem->getPrimitiveSizeInBits());
-  // rows x vectors accumulators, one register per B vector and one for the
-  // broadcast: 6 x 4 of 32 registers (AVX-512), 6 x 2 of 16 (AVX2), as BLIS.
   int maxVectors = target.registers >= 32 ? 4 : 2;
-  int vectorsNeeded = maxVectors;
-  if (auto* c = llvm::dyn_cast<llvm::ConstantInt>(n)) vectorsNeeded = static_cast<int>((c->getSExtValue() + t.lanes - 1) / t.lanes);
-  t.vectors = std::clamp(vectorsNeeded, 1, maxVectors);
-  t.rows = std::min(kMaxTileRows, (target.registers - 1 - t.vectors) / t.vectors);
+  int64_t likelyM = likelyExtent(m), likelyN = likelyExtent(n);
+  if (llvm::isa<llvm::ConstantInt>(n))  // a batch's width may be wide
+    maxVectors = static_cast<int>(std::clamp<int64_t>((likelyN + t.lanes - 1) / t.lanes, 1, maxVectors));
+  auto rowsFor = [&](int vectors) { return std::min(kMaxTileRows, (target.registers - 1 - vectors) / vectors); };
+  struct Shape {
+    int rows, vectors;
+    TilingCost cost;
+    auto rank() const { return std::make_tuple(rows * vectors, -cost.panels, rows); }
+  };
+  std::vector<Shape> shapes;  // BLIS's first
+  for (int v = maxVectors; v >= 1; --v)
+    for (int r : {rowsFor(v), 4})
+      if (r == rowsFor(v) || (r < rowsFor(v) && r * v >= 12))
+        shapes.push_back({r, v, tilingCost(r, v, t.lanes, likelyM, likelyN)});
+  Shape chosen = shapes.front();
+  double fewest = chosen.cost.cycles;
+  for (const Shape& s : shapes) fewest = std::min(fewest, s.cost.cycles);
+  bool blocked = takenInBlocks(likelyExtent(k), int64_t(chosen.vectors) * t.lanes, elem);
+  if (!blocked && fewest < 0.98 * chosen.cost.cycles) {
+    chosen = {};
+    for (const Shape& s : shapes)
+      if (s.cost.cycles <= 1.01 * fewest && (chosen.rows == 0 || s.rank() > chosen.rank())) chosen = s;
+  }
+  t.rows = chosen.rows;
+  t.vectors = chosen.vectors;
   return t;
 }
 
@@ -81,7 +148,7 @@ class MatMulEmitter {
 public:
   MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
                 const TileEpilogue& epilogue)
-      : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.n)),
+      : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.m, ops.n, ops.k)),
         fma_(target.fma) {
     lanes_ = tiling_.lanes;
     vec_ = llvm::FixedVectorType::get(elem, lanes_);
@@ -118,10 +185,9 @@ public:
         else ifElse(ir_.CreateICmpULT(panel, fullPanels), full, tail);
       });
     };
-    int64_t blockRows = std::max<int64_t>(64, kPanelBlockBytes / (tiling_.panel() * int64_t(elemBytes())));
-    // A batch dim is taken as 32 rows: enough to tell a convolution's k from a dense layer's.
-    int64_t likelyK = knownFactor(ops_.k) * (llvm::isa<llvm::ConstantInt>(ops_.k) ? 1 : 32);
-    if (!ops_.partialSumsInC || likelyK <= 2 * blockRows) return units();
+    int64_t blockRows = blockRowsFor(tiling_.panel(), elem_);
+    // A batch dim is taken as 32 rows (likelyExtent): enough to tell a convolution's k from a dense layer's.
+    if (!ops_.partialSumsInC || !takenInBlocks(likelyExtent(ops_.k), tiling_.panel(), elem_)) return units();
     // Each thread's units take every block in turn: its tiles of C are its own throughout.
     llvm::Value* blocks = ceilDiv(ir_, ops_.k, blockRows);
     blocks = ir_.CreateSelect(ir_.CreateICmpSGT(blocks, i64(1)), blocks, i64(1));  // k = 0: one, empty
@@ -307,7 +373,7 @@ private:
 } // namespace
 
 MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops) {
-  Tiling t = tilingFor(elem, target, ops.n);
+  Tiling t = tilingFor(elem, target, ops.m, ops.n, ops.k);
   llvm::Value* count = ir.CreateMul(ceilDiv(ir, ops.n, t.panel()), ceilDiv(ir, ops.m, t.rows));
   auto* k = llvm::dyn_cast<llvm::ConstantInt>(ops.k);
   return {count, t.rows * t.panel() * (k ? k->getSExtValue() : 64)};

@@ -2,6 +2,7 @@
 // in every broadcasting and axis form, against a plain double C++ reference,
 // in float32 and float64, at several random points.
 #include "TestSupport.h"
+#include "HostInfo.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -1042,13 +1043,22 @@ TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same 
   }
 }
 
+namespace {
+
+/// The LLVM IR (before LLVM's optimizer) of `src`'s predict function in f32.
+std::optional<std::string> predictIr(const std::string& src) {
+  DiagnosticEngine diags("test.nn", src);
+  return emitStage(src, "test.nn", Stage::Ir, predictIn(DType::F32), diags);
+}
+
+} // namespace
+
 TEST_CASE("forward: a sum over the rows of a buffer runs a vector at a time, whatever computed the buffer",
           "[forward]") {
   // y is a concat (computed an element at a time) read by two kernels, so it
   // has a buffer; the sum over its rows loads that buffer along its columns.
   std::string src = "input x[batch, 20]\ny = concat(x, 2 * x, axis = 1)\nz = y * sum(y, axis = 0)\noutput z\n";
-  DiagnosticEngine diags("test.nn", src);
-  std::optional<std::string> ir = emitStage(src, "test.nn", Stage::Ir, predictIn(DType::F32), diags);
+  std::optional<std::string> ir = predictIr(src);
   REQUIRE(ir);
   size_t sum = ir->find(".Sum(");
   REQUIRE(sum != std::string::npos);
@@ -1075,8 +1085,7 @@ TEST_CASE("forward: a product as wide as the batch has a half-width tile for a n
           "[forward][matmul]") {
   auto tiles = [](const std::string& product) {  // the register tiles' k loops in the IR
     std::string src = "input x[batch, 9]\nparam W[70, 9] = 0.5\nparam V[9, 70] = 0.5\ny = " + product + "\noutput y\n";
-    DiagnosticEngine diags("test.nn", src);
-    std::optional<std::string> ir = emitStage(src, "test.nn", Stage::Ir, predictIn(DType::F32), diags);
+    std::optional<std::string> ir = predictIr(src);
     REQUIRE(ir);
     size_t count = 0;
     for (size_t at = ir->find("\nmm.fma"); at != std::string::npos; at = ir->find("\nmm.fma", at + 1)) ++count;
@@ -1086,6 +1095,27 @@ TEST_CASE("forward: a product as wide as the batch has a half-width tile for a n
   // batch's columns, and a third tile for a last panel of at most half a tile.
   CHECK(tiles("W @ V") == 2);
   CHECK(tiles("W @ transpose(x)") == 3);
+}
+
+TEST_CASE("forward: a product over a chunk's rows takes tiles whose rows divide 32", "[forward][matmul]") {
+  // The rows of the first register tile: one broadcast of A per row in its k loop.
+  auto tileRows = [](const std::string& decls, const std::string& product) {
+    std::string src = decls + "y = " + product + "\noutput y\n";
+    std::optional<std::string> ir = predictIr(src);
+    REQUIRE(ir);
+    size_t begin = ir->find("\nmm.fma");
+    REQUIRE(begin != std::string::npos);
+    std::string body = ir->substr(begin, ir->find("br i1", begin) - begin);
+    size_t rows = 0;
+    for (size_t at = body.find("shufflevector"); at != std::string::npos; at = body.find("shufflevector", at + 1)) ++rows;
+    return rows;
+  };
+  // BLIS's 6 x 4 tile would compute 36 rows for a chunk of 32; 8 x 3 computes 32.
+  // A fixed 66 rows suit 6-row tiles; so does a k long enough to be taken in blocks.
+  bool avx512 = hostVectorTarget().registers >= 32;
+  CHECK(tileRows("input x[batch, 64]\nparam W[64, 128] = 0.5\n", "x @ W") == (avx512 ? 8u : 6u));
+  CHECK(tileRows("input x[batch, 128]\nparam W[66, 64] = 0.5\nparam V[64, 128] = 0.5\n", "x @ transpose(W @ V)") == 6u);
+  CHECK(tileRows("input x[batch, 4096]\nparam W[4096, 128] = 0.5\n", "x @ W") == 6u);
 }
 
 TEST_CASE("forward: a product as wide as the batch, every width up to two panels", "[forward][matmul]") {
