@@ -82,10 +82,12 @@ double tileStepCycles(int rows, int vectors) {
   return std::max({rows * vectors / 2.0, (rows + vectors) / 2.0, 4.0});
 }
 
-/// Cycles per step of k for all of C's tiles, and how many panels they take.
+/// Cycles per step of k for all of C's tiles, how many panels they take, and
+/// whether the last is narrower (a second tile to compile).
 struct TilingCost {
   double cycles;
   int64_t panels;
+  bool narrowLast;
 };
 
 TilingCost tilingCost(int rows, int vectors, int lanes, int64_t m, int64_t n) {
@@ -93,7 +95,7 @@ TilingCost tilingCost(int rows, int vectors, int lanes, int64_t m, int64_t n) {
   int64_t full = n / panel, rest = n - full * panel;
   int tail = static_cast<int>((rest + lanes - 1) / lanes);
   double perGroup = double(full) * tileStepCycles(rows, vectors) + (tail ? tileStepCycles(rows, tail) : 0);
-  return {double((m + rows - 1) / rows) * perGroup, full + (tail ? 1 : 0)};
+  return {double((m + rows - 1) / rows) * perGroup, full + (tail ? 1 : 0), tail > 0 && full > 0};
 }
 
 /// The tile shape for an m x n x k product. BLIS's shape for the registers
@@ -102,8 +104,9 @@ TilingCost tilingCost(int rows, int vectors, int lanes, int64_t m, int64_t n) {
 /// with AVX2). Its 6 rows waste an eighth of the FMAs on a chunk of 32 rows
 /// (36 computed), so a shape of at least 12 accumulators whose rows divide m
 /// (8 x 3, 4 x 4) takes over where it saves 2% of the cycles; among near-equal
-/// ones, the most accumulators, then the fewest panels (A read the fewest
-/// times). Not when k is taken in blocks: those products (a wide dense
+/// ones, one without a narrower last panel (its tile is more code for LLVM
+/// to compile), then the most accumulators, then the fewest panels (A read
+/// the fewest times). Not when k is taken in blocks: those products (a wide dense
 /// layer, a convolution's weight gradient) read their operands from beyond
 /// L1, and narrower panels made none of them measurably faster.
 Tiling tilingFor(llvm::Type* elem, const VectorTarget& target, llvm::Value* m, llvm::Value* n, llvm::Value* k) {
@@ -117,7 +120,7 @@ Tiling tilingFor(llvm::Type* elem, const VectorTarget& target, llvm::Value* m, l
   struct Shape {
     int rows, vectors;
     TilingCost cost;
-    auto rank() const { return std::make_tuple(rows * vectors, -cost.panels, rows); }
+    auto rank() const { return std::make_tuple(!cost.narrowLast, rows * vectors, -cost.panels, rows); }
   };
   std::vector<Shape> shapes;  // BLIS's first
   for (int v = maxVectors; v >= 1; --v)
