@@ -500,12 +500,13 @@ private:
     return ir_.CreateICmpSLT(llvm::ConstantVector::get(lane), ir_.CreateVectorSplat(lanes_, left));
   }
 
-  /// body(j) for j = 0, lanes, 2 lanes, ... < n, with `lanes_` set and the
-  /// last, partial vector masked.
-  void vectorLoop(llvm::Value* n, const std::function<void(llvm::Value*)>& body) {
+  /// body(j) for j = from, from + lanes, from + 2 lanes, ... < n (from 0
+  /// when `from` is null), with `lanes_` set and the last, partial vector masked.
+  void vectorLoop(llvm::Value* n, const std::function<void(llvm::Value*)>& body, llvm::Value* from = nullptr) {
     lanes_ = vectorLanes_;
-    llvm::Value* full = ir_.CreateMul(ir_.CreateUDiv(n, i64(lanes_)), i64(lanes_));
-    emitLoop(ir_, i64(0), full, lanes_, body);
+    llvm::Value* full = from ? ir_.CreateAdd(from, roundDown(ir_.CreateSub(n, from), lanes_)) : roundDown(n, lanes_);
+    if (!from) from = i64(0);
+    emitLoop(ir_, from, full, lanes_, body);
     emitLoop(ir_, full, n, lanes_, [&](llvm::Value* j) {
       mask_ = tailMask(j, n);
       body(j);
@@ -556,26 +557,96 @@ private:
     });
   }
 
-  /// A transposed copy of a buffer (a matmul's B operand, once per step), a
-  /// vector of output columns at a time, gathered from as many input rows.
-  /// The columns' loop is outside the rows', so those input rows stay in
-  /// the L1 cache while every row of the output takes its vector from them.
+  /// A transposed copy of a buffer (a weight's for a backward product, once a
+  /// step). Square blocks of up to 8 x 8 elements are read a row vector at a
+  /// time, transposed in registers and stored a row vector at a time; the
+  /// edges that fill no block are gathered, a vector of output columns at a
+  /// time from as many input rows. (A block of 16 x 16 takes 64 shuffles,
+  /// which cost LLVM's backend some 6 ms to compile; 8 x 8 takes 24.)
   void transposeKernel(NodeId n) {
     const Shape& s = g_.shape(n);
     int rows = s.rank() - 2, cols = s.rank() - 1;
+    int64_t lanes = blockLanes();
+    auto shorter = [&](int64_t d) { return !isBatchDim(d) && d < lanes; };
+    bool blocks = !shorter(s.dims[rows]) && !shorter(s.dims[cols]);
     loopNest(s, rows, [&](const Index& outer) {
       bool split = outer.at.empty() && rangeBegin_;
       llvm::Value* from = split ? rangeBegin_ : i64(0);
       llvm::Value* to = split ? rangeEnd_ : extent(s.dims[rows]);
-      vectorLoop(extent(s.dims[cols]), [&](llvm::Value* j) {
-        emitLoop(ir_, from, to, 1, [&](llvm::Value* i) {
-          Index idx = outer;
-          idx.at.insert(idx.at.end(), {i, j});
-          idx.lane = cols;
-          storeAt(ptrs_.at(n), s, idx, compute(n, idx));
-        });
+      llvm::Value* width = extent(s.dims[cols]);
+      if (!blocks) return gatherTranspose(n, outer, from, to, i64(0), width);
+      llvm::Value* rowsEnd = ir_.CreateAdd(from, roundDown(ir_.CreateSub(to, from), lanes));
+      llvm::Value* colsEnd = roundDown(width, lanes);
+      emitLoop(ir_, from, rowsEnd, lanes, [&](llvm::Value* i) {
+        emitLoop(ir_, i64(0), colsEnd, lanes, [&](llvm::Value* j) { transposeBlock(n, outer, i, j); });
       });
+      bool wholeBlocksWide = !isBatchDim(s.dims[cols]) && s.dims[cols] % lanes == 0;
+      if (!wholeBlocksWide) gatherTranspose(n, outer, from, rowsEnd, colsEnd, width);
+      gatherTranspose(n, outer, rowsEnd, to, i64(0), width);
     });
+  }
+
+  llvm::Value* roundDown(llvm::Value* x, int64_t multiple) {
+    return ir_.CreateMul(ir_.CreateUDiv(x, i64(multiple)), i64(multiple));
+  }
+
+  int blockLanes() const { return std::min(vectorLanes_, 8); }
+
+  /// Output rows [i, i + lanes) by columns [j, j + lanes) of transpose `n`.
+  void transposeBlock(NodeId n, const Index& outer, llvm::Value* i, llvm::Value* j) {
+    NodeId x = g_.node(n).inputs[0];
+    int lanes = blockLanes();
+    lanes_ = lanes;
+    std::vector<llvm::Value*> v(lanes);
+    auto at = [&](llvm::Value* row, int r, llvm::Value* col) {
+      std::vector<llvm::Value*> idx = outer.at;
+      idx.insert(idx.end(), {ir_.CreateAdd(row, i64(r)), col});
+      return idx;
+    };
+    for (int r = 0; r < lanes; ++r) v[r] = loadAt(ptrs_.at(x), linear(g_.shape(x), at(j, r, i)), i64(1));
+    v = transposedInRegisters(std::move(v));
+    for (int r = 0; r < lanes; ++r) storeAt(ptrs_.at(n), g_.shape(n), Index{at(i, r, j), -1}, v[r]);
+    lanes_ = 1;
+  }
+
+  /// A square block of vectors (one per row) transposed: log2(lanes) rounds,
+  /// each swapping the off-diagonal sub-blocks of `size` lanes between pairs
+  /// of rows `size` apart; a round is one two-vector shuffle per row.
+  std::vector<llvm::Value*> transposedInRegisters(std::vector<llvm::Value*> v) {
+    int lanes = static_cast<int>(v.size());
+    for (int size = 1; size < lanes; size *= 2) {
+      std::vector<int> low(lanes), high(lanes);
+      for (int c = 0; c < lanes; ++c) {
+        int block = c / (2 * size) * 2 * size, at = c % (2 * size);
+        low[c] = at < size ? block + at : lanes + block + at - size;
+        high[c] = at < size ? block + at + size : lanes + block + at;
+      }
+      for (int r = 0; r < lanes; ++r)
+        if (!(r & size)) {
+          llvm::Value *a = v[r], *b = v[r + size];
+          v[r] = ir_.CreateShuffleVector(a, b, low);
+          v[r + size] = ir_.CreateShuffleVector(a, b, high);
+        }
+    }
+    return v;
+  }
+
+  /// Output rows [rowFrom, rowTo) by columns [colFrom, colTo) of transpose
+  /// `n`, a vector of columns at a time, each gathered from as many input rows.
+  /// The columns' loop is outside the rows', so those input rows stay in the
+  /// L1 cache while every row of the output takes its vector from them.
+  void gatherTranspose(NodeId n, const Index& outer, llvm::Value* rowFrom, llvm::Value* rowTo, llvm::Value* colFrom,
+                       llvm::Value* colTo) {
+    const Shape& s = g_.shape(n);
+    int cols = s.rank() - 1;
+    vectorLoop(colTo, [&](llvm::Value* j) {
+      emitLoop(ir_, rowFrom, rowTo, 1, [&](llvm::Value* i) {
+        Index idx = outer;
+        idx.at.insert(idx.at.end(), {i, j});
+        idx.lane = cols;
+        storeAt(ptrs_.at(n), s, idx, compute(n, idx));
+      });
+    }, colFrom);
   }
 
   void copyKernel(NodeId n, llvm::Value* dst) {
