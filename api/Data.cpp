@@ -69,7 +69,12 @@ std::vector<std::string> Table::inputNames() const { return impl_->names; }
 
 Batch Table::batch() const {
   Batch b(impl_->data.rows);
-  for (size_t i = 0; i < impl_->names.size(); ++i) b.set(impl_->names[i], std::span<const double>(impl_->data.columns[i]));
+  for (size_t i = 0; i < impl_->names.size(); ++i) {
+    const nnjit::DataColumn& c = impl_->data.columns[i];
+    auto count = static_cast<int64_t>(c.size());
+    if (c.dtype() == nnjit::DType::F32) b.set(impl_->names[i], reinterpret_cast<const float*>(c.bytes()), count);
+    else b.set(impl_->names[i], reinterpret_cast<const double*>(c.bytes()), count);
+  }
   return b;
 }
 
@@ -80,14 +85,9 @@ Table Table::firstRows(int64_t count, std::optional<uint64_t> shuffleSeed) const
   count = std::clamp<int64_t>(count, 0, impl_->data.rows);
   nnjit::Dataset out;
   out.rows = count;
-  for (const std::vector<double>& column : impl_->data.columns) {
+  for (const nnjit::DataColumn& column : impl_->data.columns) {
     int64_t width = impl_->data.rows ? static_cast<int64_t>(column.size()) / impl_->data.rows : 0;
-    std::vector<double> values;
-    for (int64_t r = 0; r < count; ++r) {
-      auto from = column.begin() + plan.trainRows[r] * width;
-      values.insert(values.end(), from, from + width);
-    }
-    out.columns.push_back(std::move(values));
+    out.columns.emplace_back(column.dtype()).appendRows(column, plan.trainRows.data(), count, width);
   }
   return Access::table(std::move(out), impl_->names);
 }

@@ -195,40 +195,49 @@ double elementAt(const unsigned char* bytes, int64_t i, const ElementType& t) {
   }
 }
 
-/// Appends `n` elements, converted. Inserting (rather than resizing, then
-/// writing) spares zeroing the values first, a pass over all of them.
-void appendValues(std::vector<double>& out, const unsigned char* bytes, int64_t n, const ElementType& t,
-                  std::vector<double>& scratch) {
-  if (t.code == 0x08) {  // images: each byte converts as it is inserted
-    out.insert(out.end(), bytes, bytes + n);
-    return;
+/// Appends `n` elements, converted to `out`'s dtype as they go in (not
+/// resized, then written: that would zero the values first, a pass over all
+/// of them). Elements of a floating type go through `scratch` as float64
+/// first, to be checked: the 1-based item and value of the first that is not
+/// finite in `out`'s dtype, if any (`first` is the index of bytes' first element).
+std::string appendValues(DataColumn& out, const unsigned char* bytes, int64_t n, const Header& h, int64_t first,
+                         std::vector<double>& scratch) {
+  const ElementType& t = *h.type;
+  if (t.integer) {
+    if (t.code == 0x08) out.append(bytes, bytes + n);  // images: each byte converts as it is inserted
+    else {
+      scratch.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) scratch[i] = elementAt(bytes, i, t);
+      out.append(scratch.begin(), scratch.end());
+    }
+    return "";
   }
   scratch.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) scratch[i] = elementAt(bytes, i, t);
-  out.insert(out.end(), scratch.begin(), scratch.end());
-}
-
-/// The 1-based item and its first value that is not finite in `dtype`, if any.
-std::string nonFinite(const std::vector<double>& values, const Header& h, DType dtype) {
-  double limit = dtype == DType::F32 ? FLT_MAX : DBL_MAX;
-  for (size_t i = 0; i < values.size(); ++i)
-    if (!(std::fabs(values[i]) <= limit))
-      return fmt::format("item {}: {} is not a finite {} number", static_cast<int64_t>(i) / h.itemValues + 1,
-                         values[i], dtype == DType::F32 ? "float32" : "float64");
+  double limit = out.dtype() == DType::F32 ? FLT_MAX : DBL_MAX;
+  for (int64_t i = 0; i < n; ++i)
+    if (!(std::fabs(scratch[i]) <= limit))
+      return fmt::format("item {}: {} is not a finite {} number", (first + i) / h.itemValues + 1, scratch[i],
+                         out.dtype() == DType::F32 ? "float32" : "float64");
+  out.append(scratch.begin(), scratch.end());
   return "";
 }
 
-/// Reads every item after the header; errors say how much of the data there was.
-Result<std::vector<double>> readValues(Reader& in, const DataSource& file, const Header& h) {
+/// Reads every item after the header into a column of `dtype`; errors say
+/// how much of the data there was.
+Result<DataColumn> readValues(Reader& in, const DataSource& file, const Header& h, DType dtype) {
   uint64_t want = static_cast<uint64_t>(h.count() * h.itemValues), bytes = want * h.type->bytes;
-  std::vector<double> values, scratch;
+  DataColumn values(dtype);
+  std::vector<double> scratch;
   values.reserve(static_cast<size_t>(std::min<uint64_t>(want, in.reserveHint() / h.type->bytes)));
   std::vector<unsigned char> chunk(kChunkBytes);
   for (uint64_t done = 0; done < bytes;) {
     int64_t ask = static_cast<int64_t>(std::min<uint64_t>(kChunkBytes, bytes - done));
     int64_t got = in.read(chunk.data(), static_cast<size_t>(ask));
     if (got < 0) return errorIn(file, in.why());
-    appendValues(values, chunk.data(), got / h.type->bytes, *h.type, scratch);
+    int64_t first = static_cast<int64_t>(done / h.type->bytes);
+    if (std::string wrong = appendValues(values, chunk.data(), got / h.type->bytes, h, first, scratch); !wrong.empty())
+      return errorIn(file, wrong);
     done += static_cast<uint64_t>(got);
     if (got < ask)  // zlib reads short only where the data ends
       return errorIn(file, fmt::format("{}: the header declares {} items of {} ({} bytes of data), but the data "
@@ -267,7 +276,7 @@ std::string unboundList(const std::vector<InputColumns>& inputs, const std::vect
 }
 
 /// The first label outside 0..N-1, naming its 1-based item.
-std::string badLabel(const std::vector<double>& values, const InputColumns& in) {
+std::string badLabel(const DataColumn& values, const InputColumns& in) {
   for (size_t i = 0; i < values.size(); ++i)
     if (values[i] < 0 || values[i] >= static_cast<double>(in.numClasses))
       return fmt::format("item {}: label {} is not in 0..{} (input '{}' is class({}))", i + 1, values[i],
@@ -277,7 +286,7 @@ std::string badLabel(const std::vector<double>& values, const InputColumns& in) 
 
 /// Binds and reads one file into `columns`; `count`/`countFile` remember the first file's item count.
 Status loadOne(const DataSource& file, const std::vector<InputColumns>& inputs, DType dtype,
-               std::vector<bool>& bound, std::vector<std::vector<double>>& columns, int64_t& count,
+               std::vector<bool>& bound, std::vector<DataColumn>& columns, int64_t& count,
                const DataSource*& countFile) {
   Reader in(file);
   if (std::string why = in.open(); !why.empty()) return errorIn(file, why);
@@ -289,13 +298,11 @@ Status loadOne(const DataSource& file, const std::vector<InputColumns>& inputs, 
   if (countFile && h->count() != count)
     return errorIn(file, fmt::format("{} items, but {} has {}; every data file must hold one item a row",
                                      h->count(), countFile->name, count));
-  Result<std::vector<double>> values = readValues(in, file, *h);
+  Result<DataColumn> values = readValues(in, file, *h, dtype);
   if (!values) return values.errors();
   const InputColumns& target = inputs[input];
-  std::string wrong = target.numClasses > 0 ? badLabel(*values, target)
-                      : h->type->integer    ? ""
-                                            : nonFinite(*values, *h, dtype);
-  if (!wrong.empty()) return errorIn(file, wrong);
+  if (std::string wrong = target.numClasses > 0 ? badLabel(*values, target) : ""; !wrong.empty())
+    return errorIn(file, wrong);
   bound[input] = true;
   columns[input] = std::move(*values);
   count = h->count();
@@ -337,7 +344,7 @@ Result<Dataset> loadIdx(const std::vector<DataSource>& files, const std::vector<
                         const std::vector<bool>& required, DType dtype, const std::string& modelName,
                         std::vector<bool>& bound) {
   bound.assign(inputs.size(), false);
-  std::vector<std::vector<double>> columns(inputs.size());
+  std::vector<DataColumn> columns(inputs.size());
   int64_t count = 0;
   const DataSource* countFile = nullptr;
   for (const DataSource& file : files) {

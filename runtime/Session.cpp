@@ -252,30 +252,58 @@ void Session::resetOptimizer() {
 
 namespace {
 
+/// Rows of `col` (each `width` values) in another dtype than the model's
+/// (a table built by hand, in float64, for a float32 model): converted.
 template <typename T>
-void copyRows(T* out, const std::vector<double>& col, const std::vector<int64_t>& rows, size_t begin, size_t count,
-              int64_t width) {
+void convertRows(T* out, const DataColumn& col, const int64_t* rows, size_t count, int64_t width) {
+  for (size_t r = 0; r < count; ++r)
+    for (int64_t j = 0; j < width; ++j) out[static_cast<int64_t>(r) * width + j] = static_cast<T>(col[rows[r] * width + j]);
+}
+
+/// Rows of a column in the model's dtype, copied: a row of iris is 16 bytes,
+/// short enough that a loop beats a call to memcpy for each.
+template <typename T>
+void copyRows(T* out, const char* column, const int64_t* rows, size_t count, int64_t width) {
+  const T* in = reinterpret_cast<const T*>(column);
   for (size_t r = 0; r < count; ++r) {
-    const double* src = col.data() + rows[begin + r] * width;
+    const T* src = in + rows[r] * width;
     T* dst = out + static_cast<int64_t>(r) * width;
-    for (int64_t j = 0; j < width; ++j) dst[j] = static_cast<T>(src[j]);
+    if (width <= 16)
+      for (int64_t j = 0; j < width; ++j) dst[j] = src[j];
+    else std::memcpy(dst, src, static_cast<size_t>(width) * sizeof(T));
   }
+}
+
+bool consecutive(const int64_t* rows, size_t count) {
+  for (size_t r = 1; r < count; ++r)
+    if (rows[r] != rows[0] + static_cast<int64_t>(r)) return false;
+  return true;
 }
 
 } // namespace
 
 void Session::feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,
-                   const std::vector<int>& columnOf) {
+                   const std::vector<int>& columnOf, bool readInPlace) {
+  const int64_t* picked = rows.data() + begin;
   for (size_t i = 0; i < columnOf.size(); ++i) {
     if (columnOf[i] < 0) continue;
-    const std::vector<double>& col = data.columns[columnOf[i]];
+    const DataColumn& col = data.columns[columnOf[i]];
     int64_t width = declared().inputs[i].width();
     int slot = cm_.inputSlots[i];
-    unbindInput(slot);  // the rows go to the session's own buffer, so read them from there
-    // The dtype is decided once per input, so each row is one tight
-    // converting copy rather than a branch per element.
-    if (cm_.dtype == DType::F32) copyRows(static_cast<float*>(buffers_[slot].data()), col, rows, begin, count, width);
-    else copyRows(static_cast<double*>(buffers_[slot].data()), col, rows, begin, count, width);
+    if (col.dtype() != cm_.dtype) {
+      unbindInput(slot);
+      if (cm_.dtype == DType::F32) convertRows(static_cast<float*>(buffers_[slot].data()), col, picked, count, width);
+      else convertRows(static_cast<double*>(buffers_[slot].data()), col, picked, count, width);
+      continue;
+    }
+    size_t rowBytes = static_cast<size_t>(width) * dtypeSize(cm_.dtype);
+    if (readInPlace && count > 0 && consecutive(picked, count)) {
+      bindInput(slot, col.bytes() + picked[0] * static_cast<int64_t>(rowBytes));
+      continue;
+    }
+    unbindInput(slot);
+    if (cm_.dtype == DType::F32) copyRows(static_cast<float*>(buffers_[slot].data()), col.bytes(), picked, count, width);
+    else copyRows(static_cast<double*>(buffers_[slot].data()), col.bytes(), picked, count, width);
   }
 }
 

@@ -107,10 +107,14 @@ public:
   /// Optimizer state to its initial values; counters to zero.
   void resetOptimizer();
 
-  /// Copies rows `rows[begin, begin + count)` of `data` into the input slots.
+  /// Rows `rows[begin, begin + count)` of `data` into the input slots: a
+  /// copy a row at a time (converted only when the table is in another dtype
+  /// than the model). With `readInPlace`, rows that follow one another in the
+  /// table (no shuffle) are read where they are instead, as `bindInput` reads,
+  /// so `data` must outlive the runs until the next feed.
   /// `columnOf[i]` is the dataset column feeding model input i (-1: none).
   void feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,
-            const std::vector<int>& columnOf);
+            const std::vector<int>& columnOf, bool readInPlace = false);
 
   /// Makes the next runs read input slot `slot` straight from the caller's
   /// `data` (the model's dtype, row-major, as many rows as the run), with no
@@ -118,6 +122,11 @@ public:
   /// `reserveRows` growing the buffers) goes back to the session's own buffer.
   void bindInput(int slot, const void* data) { pointers_[slot] = const_cast<void*>(data); }
   void unbindInput(int slot) { pointers_[slot] = buffers_[slot].data(); }
+  /// Where the runs read input slot `slot` from: the session's own buffer or a bound table.
+  const void* inputData(int slot) const { return pointers_[slot]; }
+  void unbindInputs() {
+    for (int slot : cm_.inputSlots) unbindInput(slot);
+  }
 
   int64_t epochsDone = 0;
   int64_t steps = 0;

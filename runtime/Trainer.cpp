@@ -41,8 +41,9 @@ Evaluation evaluate(Session& session, const Dataset* data, const std::vector<int
   const CompiledModel& cm = session.compiled();
   int64_t n = static_cast<int64_t>(rows.size());
   session.reserveRows(std::max<int64_t>(n, 1));
-  if (data) session.feed(*data, rows, 0, rows.size(), allColumns(cm.declared));
+  if (data) session.feed(*data, rows, 0, rows.size(), allColumns(cm.declared), true);
   session.evaluate(data ? n : 1);
+  session.unbindInputs();  // nothing points into `data` after the call
   Evaluation e;
   e.loss = cm.lossSlot >= 0 && cm.declared.hasLoss ? session.scalar(cm.lossSlot) : 0;
   for (int slot : cm.metricSlots) e.metrics.push_back(session.scalar(slot));
@@ -110,6 +111,11 @@ public:
     if (__builtin_mul_overflow(rows_, plan.epochs, &progress_.rowsTotal)) progress_.rowsTotal = INT64_MAX;
   }
 
+  // Rows read in place belong to the caller's table: nothing points at them after the run.
+  ~Run() { s_.unbindInputs(); }
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
   TrainOutcome all() {
     for (int64_t e = 0; e < plan_.epochs; ++e) {
       auto te = Clock::now();
@@ -145,7 +151,7 @@ private:
       if (plan_.stop && plan_.stop->load(std::memory_order_relaxed)) return interrupted(epoch + 1, count, start);
       int64_t n = std::min(batch_, rows_ - begin);
       if (plan_.feed) plan_.feed(s_, order, begin, n);
-      else if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_);
+      else if (plan_.data) s_.feed(*plan_.data, order, begin, n, columns_, true);  // the plan's data outlives the run
       s_.setScalar(cm_.stepSlot, static_cast<double>(++s_.steps));
       s_.setRandomKey(epoch, count + 1);
       s_.trainStep(n);

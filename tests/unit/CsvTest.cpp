@@ -370,6 +370,17 @@ TEST_CASE("csv binding: loadCsvEither picks the full or the subset layout by the
   }
 }
 
+TEST_CASE("csv binding: the values are kept in the model's dtype", "[csv][csvtest]") {
+  auto f32 = parseCsv("0.1,2,0\n", "data.csv", xAndLabel(), DType::F32);
+  auto f64 = parseCsv("0.1,2,0\n", "data.csv", xAndLabel(), DType::F64);
+  REQUIRE(f32);
+  REQUIRE(f64);
+  CHECK(f32->columns[0].dtype() == DType::F32);
+  CHECK(f32->columns[0][0] == static_cast<double>(0.1f));
+  CHECK(f64->columns[0].dtype() == DType::F64);
+  CHECK(f64->columns[0][0] == 0.1);
+}
+
 TEST_CASE("csv binding: a header naming every input column binds by name, in any order", "[csv][csvtest]") {
   auto reordered = parseCsv("label,x1,x0\n0,2,1\n2,4,3\n", "data.csv", xAndLabel(), DType::F32);
   auto plain = parseCsv("1,2,0\n3,4,2\n", "data.csv", xAndLabel(), DType::F32);
@@ -450,7 +461,9 @@ TEST_CASE("csv binding: loadCsvEither takes the layout a header names", "[csv][c
     auto r = loadCsvEither(f.path, "p.csv", xAndLabel(), {{"x", 2, 0}}, DType::F32);
     INFO(allMessages(r.errors()));
     REQUIRE(r);
-    return r->columns;
+    std::vector<std::vector<double>> columns;
+    for (const DataColumn& c : r->columns) columns.push_back(c.values());
+    return columns;
   };
   CHECK(columnsOf("label,x1,x0\n0,2,1\n", "namedfull") == std::vector<std::vector<double>>{{1, 2}, {0}});
   CHECK(columnsOf("x1,x0\n2,1\n4,3\n", "namedsub") == std::vector<std::vector<double>>{{1, 2, 3, 4}});

@@ -67,6 +67,7 @@ void expectImagesAndLabels(const Result<Dataset>& r) {
   REQUIRE(r->columns.size() == 2);
   CHECK(r->columns[0] == std::vector<double>(kPixels.begin(), kPixels.end()));
   CHECK(r->columns[1] == std::vector<double>{2, 0, 1});
+  CHECK(r->columns[0].dtype() == DType::F32);  // kept in the model's dtype
 }
 
 } // namespace

@@ -106,6 +106,16 @@ CompileOptions trainOnly() {
   return o;
 }
 
+/// kModel compiled for its train step in float32, params drawn with seed 0.
+struct Stepper {
+  Compiled c{kModel, trainOnly()};
+  Stepper() {
+    INFO(c.errors);
+    REQUIRE(c.ok());
+    c.session->initParams(0);
+  }
+};
+
 } // namespace
 
 TEST_CASE("train step: softmax regression matches a float32 reference, short last batch included", "[trainstep]") {
@@ -140,12 +150,9 @@ TEST_CASE("train step: softmax regression matches a float32 reference, short las
 }
 
 TEST_CASE("train step: one compile serves every batch size, in any order", "[trainstep]") {
-  Compiled c(kModel, trainOnly());
-  INFO(c.errors);
-  REQUIRE(c.ok());
-  const CompiledModel& cm = *c.cm;
-  Session& s = *c.session;
-  s.initParams(0);
+  Stepper t;
+  const CompiledModel& cm = *t.c.cm;
+  Session& s = *t.c.session;
   Dataset data = makeData();
   // A shuffled order, so rows are not fed in file order.
   std::vector<int64_t> order = {7, 2, 12, 0, 9, 4, 11, 1, 6, 3, 10, 8, 5};
@@ -192,4 +199,40 @@ TEST_CASE("train step: F64 agrees with the float32 reference to float32 precisio
     CHECK(s.scalar(cm.lossSlot) == Approx(expected).epsilon(1e-5));
     compareParams(s, cm, ref);
   }
+}
+
+TEST_CASE("train step: a float32 table's rows in order are read in place, shuffled ones copied", "[trainstep]") {
+  Stepper t;
+  const CompiledModel& cm = *t.c.cm;
+  Session& s = *t.c.session;
+  // The table in the model's dtype, as the CSV and IDX readers keep it for a float32 model.
+  Dataset data = makeData();
+  for (DataColumn& column : data.columns) column = DataColumn(DType::F32, column.values());
+  REQUIRE(data.columns[0].dtype() == DType::F32);
+  std::vector<int64_t> inOrder(kN), shuffled = {7, 2, 12, 0, 9, 4, 11, 1, 6, 3, 10, 8, 5};
+  std::iota(inOrder.begin(), inOrder.end(), 0);
+  s.reserveRows(kN);
+  Reference ref;
+  const char* table = data.columns[0].bytes();
+  int slot = cm.inputSlots[0];
+  struct Call {
+    const std::vector<int64_t>& order;
+    size_t begin, n;
+    bool inPlace;
+  };
+  const Call calls[] = {{inOrder, 0, 5, true}, {inOrder, 5, 5, true}, {shuffled, 0, 5, false}, {inOrder, 10, 3, true}};
+  int step = 0;
+  for (const Call& call : calls) {
+    s.feed(data, call.order, call.begin, call.n, {0, 1}, true);
+    const char* at = static_cast<const char*>(s.inputData(slot));
+    CHECK((at == table + call.order[call.begin] * 4 * sizeof(float)) == call.inPlace);
+    s.setScalar(cm.stepSlot, ++step);
+    s.setScalar(cm.epochSlot, 0);
+    s.trainStep(static_cast<int64_t>(call.n));
+    CHECK(s.scalar(cm.lossSlot) == Approx(ref.step(call.order, call.begin, call.n)).epsilon(1e-5));
+    compareParams(s, cm, ref);
+  }
+  // Without the leave to read in place (the table might not outlive the runs), rows are copied.
+  s.feed(data, inOrder, 0, 5, {0, 1});
+  CHECK(s.inputData(slot) != static_cast<const void*>(table));
 }
