@@ -68,10 +68,14 @@ int64_t blockRowsFor(int64_t panel, llvm::Type* elem) {
 /// Whether a k this long is taken in blocks of blockRowsFor rows.
 bool takenInBlocks(int64_t likelyK, int64_t panel, llvm::Type* elem) { return likelyK > 2 * blockRowsFor(panel, elem); }
 
+/// The rows a batch dim is taken to have: a train step's chunk (32 rows, or
+/// 64 for a model with many sums; what divides 32 divides 64 too).
+constexpr int64_t kLikelyBatch = 32;
+
 /// What a dim of a product is likely to be: itself when a constant, else
-/// the batch taken as 32 rows (a train step's chunk) times its known factor.
+/// kLikelyBatch times its known factor.
 int64_t likelyExtent(llvm::Value* d) {
-  return knownFactor(d) * (llvm::isa<llvm::ConstantInt>(d) ? 1 : 32);
+  return knownFactor(d) * (llvm::isa<llvm::ConstantInt>(d) ? 1 : kLikelyBatch);
 }
 
 /// Cycles per step of k for a tile of `rows` x `vectors` registers, on a core
@@ -98,43 +102,54 @@ TilingCost tilingCost(int rows, int vectors, int lanes, int64_t m, int64_t n) {
   return {double((m + rows - 1) / rows) * perGroup, full + (tail ? 1 : 0), tail > 0 && full > 0};
 }
 
+/// Another tile shape takes over from BLIS's only where the cycle count says
+/// it saves this share; shapes within `kNearlyAsFast` of the fewest cycles are
+/// told apart by preference.
+constexpr double kWorthChanging = 0.02, kNearlyAsFast = 0.01;
+
 /// The tile shape for an m x n x k product. BLIS's shape for the registers
 /// comes first: rows x vectors accumulators, one register per B vector and
 /// one for the broadcast (6 x 4 of 32 registers with AVX-512, 6 x 2 of 16
 /// with AVX2). Its 6 rows waste an eighth of the FMAs on a chunk of 32 rows
-/// (36 computed), so a shape of at least 12 accumulators whose rows divide m
-/// (8 x 3, 4 x 4) takes over where it saves 2% of the cycles; among near-equal
-/// ones, one without a narrower last panel (its tile is more code for LLVM
-/// to compile), then the most accumulators, then the fewest panels (A read
-/// the fewest times). Not when k is taken in blocks: those products (a wide dense
-/// layer, a convolution's weight gradient) read their operands from beyond
-/// L1, and narrower panels made none of them measurably faster.
+/// (36 computed), so with 32 registers the other candidates are, for each
+/// vector count, the most rows the registers allow (8 x 3, 8 x 2, 8 x 1) and
+/// 4 rows where that still makes 12 accumulators (4 x 4, 4 x 3). One of them
+/// takes over where tilingCost says it saves 2% of the cycles; among near-equal
+/// ones, one without a narrower last panel (its tile is more code for LLVM to
+/// compile), then the most accumulators, then the fewest panels (A read the
+/// fewest times). Not when k is long enough to be taken in blocks: those
+/// products (a wide dense layer, a convolution's weight gradient) read their
+/// operands from beyond L1, and narrower panels made none of them measurably
+/// faster. With 16 registers (AVX2) BLIS's shape stays: the others were not
+/// measured there.
 Tiling tilingFor(llvm::Type* elem, const VectorTarget& target, llvm::Value* m, llvm::Value* n, llvm::Value* k) {
   Tiling t;
   t.lanes = target.bits / static_cast<int>(elem->getPrimitiveSizeInBits());
-  int maxVectors = target.registers >= 32 ? 4 : 2;
+  bool manyRegisters = target.registers >= 32;
+  int maxVectors = manyRegisters ? 4 : 2;
   int64_t likelyM = likelyExtent(m), likelyN = likelyExtent(n);
   if (llvm::isa<llvm::ConstantInt>(n))  // a batch's width may be wide
     maxVectors = static_cast<int>(std::clamp<int64_t>((likelyN + t.lanes - 1) / t.lanes, 1, maxVectors));
   auto rowsFor = [&](int vectors) { return std::min(kMaxTileRows, (target.registers - 1 - vectors) / vectors); };
-  struct Shape {
+  struct Candidate {
     int rows, vectors;
     TilingCost cost;
-    auto rank() const { return std::make_tuple(!cost.narrowLast, rows * vectors, -cost.panels, rows); }
+    auto preference() const { return std::make_tuple(!cost.narrowLast, rows * vectors, -cost.panels, rows); }
   };
-  std::vector<Shape> shapes;  // BLIS's first
+  std::vector<Candidate> candidates;  // BLIS's first
   for (int v = maxVectors; v >= 1; --v)
     for (int r : {rowsFor(v), 4})
       if (r == rowsFor(v) || (r < rowsFor(v) && r * v >= 12))
-        shapes.push_back({r, v, tilingCost(r, v, t.lanes, likelyM, likelyN)});
-  Shape chosen = shapes.front();
+        candidates.push_back({r, v, tilingCost(r, v, t.lanes, likelyM, likelyN)});
+  Candidate chosen = candidates.front();
   double fewest = chosen.cost.cycles;
-  for (const Shape& s : shapes) fewest = std::min(fewest, s.cost.cycles);
+  for (const Candidate& c : candidates) fewest = std::min(fewest, c.cost.cycles);
   bool blocked = takenInBlocks(likelyExtent(k), int64_t(chosen.vectors) * t.lanes, elem);
-  if (!blocked && fewest < 0.98 * chosen.cost.cycles) {
+  if (manyRegisters && !blocked && fewest < (1 - kWorthChanging) * chosen.cost.cycles) {
     chosen = {};
-    for (const Shape& s : shapes)
-      if (s.cost.cycles <= 1.01 * fewest && (chosen.rows == 0 || s.rank() > chosen.rank())) chosen = s;
+    for (const Candidate& c : candidates)
+      if (c.cost.cycles <= (1 + kNearlyAsFast) * fewest && (chosen.rows == 0 || c.preference() > chosen.preference()))
+        chosen = c;
   }
   t.rows = chosen.rows;
   t.vectors = chosen.vectors;
@@ -189,7 +204,7 @@ public:
       });
     };
     int64_t blockRows = blockRowsFor(tiling_.panel(), elem_);
-    // A batch dim is taken as 32 rows (likelyExtent): enough to tell a convolution's k from a dense layer's.
+    // A batch dim is taken as kLikelyBatch rows: enough to tell a convolution's k from a dense layer's.
     if (!ops_.partialSumsInC || !takenInBlocks(likelyExtent(ops_.k), tiling_.panel(), elem_)) return units();
     // Each thread's units take every block in turn: its tiles of C are its own throughout.
     llvm::Value* blocks = ceilDiv(ir_, ops_.k, blockRows);

@@ -197,28 +197,24 @@ double elementAt(const unsigned char* bytes, int64_t i, const ElementType& t) {
 
 /// Appends `n` elements, converted to `out`'s dtype as they go in (not
 /// resized, then written: that would zero the values first, a pass over all
-/// of them). Elements of a floating type go through `scratch` as float64
-/// first, to be checked: the 1-based item and value of the first that is not
-/// finite in `out`'s dtype, if any (`first` is the index of bytes' first element).
-std::string appendValues(DataColumn& out, const unsigned char* bytes, int64_t n, const Header& h, int64_t first,
-                         std::vector<double>& scratch) {
+/// of them). Elements of a floating type are checked on the way, in float64:
+/// the 1-based item and value of the first that is not finite in `out`'s
+/// dtype, if any (`first` is the index of bytes' first element).
+std::string appendChecked(DataColumn& out, const unsigned char* bytes, int64_t n, const Header& h, int64_t first,
+                          std::vector<double>& scratch) {
   const ElementType& t = *h.type;
-  if (t.integer) {
-    if (t.code == 0x08) out.append(bytes, bytes + n);  // images: each byte converts as it is inserted
-    else {
-      scratch.resize(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) scratch[i] = elementAt(bytes, i, t);
-      out.append(scratch.begin(), scratch.end());
-    }
+  if (t.code == 0x08) {  // images: each byte converts as it is inserted
+    out.append(bytes, bytes + n);
     return "";
   }
   scratch.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) scratch[i] = elementAt(bytes, i, t);
   double limit = out.dtype() == DType::F32 ? FLT_MAX : DBL_MAX;
-  for (int64_t i = 0; i < n; ++i)
-    if (!(std::fabs(scratch[i]) <= limit))
-      return fmt::format("item {}: {} is not a finite {} number", (first + i) / h.itemValues + 1, scratch[i],
-                         out.dtype() == DType::F32 ? "float32" : "float64");
+  if (!t.integer)
+    for (int64_t i = 0; i < n; ++i)
+      if (!(std::fabs(scratch[i]) <= limit))
+        return fmt::format("item {}: {} is not a finite {} number", (first + i) / h.itemValues + 1, scratch[i],
+                           out.dtype() == DType::F32 ? "float32" : "float64");
   out.append(scratch.begin(), scratch.end());
   return "";
 }
@@ -236,7 +232,8 @@ Result<DataColumn> readValues(Reader& in, const DataSource& file, const Header& 
     int64_t got = in.read(chunk.data(), static_cast<size_t>(ask));
     if (got < 0) return errorIn(file, in.why());
     int64_t first = static_cast<int64_t>(done / h.type->bytes);
-    if (std::string wrong = appendValues(values, chunk.data(), got / h.type->bytes, h, first, scratch); !wrong.empty())
+    std::string wrong = appendChecked(values, chunk.data(), got / h.type->bytes, h, first, scratch);
+    if (!wrong.empty())
       return errorIn(file, wrong);
     done += static_cast<uint64_t>(got);
     if (got < ask)  // zlib reads short only where the data ends
@@ -278,7 +275,7 @@ std::string unboundList(const std::vector<InputColumns>& inputs, const std::vect
 /// The first label outside 0..N-1, naming its 1-based item.
 std::string badLabel(const DataColumn& values, const InputColumns& in) {
   for (size_t i = 0; i < values.size(); ++i)
-    if (values[i] < 0 || values[i] >= static_cast<double>(in.numClasses))
+    if (!(values[i] >= 0 && values[i] < static_cast<double>(in.numClasses)))
       return fmt::format("item {}: label {} is not in 0..{} (input '{}' is class({}))", i + 1, values[i],
                          in.numClasses - 1, in.name, in.numClasses);
   return "";
@@ -298,7 +295,7 @@ Status loadOne(const DataSource& file, const std::vector<InputColumns>& inputs, 
   if (countFile && h->count() != count)
     return errorIn(file, fmt::format("{} items, but {} has {}; every data file must hold one item a row",
                                      h->count(), countFile->name, count));
-  Result<DataColumn> values = readValues(in, file, *h, dtype);
+  Result<DataColumn> values = readValues(in, file, *h, dtype);  // labels come from files of whole numbers
   if (!values) return values.errors();
   const InputColumns& target = inputs[input];
   if (std::string wrong = target.numClasses > 0 ? badLabel(*values, target) : ""; !wrong.empty())

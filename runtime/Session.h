@@ -111,7 +111,7 @@ public:
   /// copy a row at a time (converted only when the table is in another dtype
   /// than the model). With `readInPlace`, rows that follow one another in the
   /// table (no shuffle) are read where they are instead, as `bindInput` reads,
-  /// so `data` must outlive the runs until the next feed.
+  /// so `data` must outlive the runs until the next feed or `unbindInputs`.
   /// `columnOf[i]` is the dataset column feeding model input i (-1: none).
   void feed(const Dataset& data, const std::vector<int64_t>& rows, size_t begin, size_t count,
             const std::vector<int>& columnOf, bool readInPlace = false);

@@ -41,9 +41,12 @@ Evaluation evaluate(Session& session, const Dataset* data, const std::vector<int
   const CompiledModel& cm = session.compiled();
   int64_t n = static_cast<int64_t>(rows.size());
   session.reserveRows(std::max<int64_t>(n, 1));
+  struct Unbind {  // nothing points into `data` after the call, even one that throws
+    Session& s;
+    ~Unbind() { s.unbindInputs(); }
+  } unbind{session};
   if (data) session.feed(*data, rows, 0, rows.size(), allColumns(cm.declared), true);
   session.evaluate(data ? n : 1);
-  session.unbindInputs();  // nothing points into `data` after the call
   Evaluation e;
   e.loss = cm.lossSlot >= 0 && cm.declared.hasLoss ? session.scalar(cm.lossSlot) : 0;
   for (int slot : cm.metricSlots) e.metrics.push_back(session.scalar(slot));

@@ -34,7 +34,9 @@ private:
   std::shared_ptr<const Impl> impl_;
 };
 
-/// Reads `path` with a column group per input of `model`. `dtype` decides
+/// Reads `path` with a column group per input of `model`. `dtype` is the
+/// dtype the table holds its values in (read them for a model of that dtype:
+/// its batches are then read in place or copied, never converted) and decides
 /// which values count as finite (1e39 overflows f32). Errors name the line and
 /// field, and the file as `displayName` (default: `path`). An IDX file is
 /// read as `loadData` reads it.

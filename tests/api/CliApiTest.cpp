@@ -202,9 +202,14 @@ TEST_CASE("loadCsv reads a table for a parsed model, firstRows takes the split's
   CHECK(b.rows() == 40);
   REQUIRE(b.columns().size() == 2);
   CHECK(b.columns()[0].size == 80);
+  CHECK(b.columns()[0].dtype == DType::F32);  // the table holds float32, as it was read for
+  Expected<Table> wide = loadCsv(p, p.dataPath(), DType::F64);
+  REQUIRE(wide.ok());
+  CHECK(wide->batch().columns()[0].dtype == DType::F64);
 
   Table head = t->firstRows(5, std::nullopt);
   CHECK(head.rows() == 5);
+  CHECK(head.batch().columns()[0].dtype == DType::F32);
   CHECK(t->firstRows(100, 7).rows() == 40);
 
   Expected<Table> bad = loadCsv(p, f.write("bad.csv", "1,2\n"), DType::F32);

@@ -1063,9 +1063,45 @@ TEST_CASE("forward: a transpose in register blocks, with the edges that fill no 
       checkBatch(decls, "transpose(x)", b.data, transpose(b.inputs[0]));
       // A weight's transpose in memory for the product (too small to rewrite).
       T q{{20, width}, draw(rng, 20 * width, -2, 2)};
-      checkBatch(decls + "param q[20, " + std::to_string(width) + "] = " + literal(q) + "\n", "x @ transpose(q)", b.data,
-                 matmul(b.inputs[0], transpose(q)));
+      std::string withQ = decls + "param q[20, " + std::to_string(width) + "] = " + literal(q) + "\n";
+      checkBatch(withQ, "x @ transpose(q)", b.data, matmul(b.inputs[0], transpose(q)));
+      // The batch as the transpose's rows: q @ transpose(x) is [20, batch].
+      checkBatch(withQ, "transpose(q @ transpose(x))", b.data, transpose(matmul(q, transpose(b.inputs[0]))));
     }
+  // Rank 3: a block transpose for each outer index.
+  BatchData b = makeBatch(5, 3, {{13, 19}});
+  checkBatch("input x[batch, 13, 19]\n", "transpose(x)", b.data, transpose(b.inputs[0]));
+}
+
+TEST_CASE("forward: a transpose split across threads at rows that are not a block's edge", "[forward]") {
+  // P's transpose in memory for the product (512 x 512 is the largest kept, not rewritten),
+  // enough work to share out: at row 256 by two threads, 170 and 341 by three.
+  Compiled c("input x[batch, 512]\nparam P[512, 512] = uniform(-1, 1)\ny = x @ transpose(P)\noutput y\n",
+             predictIn(DType::F32));
+  REQUIRE(c.ok());
+  Session& s = *c.session;
+  s.initParams(3);
+  const int64_t rows = 4;
+  BatchData b = makeBatch(9, rows, {{512}});
+  std::vector<int64_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  s.reserveRows(rows);
+  s.feed(b.data, order, 0, rows, {0});
+  T p{{512, 512}, s.read(c.cm->paramSlots[0])};
+  T want = matmul(b.inputs[0], transpose(p));
+  // Three threads first: the transpose's buffer holds nothing a run before it wrote.
+  std::vector<double> first;
+  for (int threads : {3, 2, 1}) {
+    INFO(threads << " threads");
+    s.setThreads(threads);
+    s.run(c.cm->predict, rows);
+    std::vector<double> y = s.read(c.cm->outputSlot, rows * 512);
+    if (first.empty()) first = y;
+    CHECK(y == first);
+    std::string diff = compare(want, Got{true, "", {rows, 512}, y}, 1e-3);  // float32 sums of 512
+    INFO(diff.substr(0, 400));
+    CHECK(diff.empty());
+  }
 }
 
 TEST_CASE("forward: a sum over the rows of a buffer runs a vector at a time, whatever computed the buffer",

@@ -232,7 +232,7 @@ TEST_CASE("train step: a float32 table's rows in order are read in place, shuffl
     CHECK(s.scalar(cm.lossSlot) == Approx(ref.step(call.order, call.begin, call.n)).epsilon(1e-5));
     compareParams(s, cm, ref);
   }
-  // Without the leave to read in place (the table might not outlive the runs), rows are copied.
+  // Unless the caller says the table outlives the runs, rows in order are copied too.
   s.feed(data, inOrder, 0, 5, {0, 1});
   CHECK(s.inputData(slot) != static_cast<const void*>(table));
 }

@@ -137,7 +137,8 @@ int runCheck(const Options& o) {
   if (!model) return kModelError;
   report(model->unusedWarnings());
 
-  // The first batch of the training order, as the first step of training would see it.
+  // The first batch of the training order, as the first step of training would see it
+  // (its values as the table holds them for --dtype: rounded to float32 by default).
   const api::TrainDefaults& train = parsed->trainDefaults();
   if (data) data = data->firstRows(train.batchSize > 0 ? train.batchSize : data->rows(), train.shuffleSeed);
   int64_t n = data ? data->rows() : 1;
