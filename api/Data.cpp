@@ -72,8 +72,8 @@ Batch Table::batch() const {
   for (size_t i = 0; i < impl_->names.size(); ++i) {
     const nnjit::DataColumn& c = impl_->data.columns[i];
     auto count = static_cast<int64_t>(c.size());
-    if (c.dtype() == nnjit::DType::F32) b.set(impl_->names[i], reinterpret_cast<const float*>(c.bytes()), count);
-    else b.set(impl_->names[i], reinterpret_cast<const double*>(c.bytes()), count);
+    if (c.dtype() == nnjit::DType::F32) b.set(impl_->names[i], c.f32(), count);
+    else b.set(impl_->names[i], c.f64(), count);
   }
   return b;
 }

@@ -42,6 +42,9 @@ public:
     if (dtype_ == DType::F32) f32_.insert(f32_.end(), first, last);
     else f64_.insert(f64_.end(), first, last);
   }
+  /// The values, for a column of that dtype.
+  const float* f32() const { return f32_.data(); }
+  const double* f64() const { return f64_.data(); }
   /// The values' memory, dtypeSize(dtype()) bytes each.
   const char* bytes() const {
     return dtype_ == DType::F32 ? reinterpret_cast<const char*>(f32_.data()) : reinterpret_cast<const char*>(f64_.data());

@@ -233,8 +233,7 @@ Result<DataColumn> readValues(Reader& in, const DataSource& file, const Header& 
     if (got < 0) return errorIn(file, in.why());
     int64_t first = static_cast<int64_t>(done / h.type->bytes);
     std::string wrong = appendChecked(values, chunk.data(), got / h.type->bytes, h, first, scratch);
-    if (!wrong.empty())
-      return errorIn(file, wrong);
+    if (!wrong.empty()) return errorIn(file, wrong);
     done += static_cast<uint64_t>(got);
     if (got < ask)  // zlib reads short only where the data ends
       return errorIn(file, fmt::format("{}: the header declares {} items of {} ({} bytes of data), but the data "

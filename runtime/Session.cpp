@@ -264,8 +264,7 @@ void convertRows(T* out, const DataColumn& col, const int64_t* rows, size_t coun
 /// Rows of a column in the model's dtype, copied: a row of up to 16 values
 /// (iris has 4) goes faster by a loop than by a call to memcpy.
 template <typename T>
-void copyRows(T* out, const char* column, const int64_t* rows, size_t count, int64_t width) {
-  const T* in = reinterpret_cast<const T*>(column);
+void copyRows(T* out, const T* in, const int64_t* rows, size_t count, int64_t width) {
   for (size_t r = 0; r < count; ++r) {
     const T* src = in + rows[r] * width;
     T* dst = out + static_cast<int64_t>(r) * width;
@@ -303,8 +302,8 @@ void Session::feed(const Dataset& data, const std::vector<int64_t>& rows, size_t
       continue;
     }
     unbindInput(slot);
-    if (cm_.dtype == DType::F32) copyRows(static_cast<float*>(buffers_[slot].data()), col.bytes(), picked, count, width);
-    else copyRows(static_cast<double*>(buffers_[slot].data()), col.bytes(), picked, count, width);
+    if (cm_.dtype == DType::F32) copyRows(static_cast<float*>(buffers_[slot].data()), col.f32(), picked, count, width);
+    else copyRows(static_cast<double*>(buffers_[slot].data()), col.f64(), picked, count, width);
   }
 }
 
