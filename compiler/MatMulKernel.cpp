@@ -27,13 +27,25 @@ namespace {
 constexpr int kMaxTileRows = 8;
 
 /// The most bytes of a panel of B that one pass of the row tiles reads: a
-/// longer k is taken in blocks this tall, so that the block stays in L2
-/// while every row tile passes it (a convolution's weight gradient sums
-/// 196 rows of k per image: its 1.6 MB panel was read from L3 once per
-/// row tile, at half the speed of the forward product). A quarter of a
-/// 1 MB L2: the fashion CNN's step was 6% faster than with blocks of 128 KB
-/// (fewer reloads of C's partial sums), the 784-512-256-10 MLP the same.
-constexpr int64_t kPanelBlockBytes = 256 << 10;
+/// longer k is taken in blocks this tall, so that the block stays in cache
+/// while every row tile passes it (a convolution's weight gradient sums 196
+/// rows of k per image: its whole panel was read from L3 once per row tile).
+/// Measured per vector width, on the fashion CNN's step. With 512-bit vectors
+/// (64-float panels; Zen 5, 1 MB L2) a quarter of L2: 6% faster than 128 KB,
+/// the 784-512-256-10 MLP the same. With 256-bit ones (16-float panels; Zen 3,
+/// 32 KB L1, 512 KB L2) L1's worth, 512 rows: its weight gradient took 0.68 s
+/// in blocks of 512 rows, 0.88 s of 768, 0.96 s of 1024, 1.4 s of 4096 (256 KB),
+/// and its dense layer's product (k = 3136, each row of the panel in a page of
+/// its own) half the time it took unblocked.
+int64_t panelBlockBytes(int vectorBits) { return vectorBits >= 512 ? 256 << 10 : 32 << 10; }
+
+/// A product whose B is at most this big, all of it, is taken row group by
+/// row group, each group's tiles across every panel: A's rows are read from
+/// L1 again for each panel and B stays in L2, where panel by panel streams
+/// all of A from beyond L2 once per panel. On Zen 3 the fashion CNN's second
+/// convolution (B 800 x 64) took 19% less time, its input gradient (B 64 x
+/// 800) 5%.
+constexpr int64_t kResidentBBytes = 256 << 10;
 
 /// What k is known to be a multiple of: itself when a constant, the factor
 /// of a batch dim (`batch * 196`), else 1.
@@ -61,12 +73,20 @@ struct Tiling {
 };
 
 /// The rows of k one pass of the row tiles takes, for panels `panel` elements wide.
-int64_t blockRowsFor(int64_t panel, llvm::Type* elem) {
-  return std::max<int64_t>(64, kPanelBlockBytes / (panel * int64_t(elem->getPrimitiveSizeInBits() / 8)));
+int64_t blockRowsFor(int64_t panel, llvm::Type* elem, int vectorBits) {
+  return std::max<int64_t>(64, panelBlockBytes(vectorBits) / (panel * int64_t(elem->getPrimitiveSizeInBits() / 8)));
 }
 
 /// Whether a k this long is taken in blocks of blockRowsFor rows.
-bool takenInBlocks(int64_t likelyK, int64_t panel, llvm::Type* elem) { return likelyK > 2 * blockRowsFor(panel, elem); }
+bool takenInBlocks(int64_t likelyK, int64_t panel, llvm::Type* elem, int vectorBits) {
+  return likelyK > 2 * blockRowsFor(panel, elem, vectorBits);
+}
+
+/// Whether all of B, k x n, is known to fit in kResidentBBytes.
+bool bStaysResident(const MatMulOperands& ops, llvm::Type* elem) {
+  auto *k = llvm::dyn_cast<llvm::ConstantInt>(ops.k), *n = llvm::dyn_cast<llvm::ConstantInt>(ops.n);
+  return k && n && k->getSExtValue() * n->getSExtValue() * int64_t(elem->getPrimitiveSizeInBits() / 8) <= kResidentBBytes;
+}
 
 /// The rows a batch dim is taken to have: a train step's chunk (32 rows, or
 /// 64 for a model with many sums; what divides 32 divides 64 too).
@@ -144,7 +164,7 @@ Tiling tilingFor(llvm::Type* elem, const VectorTarget& target, llvm::Value* m, l
   Candidate chosen = candidates.front();
   double fewest = chosen.cost.cycles;
   for (const Candidate& c : candidates) fewest = std::min(fewest, c.cost.cycles);
-  bool blocked = takenInBlocks(likelyExtent(k), int64_t(chosen.vectors) * t.lanes, elem);
+  bool blocked = takenInBlocks(likelyExtent(k), int64_t(chosen.vectors) * t.lanes, elem, target.bits);
   if (manyRegisters && !blocked && fewest < (1 - kWorthChanging) * chosen.cost.cycles) {
     chosen = {};
     for (const Candidate& c : candidates)
@@ -161,19 +181,22 @@ llvm::Value* ceilDiv(llvm::IRBuilder<>& ir, llvm::Value* x, int64_t d) {
 }
 
 /// Units are numbered panel by panel, row group by row group within one, so
-/// a contiguous run of units (one thread's share) keeps its panels of B hot.
+/// a contiguous run of units (one thread's share) keeps its panels of B hot;
+/// with a B that stays in L2 (bStaysResident), row group by row group, panel
+/// by panel within one, so that it keeps its rows of A hot.
 class MatMulEmitter {
 public:
   MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
                 const TileEpilogue& epilogue)
       : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.m, ops.n, ops.k)),
-        fma_(target.fma) {
+        fma_(target.fma), vectorBits_(target.bits), groupsOuter_(bStaysResident(ops, elem)) {
     lanes_ = tiling_.lanes;
     vec_ = llvm::FixedVectorType::get(elem, lanes_);
   }
 
   void emit(llvm::Value* begin, llvm::Value* end) {
     llvm::Value* groups = ceilDiv(ir_, ops_.m, tiling_.rows);
+    llvm::Value* panels = ceilDiv(ir_, ops_.n, tiling_.panel());
     llvm::Value* fullPanels = ir_.CreateUDiv(ops_.n, i64(tiling_.panel()));
     llvm::Value* rest = ir_.CreateSub(ops_.n, mul(fullPanels, i64(tiling_.panel())));
     // The last, narrower panel: as many vectors as its width needs, masked.
@@ -184,8 +207,10 @@ public:
     auto* fullCount = llvm::dyn_cast<llvm::ConstantInt>(fullPanels);
     auto units = [&] {
       emitLoop(ir_, begin, end, 1, [&](llvm::Value* unit) {
-        llvm::Value* panel = ir_.CreateUDiv(unit, groups);
-        llvm::Value* group = ir_.CreateSub(unit, mul(panel, groups));
+        llvm::Value* outer = ir_.CreateUDiv(unit, groupsOuter_ ? panels : groups);
+        llvm::Value* inner = ir_.CreateSub(unit, mul(outer, groupsOuter_ ? panels : groups));
+        llvm::Value* panel = groupsOuter_ ? inner : outer;
+        llvm::Value* group = groupsOuter_ ? outer : inner;
         llvm::Value* j = mul(panel, i64(tiling_.panel()));
         auto full = [&] { groupTiles(group, j, fullMasks); };
         // A width known only at run time (the batch, as in transpose(W @ transpose(dz)))
@@ -203,9 +228,9 @@ public:
         else ifElse(ir_.CreateICmpULT(panel, fullPanels), full, tail);
       });
     };
-    int64_t blockRows = blockRowsFor(tiling_.panel(), elem_);
+    int64_t blockRows = blockRowsFor(tiling_.panel(), elem_, vectorBits_);
     // A batch dim is taken as kLikelyBatch rows: enough to tell a convolution's k from a dense layer's.
-    if (!ops_.partialSumsInC || !takenInBlocks(likelyExtent(ops_.k), tiling_.panel(), elem_)) return units();
+    if (!ops_.partialSumsInC || !takenInBlocks(likelyExtent(ops_.k), tiling_.panel(), elem_, vectorBits_)) return units();
     // Each thread's units take every block in turn: its tiles of C are its own throughout.
     llvm::Value* blocks = ceilDiv(ir_, ops_.k, blockRows);
     blocks = ir_.CreateSelect(ir_.CreateICmpSGT(blocks, i64(1)), blocks, i64(1));  // k = 0: one, empty
@@ -382,6 +407,8 @@ private:
   llvm::Type* i64_;
   Tiling tiling_;
   bool fma_;
+  int vectorBits_;
+  bool groupsOuter_;  // units numbered row group by row group
   bool clampRows_ = false;  // the last row group may be short
   KBlock block_;            // the block of k being emitted, when k is taken in blocks
   int lanes_ = 1;

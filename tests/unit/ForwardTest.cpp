@@ -5,12 +5,14 @@
 #include "HostInfo.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
 #include <random>
+#include <regex>
 #include <sstream>
 
 using namespace nnjit;
@@ -1003,8 +1005,9 @@ std::vector<double> chainProduct(int64_t m, int64_t k, int64_t n, bool fused, co
 } // namespace
 
 TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same order as one pass", "[forward][matmul]") {
-  // k = 2300 rows of a 70-wide B: a panel (2300 x 64 elements) outgrows the
-  // block that stays in L2, so the tiles take k in three blocks, each going
+  // k = 2300 rows of a 70-wide B: a panel (2300 x 64 or 16 elements) outgrows
+  // the block that stays in cache, so the tiles take k in three blocks (five
+  // with 256-bit vectors), each going
   // on from the sums the last left in C; the result must be the one chain
   // of multiply-adds per element that one pass computes, bit for bit (row
   // and column tails, an epilogue, and A read transposed included).
@@ -1073,35 +1076,46 @@ TEST_CASE("forward: a transpose in register blocks, with the edges that fill no 
   checkBatch("input x[batch, 13, 19]\n", "transpose(x)", b.data, transpose(b.inputs[0]));
 }
 
-TEST_CASE("forward: a transpose split across threads at rows that are not a block's edge", "[forward]") {
-  // P's transpose in memory for the product (512 x 512 is the largest kept, not rewritten),
-  // enough work to share out: at row 256 by two threads, 170 and 341 by three.
-  Compiled c("input x[batch, 512]\nparam P[512, 512] = uniform(-1, 1)\ny = x @ transpose(P)\noutput y\n",
-             predictIn(DType::F32));
+namespace {
+
+/// `y = product` of x[batch, width] and param W (the model's first), in
+/// float32 over `rows` rows, run by each of `threadCounts` threads in turn:
+/// the same bits every time, and within `rtol` of reference(x, W).
+void checkSharedOut(const std::string& src, int64_t width, int64_t rows, const std::vector<int>& threadCounts,
+                    const std::function<T(const T&, const T&)>& reference, double rtol) {
+  Compiled c(src, predictIn(DType::F32));
   REQUIRE(c.ok());
   Session& s = *c.session;
   s.initParams(3);
-  const int64_t rows = 4;
-  BatchData b = makeBatch(9, rows, {{512}});
+  BatchData b = makeBatch(9, rows, {{width}});
   std::vector<int64_t> order(rows);
   std::iota(order.begin(), order.end(), 0);
   s.reserveRows(rows);
   s.feed(b.data, order, 0, rows, {0});
-  T p{{512, 512}, s.read(c.cm->paramSlots[0])};
-  T want = matmul(b.inputs[0], transpose(p));
-  // Three threads first: the transpose's buffer holds nothing a run before it wrote.
+  const Slot& w = c.cm->slots[c.cm->paramSlots[0]];
+  T want = reference(b.inputs[0], T{w.shape.dims, s.read(c.cm->paramSlots[0])});
   std::vector<double> first;
-  for (int threads : {3, 2, 1}) {
+  for (int threads : threadCounts) {
     INFO(threads << " threads");
     s.setThreads(threads);
     s.run(c.cm->predict, rows);
-    std::vector<double> y = s.read(c.cm->outputSlot, rows * 512);
+    std::vector<double> y = s.read(c.cm->outputSlot, static_cast<int64_t>(want.v.size()));
     if (first.empty()) first = y;
     CHECK(y == first);
-    std::string diff = compare(want, Got{true, "", {rows, 512}, y}, 1e-3);  // float32 sums of 512
+    std::string diff = compare(want, Got{true, "", want.d, y}, rtol);
     INFO(diff.substr(0, 400));
     CHECK(diff.empty());
   }
+}
+
+} // namespace
+
+TEST_CASE("forward: a transpose split across threads at rows that are not a block's edge", "[forward]") {
+  // P's transpose in memory for the product (512 x 512 is the largest kept, not rewritten),
+  // enough work to share out: at row 256 by two threads, 170 and 341 by three.
+  // Three threads first: the transpose's buffer holds nothing a run before it wrote.
+  checkSharedOut("input x[batch, 512]\nparam P[512, 512] = uniform(-1, 1)\ny = x @ transpose(P)\noutput y\n", 512, 4,
+                 {3, 2, 1}, [](const T& x, const T& p) { return matmul(x, transpose(p)); }, 1e-3);  // float32 sums of 512
 }
 
 TEST_CASE("forward: a sum over the rows of a buffer runs a vector at a time, whatever computed the buffer",
@@ -1167,6 +1181,29 @@ TEST_CASE("forward: a product over a chunk's rows takes tiles whose rows divide 
   CHECK(tileRows("input x[batch, 64]\nparam W[64, 128] = 0.5\n", "x @ W") == (avx512 ? 4u : 6u));
   CHECK(tileRows("input x[batch, 128]\nparam W[66, 64] = 0.5\nparam V[64, 128] = 0.5\n", "x @ transpose(W @ V)") == 6u);
   CHECK(tileRows("input x[batch, 4096]\nparam W[4096, 128] = 0.5\n", "x @ W") == 6u);
+}
+
+TEST_CASE("forward: a product whose B stays in L2 takes its tiles row group by row group", "[forward][matmul]") {
+  // The unit loop's index is split by the panel count (a constant) when the
+  // row groups are the outer loop, by the row group count (the batch's) when
+  // the panels are.
+  auto unitsSplitBy = [](const std::string& decls) {
+    std::optional<std::string> ir = predictIr(decls + "y = x @ W\noutput y\n");
+    REQUIRE(ir);
+    std::smatch divide;  // the unit loop's index is %i, or %i4 inside a loop over blocks of k
+    REQUIRE(std::regex_search(*ir, divide, std::regex("udiv i64 %i[0-9]*, ([^\\s]+)")));
+    return divide[1].str();
+  };
+  std::string resident = unitsSplitBy("input x[batch, 200]\nparam W[200, 150] = 0.5\n");  // 120 KB
+  std::string streamed = unitsSplitBy("input x[batch, 2000]\nparam W[2000, 150] = 0.5\n");  // 1.2 MB
+  INFO(resident << " / " << streamed);
+  CHECK(std::isdigit(static_cast<unsigned char>(resident[0])));
+  CHECK(streamed[0] == '%');
+
+  // Shared out by threads, at units inside a row group's run of panels: the
+  // same bits as one thread, rows and columns with tails.
+  checkSharedOut("input x[batch, 200]\nparam W[200, 150] = uniform(-1, 1)\ny = x @ W\noutput y\n", 200, 301, {1, 2, 3},
+                 [](const T& x, const T& w) { return matmul(x, w); }, 1e-2);  // float32 sums of 200, near 0 too
 }
 
 TEST_CASE("forward: a product as wide as the batch, every width up to two panels", "[forward][matmul]") {
