@@ -896,12 +896,28 @@ private:
     if (kind == KernelKind::Compute && opKind(g_.op(n)) == OpKind::Reduction) return false;
     return g_.shape(n).rank() >= 2;
   }
-  std::optional<Units> splitUnits(NodeId n, KernelKind kind) {
-    if (!splits(n, kind)) return std::nullopt;
-    if (NodeId matmul = matmulOf(n, kind); matmul != kNoNode) return matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
+  std::optional<Units> splitUnits(const KernelCall& call) {
+    NodeId n = call.node;
+    if (!splits(n, call.kind)) return std::nullopt;
+    if (NodeId matmul = matmulOf(n, call.kind); matmul != kNoNode)
+      return matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
     const Shape& s = g_.shape(n);
     Shape inner(std::vector<int64_t>(s.dims.begin() + 1, s.dims.end()));
-    return Units{extent(s.dims[0]), inner.staticElements()};
+    return Units{extent(s.dims[0]), std::max(inner.staticElements(), readPerUnit(call))};
+  }
+
+  /// The most elements a unit of `call` reads from one of its buffers: a
+  /// kernel can read far more than it writes (the gradient of a convolution's
+  /// input sums every window that copied each pixel: 25 reads an element of a
+  /// 5 x 5 kernel), which its output's size alone does not tell.
+  int64_t readPerUnit(const KernelCall& call) const {
+    int64_t outer = g_.shape(call.node).dims[0], most = 0;
+    for (NodeId r : call.reads) {
+      const Shape& read = g_.shape(r);
+      if (isBatchDim(outer)) most = std::max(most, read.elements(1) / batchFactor(outer));
+      else if (!read.hasBatch()) most = std::max(most, read.staticElements() / outer);
+    }
+    return most;
   }
 
   /// Defines kernel `k` of the plan, and its range function when it splits
@@ -1048,7 +1064,7 @@ private:
     for (NodeId a : call.alsoStores) args.push_back(where(b, fc, a));
     for (NodeId r : call.reads) args.push_back(where(b, fc, r));
     batch_ = b.batch;
-    std::optional<Units> units = splitUnits(call.node, call.kind);
+    std::optional<Units> units = splitUnits(call);
     if (!units) {
       args.insert(args.end(), {b.batch, i64(0), i64(0)});
       ir_.CreateCall(inlined ? inlined : planned(plannedIndex, false), args);

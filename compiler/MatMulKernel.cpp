@@ -420,8 +420,9 @@ private:
 MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops) {
   Tiling t = tilingFor(elem, target, ops.m, ops.n, ops.k);
   llvm::Value* count = ir.CreateMul(ceilDiv(ir, ops.n, t.panel()), ceilDiv(ir, ops.m, t.rows));
-  auto* k = llvm::dyn_cast<llvm::ConstantInt>(ops.k);
-  return {count, t.rows * t.panel() * (k ? k->getSExtValue() : 64)};
+  // A k of the batch's rows is weighed at a chunk's (a convolution's weight
+  // gradient: 784 rows an image, not 64 in all).
+  return {count, t.rows * t.panel() * likelyExtent(ops.k)};
 }
 
 void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,

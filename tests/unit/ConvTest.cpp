@@ -5,6 +5,8 @@
 
 #include <numeric>
 #include <random>
+#include <regex>
+#include <map>
 
 using namespace nnjit;
 using namespace nnjit::test;
@@ -227,4 +229,37 @@ TEST_CASE("conv2d and pools: shape errors name the shapes", "[conv][diagnostics]
              Catch::Contains("the pool size is one number or a list of two (height, width), not 3 numbers"));
   CHECK_THAT(errorsOf("input x[batch, 4, 4, 1]\nparam K[1, 1, 1, 1] = 1\ny = conv2d(x, K, padding = \"full\")\noutput y\n"),
              Catch::Contains("padding is \"same\", \"valid\" or a number of pixels, not \"full\""));
+}
+
+TEST_CASE("conv2d's gradients are weighed by what they read, so threads share them out", "[conv][threads]") {
+  // The work of a unit, as the train step hands it to the workers (the last
+  // argument of each parallel_for call), by the kernel's op.
+  std::string src = "input x[batch, 14, 14, 8]\nparam K1[3, 3, 8, 16] = normal(0, 0.1)\n"
+                    "param K2[5, 5, 16, 32] = normal(0, 0.1)\nh = relu(conv2d(x, K1, padding = \"same\"))\n"
+                    "y = conv2d(h, K2, padding = \"same\")\nloss = mean(y * y)\noptimizer sgd(lr = 0.1)\n";
+  CompileOptions o;
+  o.trainStep = true;
+  DiagnosticEngine diags("test.nn", src);
+  std::optional<std::string> ir = emitStage(src, "test.nn", Stage::Ir, o, diags);
+  REQUIRE(ir);
+  std::regex call(R"(parallel_for\(ptr %pool, ptr @nnjit\.k\d+\.\d+\.(\w+)\.range, ptr %args, i64 %\d+, i64 (\d+|%\d+), i64 (\d+)\))");
+  std::multimap<std::string, std::pair<std::string, int64_t>> work;  // op: units, work of one
+  for (std::sregex_iterator it(ir->begin(), ir->end(), call), end; it != end; ++it)
+    work.emplace((*it)[1].str(), std::make_pair((*it)[2].str(), std::stoll((*it)[3].str())));
+  std::string listed;
+  for (const auto& [op, units] : work) listed += fmt::format("{}: {} units of {}\n", op, units.first, units.second);
+  INFO(listed);
+  // relu's gradient of the first convolution's output reads, for each image,
+  // the 14 x 14 windows of 5 x 5 x 16 that the second one's input gradient sums.
+  REQUIRE(work.count("Select") == 1);
+  CHECK(work.find("Select")->second.second == 14 * 14 * 5 * 5 * 16);
+  // The kernels' gradients (as many tiles whatever the batch) sum over k = 196
+  // rows an image: a tile's work is a chunk's 32 images of them, not 64 rows.
+  int64_t weightGradients = 0;
+  for (const auto& [op, units] : work)
+    if (op == "MatMul" && units.first[0] != '%') {
+      CHECK(units.second >= 32 * 196);
+      ++weightGradients;
+    }
+  CHECK(weightGradients == 2);
 }
