@@ -315,10 +315,7 @@ TEST_CASE("train step by chunks: work on params alone moves out of the chunks, u
                     "h = tanh(x @ (W1 @ tanh(V)))\n"
                     "h2 = reshape(h, [batch, 3, 11]) * mean(reshape(exp(V * 0.01), [3, 11, 33]), axis = 2)\n"
                     "loss = cross_entropy(reshape(h2, [batch, 33]) @ W2, label)\noptimizer sgd(lr = 0.05)\n";
-  CompileOptions o;
-  o.trainStep = true;
-  DiagnosticEngine diags("test.nn", src);
-  std::optional<std::string> schedule = emitStage(src, "test.nn", Stage::Schedule, o, diags);
+  std::optional<std::string> schedule = trainStepStage(src, Stage::Schedule);
   REQUIRE(schedule);
   INFO(*schedule);
   size_t rows = schedule->find("function nnjit_train_rows");

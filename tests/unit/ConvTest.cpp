@@ -237,10 +237,7 @@ TEST_CASE("conv2d's gradients are weighed by what they read, so threads share th
   std::string src = "input x[batch, 14, 14, 8]\nparam K1[3, 3, 8, 16] = normal(0, 0.1)\n"
                     "param K2[5, 5, 16, 32] = normal(0, 0.1)\nh = relu(conv2d(x, K1, padding = \"same\"))\n"
                     "y = conv2d(h, K2, padding = \"same\")\nloss = mean(y * y)\noptimizer sgd(lr = 0.1)\n";
-  CompileOptions o;
-  o.trainStep = true;
-  DiagnosticEngine diags("test.nn", src);
-  std::optional<std::string> ir = emitStage(src, "test.nn", Stage::Ir, o, diags);
+  std::optional<std::string> ir = trainStepStage(src, Stage::Ir);
   REQUIRE(ir);
   std::regex call(R"(parallel_for\(ptr %pool, ptr @nnjit\.k\d+\.\d+\.(\w+)\.range, ptr %args, i64 %\d+, i64 (\d+|%\d+), i64 (\d+)\))");
   std::multimap<std::string, std::pair<std::string, int64_t>> work;  // op: units, work of one

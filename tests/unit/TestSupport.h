@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 
 namespace nnjit::test {
@@ -39,6 +40,14 @@ inline CompileOptions f64Gradients() {
   o.gradients = true;
   o.evaluate = true;
   return o;
+}
+
+/// The output of compiler stage `stage` (a schedule, the IR) for `src`'s train step.
+inline std::optional<std::string> trainStepStage(const std::string& src, Stage stage) {
+  CompileOptions o;
+  o.trainStep = true;
+  DiagnosticEngine diags("test.nn", src);
+  return emitStage(src, "test.nn", stage, o, diags);
 }
 
 /// Every diagnostic of parsing and (when that succeeds) lowering `src`, as

@@ -1,6 +1,7 @@
 // UpdateGroupTest: which updates run as one job on the threads, and which may not.
 #include "Builder.h"
 #include "Compiler.h"
+#include "TestSupport.h"
 #include "UpdateGroup.h"
 #include "passes/Fusion.h"
 
@@ -108,12 +109,9 @@ TEST_CASE("update group: updates of other slots after the group's first stay out
 
 TEST_CASE("update group: adam's weights run together, its biases alone, a square root and a division weigh more",
           "[updategroup]") {
-  CompileOptions o;
-  o.trainStep = true;
   std::string src = "input x[batch, 8]\ninput y[batch, 4]\nparam W1[8, 16] = 0.1\nparam b1[16] = 0\n"
                     "param W2[16, 4] = 0.1\nloss = mean(square(relu(x @ W1 + b1) @ W2 - y))\noptimizer adam(lr = 0.01)\n";
-  DiagnosticEngine diags("test.nn", src);
-  std::optional<std::string> schedule = emitStage(src, "test.nn", Stage::Schedule, o, diags);
+  std::optional<std::string> schedule = test::trainStepStage(src, Stage::Schedule);
   REQUIRE(schedule);
   std::string finish = schedule->substr(schedule->find("function nnjit_train_finish"));
   finish = finish.substr(0, finish.find("\n\n"));
