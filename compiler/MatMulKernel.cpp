@@ -62,6 +62,7 @@ int64_t knownFactor(llvm::Value* k) {
 /// last (the epilogue runs); all null when k is taken whole.
 struct KBlock {
   llvm::Value *begin = nullptr, *count = nullptr, *first = nullptr, *last = nullptr;
+  llvm::Value* packedB = nullptr;  // the block's slice of the panel, contiguous, when packed
 };
 
 /// The tile shape for a product with `n` columns (when known).
@@ -77,9 +78,33 @@ int64_t blockRowsFor(int64_t panel, llvm::Type* elem, int vectorBits) {
   return std::max<int64_t>(64, panelBlockBytes(vectorBits) / (panel * int64_t(elem->getPrimitiveSizeInBits() / 8)));
 }
 
-/// Whether a k this long is taken in blocks of blockRowsFor rows.
+/// Whether a k this long is taken in blocks of blockRowsFor rows (unless
+/// the panels are packed: then always, a short k as one block).
 bool takenInBlocks(int64_t likelyK, int64_t panel, llvm::Type* elem, int vectorBits) {
   return likelyK > 2 * blockRowsFor(panel, elem, vectorBits);
+}
+
+/// The most bytes of a block's slice of a panel a thread copies to its stack.
+constexpr int64_t kMostPackedBytes = 64 << 10;
+
+/// Whether a streamed B (not bStaysResident) has each block's slice of a
+/// panel copied to contiguous memory before the row tiles read it (packed,
+/// as BLIS does). Rows of B a multiple of 1 KB apart (a 256, 512 or
+/// 1024-wide float matrix) fall in at most 4 of L1's 64 sets (the 4 KB that
+/// L1 indexes on x86), so a panel's lines cannot stay in L1 from one row tile
+/// to the next, however short the block; contiguous, a block's slice does.
+/// With 256-bit vectors (a slice of 32 KB at most; Zen 3, the best of 3
+/// processes each timing 300 calls) a [64, 784] @ [784, 512] product went
+/// from 36-44 to 69-71 GFLOP/s, [64, 1024] @ [1024, 1024] from 34-48 to
+/// 68-71 and the fashion CNN's dense layer [32, 3136] @ [3136, 1024] from
+/// 46-50 to 54-64 (of 86-93). Its weight gradient's B, rows 3200 bytes apart,
+/// is spread over 32 sets already and was 10% slower packed. With 512-bit
+/// vectors the slice (256 KB) is too big for a stack; not measured there.
+bool packsPanels(const MatMulOperands& ops, int64_t panel, llvm::Type* elem, int vectorBits) {
+  int64_t bytes = int64_t(elem->getPrimitiveSizeInBits() / 8);
+  auto* stride = llvm::dyn_cast<llvm::ConstantInt>(ops.bRowStride);
+  return stride && stride->getSExtValue() * bytes % 1024 == 0 &&
+         blockRowsFor(panel, elem, vectorBits) * panel * bytes <= kMostPackedBytes;
 }
 
 /// Whether all of B, k x n, is known to fit in kResidentBBytes.
@@ -212,6 +237,10 @@ public:
         llvm::Value* panel = groupsOuter_ ? inner : outer;
         llvm::Value* group = groupsOuter_ ? outer : inner;
         llvm::Value* j = mul(panel, i64(tiling_.panel()));
+        // A thread's first tile of a panel copies the block's slice of it.
+        if (block_.packedB)
+          ifElse(ir_.CreateOr(ir_.CreateICmpEQ(group, i64(0)), ir_.CreateICmpEQ(unit, begin)), [&] { packPanel(j); },
+                 [] {});
         auto full = [&] { groupTiles(group, j, fullMasks); };
         // A width known only at run time (the batch, as in transpose(W @ transpose(dz)))
         // gets a half-width tile too: at 32 columns of a 4-vector tile, half its FMAs
@@ -229,15 +258,25 @@ public:
       });
     };
     int64_t blockRows = blockRowsFor(tiling_.panel(), elem_, vectorBits_);
+    // Packing pays for its copy when several row tiles read the panel.
+    bool packed = ops_.partialSumsInC && !groupsOuter_ && packsPanels(ops_, tiling_.panel(), elem_, vectorBits_) &&
+                  likelyExtent(ops_.m) >= 2 * tiling_.rows;
     // A batch dim is taken as kLikelyBatch rows: enough to tell a convolution's k from a dense layer's.
-    if (!ops_.partialSumsInC || !takenInBlocks(likelyExtent(ops_.k), tiling_.panel(), elem_, vectorBits_)) return units();
+    // Packed panels are copied a block at a time, the whole of a short k as one.
+    if (!packed && (!ops_.partialSumsInC || !takenInBlocks(likelyExtent(ops_.k), tiling_.panel(), elem_, vectorBits_)))
+      return units();
     // Each thread's units take every block in turn: its tiles of C are its own throughout.
     llvm::Value* blocks = ceilDiv(ir_, ops_.k, blockRows);
     blocks = ir_.CreateSelect(ir_.CreateICmpSGT(blocks, i64(1)), blocks, i64(1));  // k = 0: one, empty
+    // Packed, the blocks are as long as one another (784 rows: two of 392, each slice in L1).
+    llvm::Value* rowsPerBlock =
+        packed ? ir_.CreateUDiv(ir_.CreateAdd(ops_.k, ir_.CreateSub(blocks, i64(1))), blocks) : i64(blockRows);
+    llvm::Value* packedB = packed ? stackPanel(blockRows) : nullptr;
     emitLoop(ir_, i64(0), blocks, 1, [&](llvm::Value* b) {
-      block_.begin = mul(b, i64(blockRows));
+      block_.packedB = packedB;
+      block_.begin = mul(b, rowsPerBlock);
       llvm::Value* left = ir_.CreateSub(ops_.k, block_.begin);
-      block_.count = ir_.CreateSelect(ir_.CreateICmpSLT(left, i64(blockRows)), left, i64(blockRows));
+      block_.count = ir_.CreateSelect(ir_.CreateICmpSLT(left, rowsPerBlock), left, rowsPerBlock);
       block_.first = ir_.CreateICmpEQ(b, i64(0));
       block_.last = ir_.CreateICmpEQ(b, ir_.CreateSub(blocks, i64(1)));
       units();
@@ -275,6 +314,30 @@ private:
     auto* m = llvm::dyn_cast<llvm::ConstantInt>(ops_.m);
     clampRows_ = !(m && m->getSExtValue() % tiling_.rows == 0);
     tile(i, j, tiling_.rows, masks);
+  }
+
+  /// A panel's width by `rows` elements on the kernel's stack, allocated
+  /// once at its entry.
+  llvm::Value* stackPanel(int64_t rows) {
+    llvm::BasicBlock& entry = ir_.GetInsertBlock()->getParent()->getEntryBlock();
+    llvm::IRBuilder<> atEntry(&entry, entry.getFirstInsertionPt());
+    auto* slot = atEntry.CreateAlloca(llvm::ArrayType::get(elem_, uint64_t(rows * tiling_.panel())), nullptr, "packed");
+    slot->setAlignment(llvm::Align(64));
+    return slot;
+  }
+
+  /// Copies rows [begin, begin + count) of the panel of B at column j into
+  /// block_.packedB, a panel's width apart; lanes past n are zeros.
+  void packPanel(llvm::Value* j) {
+    std::vector<llvm::Value*> masks(tiling_.vectors);
+    llvm::Value* width = ir_.CreateSub(ops_.n, j);
+    for (int v = 0; v < tiling_.vectors; ++v) masks[v] = laneMask(width, v);
+    emitLoop(ir_, i64(0), block_.count, 1, [&](llvm::Value* p) {
+      llvm::Value* from = at(ops_.b, add(mul(add(block_.begin, p), ops_.bRowStride), j));
+      llvm::Value* to = at(block_.packedB, mul(p, i64(tiling_.panel())));
+      for (int v = 0; v < tiling_.vectors; ++v)
+        storeC(loadB(at(from, i64(int64_t(v) * lanes_)), masks[v]), at(to, i64(int64_t(v) * lanes_)), nullptr);
+    });
   }
 
   /// Row r of the tile starting at row i, within C.
@@ -322,6 +385,13 @@ private:
     llvm::Value* aSkip = block_.begin ? mul(block_.begin, ops_.aColStride) : i64(0);
     for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, add(mul(rowIndex[r], ops_.aRowStride), aSkip));
     llvm::Value* bStart = at(ops_.b, block_.begin ? add(j, mul(block_.begin, ops_.bRowStride)) : j);
+    llvm::Value* bRowStride = ops_.bRowStride;
+    std::vector<llvm::Value*> bMasks = masks;
+    if (block_.packedB) {
+      bStart = block_.packedB;
+      bRowStride = i64(tiling_.panel());
+      bMasks.assign(vectors, nullptr);  // a packed panel's lanes past n hold zeros
+    }
     std::vector<llvm::Value*> cRows(rows);
     for (int r = 0; r < rows; ++r) cRows[r] = at(ops_.c, add(mul(rowIndex[r], ops_.n), j));
     // A block after the first goes on from the sums the last one stored.
@@ -359,7 +429,7 @@ private:
     std::vector<llvm::PHINode*> acc(rows * vectors);
     for (size_t t = 0; t < acc.size(); ++t) acc[t] = phi(vec_, start[t]);
     std::vector<llvm::Value*> bv(vectors);
-    for (int v = 0; v < vectors; ++v) bv[v] = loadB(at(bPtr, i64(int64_t(v) * lanes_)), masks[v]);
+    for (int v = 0; v < vectors; ++v) bv[v] = loadB(at(bPtr, i64(int64_t(v) * lanes_)), bMasks[v]);
     std::vector<llvm::Value*> next(rows * vectors);
     for (int r = 0; r < rows; ++r) {
       llvm::Value* a = ir_.CreateAlignedLoad(elem_, aPtr[r], llvm::Align(elemBytes()));
@@ -373,7 +443,7 @@ private:
       }
       aPtr[r]->addIncoming(at(aPtr[r], ops_.aColStride), body);
     }
-    bPtr->addIncoming(at(bPtr, ops_.bRowStride), body);
+    bPtr->addIncoming(at(bPtr, bRowStride), body);
     llvm::Value* p1 = add(p, i64(1));
     p->addIncoming(p1, body);
     ir_.CreateCondBr(ir_.CreateICmpSLT(p1, k), body, exit);

@@ -1002,6 +1002,23 @@ std::vector<double> chainProduct(int64_t m, int64_t k, int64_t n, bool fused, co
   return c;
 }
 
+/// Predict once with `src`'s params drawn from `seed`: the params by name,
+/// and the first `count` values of the output.
+std::pair<std::map<std::string, std::vector<double>>, std::vector<double>> predictWithParams(const std::string& src,
+                                                                                           DType dt, uint64_t seed,
+                                                                                           int64_t count) {
+  Compiled c(src, predictIn(dt));
+  INFO(c.errors);
+  REQUIRE(c.ok());
+  Session& s = *c.session;
+  s.initParams(seed);
+  std::map<std::string, std::vector<double>> params;
+  for (size_t i = 0; i < c.cm->slots.size(); ++i)
+    if (c.cm->slots[i].kind == SlotKind::Param) params[c.cm->slots[i].name] = s.read(static_cast<int>(i));
+  s.run(c.cm->predict, 1);
+  return {params, s.read(c.cm->outputSlot, count)};
+}
+
 } // namespace
 
 TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same order as one pass", "[forward][matmul]") {
@@ -1017,16 +1034,7 @@ TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same 
                     "y = concat(relu(A @ M + b), transpose(P) @ M, axis = 0)\noutput y\n";
   bool fused = __builtin_cpu_supports("fma") && !std::getenv("NNJIT_CPU");
   for (DType dt : {DType::F32, DType::F64}) {
-    Compiled c(src, predictIn(dt));
-    INFO(c.errors);
-    REQUIRE(c.ok());
-    Session& s = *c.session;
-    s.initParams(3);
-    std::map<std::string, std::vector<double>> v;
-    for (size_t i = 0; i < c.cm->slots.size(); ++i)
-      if (c.cm->slots[i].kind == SlotKind::Param) v[c.cm->slots[i].name] = s.read(static_cast<int>(i));
-    s.run(c.cm->predict, 1);
-    std::vector<double> got = s.read(c.cm->outputSlot, 18 * 70);
+    auto [v, got] = predictWithParams(src, dt, 3, 18 * 70);
     auto a = [&](int64_t i, int64_t p) { return v["A"][i * k + p]; };
     auto pt = [&](int64_t i, int64_t p) { return v["P"][p * 9 + i]; };
     auto m = [&](int64_t p, int64_t j) { return v["M"][p * 70 + j]; };
@@ -1042,6 +1050,29 @@ TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same 
     INFO((f32 ? "f32" : "f64") << (fused ? ", fused multiply-adds" : ", multiply then add"));
     size_t differ = 0;
     for (size_t e = 0; e < got.size(); ++e) differ += got[e] != top[e];
+    CHECK(differ == 0);
+  }
+}
+
+TEST_CASE("forward: panels of a B whose rows are 1 KB apart are copied, with the same sums in the same order",
+          "[forward][matmul]") {
+  // N's rows are 256 floats (or doubles) apart: with 256-bit vectors each
+  // block's slice of a panel is copied to the stack before the row tiles
+  // read it, and k = 784 is taken as two blocks of 392. The result is the one
+  // chain of multiply-adds per element, bit for bit (13 rows: a short last
+  // row tile, and an epilogue after the last block).
+  std::string src = "param A[13, 784] = uniform(-1, 1)\nparam N[784, 256] = uniform(-1, 1)\n"
+                    "input x[batch, 1]\ny = relu(A @ N)\noutput y\n";
+  bool fused = __builtin_cpu_supports("fma") && !std::getenv("NNJIT_CPU");
+  for (DType dt : {DType::F32, DType::F64}) {
+    auto [v, got] = predictWithParams(src, dt, 5, 13 * 256);
+    auto at = [&](int64_t i, int64_t p) { return v["A"][i * 784 + p]; };
+    auto nt = [&](int64_t p, int64_t j) { return v["N"][p * 256 + j]; };
+    std::vector<double> want = dt == DType::F32 ? chainProduct<float>(13, 784, 256, fused, at, nt)
+                                                : chainProduct<double>(13, 784, 256, fused, at, nt);
+    size_t differ = 0;
+    for (size_t e = 0; e < got.size(); ++e) differ += got[e] != std::max(want[e], 0.0);
+    INFO((dt == DType::F32 ? "f32" : "f64"));
     CHECK(differ == 0);
   }
 }
@@ -1199,6 +1230,10 @@ TEST_CASE("forward: a product whose B stays in L2 takes its tiles row group by r
   INFO(resident << " / " << streamed);
   CHECK(std::isdigit(static_cast<unsigned char>(resident[0])));
   CHECK(streamed[0] == '%');
+  // A streamed B whose rows are 1 KB apart is copied a panel at a time, with 256-bit vectors.
+  std::optional<std::string> packedIr = predictIr("input x[batch, 784]\nparam W[784, 256] = 0.5\ny = x @ W\noutput y\n");
+  REQUIRE(packedIr);
+  CHECK((packedIr->find("%packed = alloca") != std::string::npos) == (hostVectorTarget().bits == 256));
 
   // Shared out by threads, at units inside a row group's run of panels: the
   // same bits as one thread, rows and columns with tails.
