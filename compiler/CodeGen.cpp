@@ -915,7 +915,7 @@ private:
     for (NodeId r : call.reads) {
       const Shape& read = g_.shape(r);
       if (isBatchDim(outer)) most = std::max(most, read.elements(1) / batchFactor(outer));
-      else if (!read.hasBatch()) most = std::max(most, read.staticElements() / outer);
+      else if (!read.hasBatch() && outer > 0) most = std::max(most, read.staticElements() / outer);
     }
     return most;
   }

@@ -3,10 +3,10 @@
 // and stride form, odd sizes and channel counts past a vector's width.
 #include "TestSupport.h"
 
+#include <map>
 #include <numeric>
 #include <random>
 #include <regex>
-#include <map>
 
 using namespace nnjit;
 using namespace nnjit::test;
