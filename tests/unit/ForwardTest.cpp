@@ -1054,59 +1054,6 @@ TEST_CASE("forward: a long k is taken in blocks, with the same sums in the same 
   }
 }
 
-TEST_CASE("forward: panels of a B whose rows are 1 KB apart are copied, with the same sums in the same order",
-          "[forward][matmul]") {
-  // N's rows are 256 floats (or doubles) apart: with 256-bit vectors each
-  // block's slice of a panel is copied to the stack before the row tiles
-  // read it, and k = 784 is taken as two blocks of 392. The result is the one
-  // chain of multiply-adds per element, bit for bit (13 rows: a short last
-  // row tile, and an epilogue after the last block).
-  std::string src = "param A[13, 784] = uniform(-1, 1)\nparam N[784, 256] = uniform(-1, 1)\n"
-                    "input x[batch, 1]\ny = relu(A @ N)\noutput y\n";
-  bool fused = __builtin_cpu_supports("fma") && !std::getenv("NNJIT_CPU");
-  for (DType dt : {DType::F32, DType::F64}) {
-    auto [v, got] = predictWithParams(src, dt, 5, 13 * 256);
-    auto at = [&](int64_t i, int64_t p) { return v["A"][i * 784 + p]; };
-    auto nt = [&](int64_t p, int64_t j) { return v["N"][p * 256 + j]; };
-    std::vector<double> want = dt == DType::F32 ? chainProduct<float>(13, 784, 256, fused, at, nt)
-                                                : chainProduct<double>(13, 784, 256, fused, at, nt);
-    size_t differ = 0;
-    for (size_t e = 0; e < got.size(); ++e) differ += got[e] != std::max(want[e], 0.0);
-    INFO((dt == DType::F32 ? "f32" : "f64"));
-    CHECK(differ == 0);
-  }
-}
-
-namespace {
-
-/// The LLVM IR (before LLVM's optimizer) of `src`'s predict function in f32.
-std::optional<std::string> predictIr(const std::string& src) {
-  DiagnosticEngine diags("test.nn", src);
-  return emitStage(src, "test.nn", Stage::Ir, predictIn(DType::F32), diags);
-}
-
-} // namespace
-
-TEST_CASE("forward: a transpose in register blocks, with the edges that fill no block", "[forward]") {
-  // Blocks are up to 8 x 8: widths and row counts below, at and past whole blocks.
-  std::mt19937 rng(11);
-  for (int64_t rows : {5, 8, 13, 24, 35})
-    for (int64_t width : {3, 8, 12, 16, 21}) {
-      BatchData b = makeBatch(static_cast<uint32_t>(rows * 100 + width), rows, {{width}});
-      std::string decls = fmt::format("input x[batch, {}]\n", width);
-      checkBatch(decls, "transpose(x)", b.data, transpose(b.inputs[0]));
-      // A weight's transpose in memory for the product (too small to rewrite).
-      T q{{20, width}, draw(rng, 20 * width, -2, 2)};
-      std::string withQ = decls + "param q[20, " + std::to_string(width) + "] = " + literal(q) + "\n";
-      checkBatch(withQ, "x @ transpose(q)", b.data, matmul(b.inputs[0], transpose(q)));
-      // The batch as the transpose's rows: q @ transpose(x) is [20, batch].
-      checkBatch(withQ, "transpose(q @ transpose(x))", b.data, transpose(matmul(q, transpose(b.inputs[0]))));
-    }
-  // Rank 3: a block transpose for each outer index.
-  BatchData b = makeBatch(5, 3, {{13, 19}});
-  checkBatch("input x[batch, 13, 19]\n", "transpose(x)", b.data, transpose(b.inputs[0]));
-}
-
 namespace {
 
 /// `y = product` of x[batch, width] and param W (the model's first), in
@@ -1140,6 +1087,64 @@ void checkSharedOut(const std::string& src, int64_t width, int64_t rows, const s
 }
 
 } // namespace
+
+TEST_CASE("forward: panels of a B whose rows are 1 KB apart are copied, with the same sums in the same order",
+          "[forward][matmul]") {
+  // N's rows are 256 floats (or doubles) apart: with 256-bit vectors each
+  // block's slice of a panel is copied to the stack before the row tiles
+  // read it, and k = 784 is taken as two blocks of 392. The result is the one
+  // chain of multiply-adds per element, bit for bit (13 rows: a short last
+  // row tile, and an epilogue after the last block).
+  std::string src = "param A[13, 784] = uniform(-1, 1)\nparam N[784, 256] = uniform(-1, 1)\n"
+                    "input x[batch, 1]\ny = relu(A @ N)\noutput y\n";
+  bool fused = __builtin_cpu_supports("fma") && !std::getenv("NNJIT_CPU");
+  for (DType dt : {DType::F32, DType::F64}) {
+    auto [v, got] = predictWithParams(src, dt, 5, 13 * 256);
+    auto at = [&](int64_t i, int64_t p) { return v["A"][i * 784 + p]; };
+    auto nt = [&](int64_t p, int64_t j) { return v["N"][p * 256 + j]; };
+    std::vector<double> want = dt == DType::F32 ? chainProduct<float>(13, 784, 256, fused, at, nt)
+                                                : chainProduct<double>(13, 784, 256, fused, at, nt);
+    size_t differ = 0;
+    for (size_t e = 0; e < got.size(); ++e) differ += got[e] != std::max(want[e], 0.0);
+    INFO((dt == DType::F32 ? "f32" : "f64"));
+    CHECK(differ == 0);
+  }
+  // Shared out by threads whose units start inside a panel's run of row
+  // tiles: each thread copies the panel it starts in, the same bits.
+  checkSharedOut("input x[batch, 784]\nparam W[784, 256] = uniform(-1, 1)\ny = x @ W\noutput y\n", 784, 301,
+                 {1, 2, 3}, [](const T& x, const T& w) { return matmul(x, w); },
+                 5e-2);  // float32 sums of 784 near 0 too (the exact sums: the test above)
+}
+
+namespace {
+
+/// The LLVM IR (before LLVM's optimizer) of `src`'s predict function in f32.
+std::optional<std::string> predictIr(const std::string& src) {
+  DiagnosticEngine diags("test.nn", src);
+  return emitStage(src, "test.nn", Stage::Ir, predictIn(DType::F32), diags);
+}
+
+} // namespace
+
+TEST_CASE("forward: a transpose in register blocks, with the edges that fill no block", "[forward]") {
+  // Blocks are up to 8 x 8: widths and row counts below, at and past whole blocks.
+  std::mt19937 rng(11);
+  for (int64_t rows : {5, 8, 13, 24, 35})
+    for (int64_t width : {3, 8, 12, 16, 21}) {
+      BatchData b = makeBatch(static_cast<uint32_t>(rows * 100 + width), rows, {{width}});
+      std::string decls = fmt::format("input x[batch, {}]\n", width);
+      checkBatch(decls, "transpose(x)", b.data, transpose(b.inputs[0]));
+      // A weight's transpose in memory for the product (too small to rewrite).
+      T q{{20, width}, draw(rng, 20 * width, -2, 2)};
+      std::string withQ = decls + "param q[20, " + std::to_string(width) + "] = " + literal(q) + "\n";
+      checkBatch(withQ, "x @ transpose(q)", b.data, matmul(b.inputs[0], transpose(q)));
+      // The batch as the transpose's rows: q @ transpose(x) is [20, batch].
+      checkBatch(withQ, "transpose(q @ transpose(x))", b.data, transpose(matmul(q, transpose(b.inputs[0]))));
+    }
+  // Rank 3: a block transpose for each outer index.
+  BatchData b = makeBatch(5, 3, {{13, 19}});
+  checkBatch("input x[batch, 13, 19]\n", "transpose(x)", b.data, transpose(b.inputs[0]));
+}
 
 TEST_CASE("forward: a transpose split across threads at rows that are not a block's edge", "[forward]") {
   // P's transpose in memory for the product (512 x 512 is the largest kept, not rewritten),
