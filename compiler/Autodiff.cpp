@@ -98,6 +98,14 @@ std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
   }
   case Op::Patches: return {b.make(Op::Unpatch, {g}, n.attrs, b.shape(x))};
   case Op::Unpatch: return {b.make(Op::Patches, {g}, n.attrs, b.shape(x))};
+  case Op::Tiles: return {b.make(Op::Untile, {g}, n.attrs, b.shape(x))};
+  case Op::Untile: return {b.make(Op::Tiles, {g}, n.attrs, b.shape(x))};
+  case Op::Permute: {
+    Attrs inverse;
+    inverse.ints.assign(n.attrs.ints.size(), 0);
+    for (size_t d = 0; d < n.attrs.ints.size(); ++d) inverse.ints[size_t(n.attrs.ints[d])] = int64_t(d);
+    return {b.make(Op::Permute, {g}, inverse)};
+  }
   case Op::Sum: return {keepShape(g)};
   case Op::Max: {
     // Ties share the gradient equally, like NumPy-style amax.
@@ -109,6 +117,15 @@ std::vector<NodeId> gradientRule(Builder& b, NodeId y, NodeId g) {
     return {kNoNode}; // reported by the caller: it has no gradient
   case Op::MatMul:
     return {b.matmul(g, b.transpose(in[1])), b.matmul(b.transpose(in[0]), g)};
+  case Op::GroupMatMul: {  // each group's product's rule, the groups kept in the middle
+    Attrs outer, middle;
+    outer.ints = {2, 1, 0};
+    middle.ints = {1, 0, 2};
+    // B's transpose, [n, g, k], as a view of [g, n, k]: one matrix per group,
+    // its rows k apart (a row g * k apart would crowd a few cache sets).
+    NodeId bT = b.make(Op::Permute, {b.transpose(b.make(Op::Permute, {in[1]}, middle))}, middle);
+    return {b.make(Op::GroupMatMul, {g, bT}), b.make(Op::GroupMatMul, {b.make(Op::Permute, {in[0]}, outer), g})};
+  }
   }
   return {};
 }

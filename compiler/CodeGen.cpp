@@ -281,7 +281,18 @@ private:
     }
     case Op::Patches: return windowed(s, idx, 5, [&](const Index& i) { return patch(node, i); });
     case Op::Unpatch: return windowed(s, idx, 3, [&](const Index& i) { return unpatch(node, i); });
-    case Op::Sum: case Op::Max: case Op::ArgMax: case Op::MatMul:
+    case Op::Tiles: return windowed(s, idx, s.rank() - 1, [&](const Index& i) { return tiles(n, i); });
+    case Op::Untile: return windowed(s, idx, s.rank() - 1, [&](const Index& i) { return untile(n, i); });
+    case Op::Permute: {
+      Index from{std::vector<llvm::Value*>(idx.at.size()), -1};
+      for (size_t d = 0; d < idx.at.size(); ++d) {
+        auto source = static_cast<size_t>(node.attrs.ints[d]);
+        from.at[source] = idx.at[d];
+        if (idx.lane == int(d)) from.lane = int(source);
+      }
+      return value(node.inputs[0], from);
+    }
+    case Op::Sum: case Op::Max: case Op::ArgMax: case Op::MatMul: case Op::GroupMatMul:
       internalError("a reduction or contraction computed inline");
     }
     internalError("an op without a codegen rule");
@@ -418,6 +429,81 @@ private:
     auto safe = [&](llvm::Value* v) { return ir_.CreateSelect(inside, v, i64(0)); };
     Index from{{idx.at[0], safe(oh), safe(ow), safe(kh), safe(kw), idx.at[3]}, idx.lane == 3 ? 5 : -1};
     return ir_.CreateFAdd(fp(0), ir_.CreateSelect(inside, value(node.inputs[0], from), fp(0)));
+  }
+
+  /// Element (a, i) of tiles/untile `n`'s matrix: a constant when both are
+  /// (null for a zero, a term to leave out), else read from its table.
+  llvm::Value* tileCoefficient(NodeId n, llvm::Value* a, llvm::Value* i) {
+    const Node& node = g_.node(n);
+    int64_t size = node.attrs.ints[1];
+    auto *ca = llvm::dyn_cast<llvm::ConstantInt>(a), *ci = llvm::dyn_cast<llvm::ConstantInt>(i);
+    if (ca && ci) {
+      double v = node.attrs.values[size_t(ca->getSExtValue() * size + ci->getSExtValue())];
+      return v == 0 ? nullptr : fp(v);
+    }
+    llvm::Value* at = ir_.CreateGEP(elem_, tensorData(n), ir_.CreateAdd(ir_.CreateMul(a, i64(size)), i));
+    return uniform(ir_.CreateAlignedLoad(elem_, at, align()));
+  }
+
+  /// sum + coefficient * v, or the product alone when sum is null.
+  llvm::Value* addTerm(llvm::Value* sum, llvm::Value* coefficient, llvm::Value* v) {
+    llvm::Value* term = ir_.CreateFMul(coefficient, v);
+    return sum ? ir_.CreateFAdd(sum, term) : term;
+  }
+
+  /// One element (or channel vector) of tiles: point a of tile t, the sum
+  /// over the tile's window, in order, of T[a, i] times its elements; zero
+  /// where the window hangs over the edge.
+  llvm::Value* tiles(NodeId n, const Index& idx) {
+    const Node& node = g_.node(n);
+    const Shape& x = g_.shape(node.inputs[0]);
+    const std::vector<int64_t>& a = node.attrs.ints;  // axis, size, stride, pad, at
+    int64_t axis = a[0], at = a[4];
+    Index from{idx.at, idx.lane == x.rank() ? x.rank() - 1 : -1};
+    from.at.erase(from.at.begin() + at);
+    llvm::Value* first = ir_.CreateSub(ir_.CreateMul(from.at[axis], i64(a[2])), i64(a[3]));
+    llvm::Value* sum = nullptr;
+    for (int64_t i = 0; i < a[1]; ++i) {
+      llvm::Value* c = tileCoefficient(n, idx.at[at], i64(i));
+      if (!c) continue;
+      llvm::Value* pos = ir_.CreateAdd(first, i64(i));
+      llvm::Value* inside = ir_.CreateICmpULT(pos, i64(x.dims[axis]));  // unsigned: a negative one is huge
+      from.at[axis] = ir_.CreateSelect(inside, pos, i64(0));
+      sum = addTerm(sum, c, ir_.CreateSelect(inside, value(node.inputs[0], from), fp(0)));
+    }
+    return sum ? sum : fp(0);
+  }
+
+  /// One element of untile: the sum, over the tiles whose window holds it
+  /// (the last first) and over their points in order, of T[a, i] times the
+  /// point, i its place in the window.
+  llvm::Value* untile(NodeId n, const Index& idx) {
+    const Node& node = g_.node(n);
+    const Shape& tiled = g_.shape(node.inputs[0]);
+    const std::vector<int64_t>& a = node.attrs.ints;  // axis, size, stride, pad, at
+    int64_t axis = a[0], size = a[1], stride = a[2], at = a[4];
+    int64_t points = tiled.dims[at], tileDim = axis < at ? axis : axis + 1;
+    int last = node.shape.rank() - 1;
+    Index from{idx.at, idx.lane == last ? last + 1 : -1};
+    from.at.insert(from.at.begin() + at, i64(0));
+    llvm::Value* q = ir_.CreateAdd(idx.at[axis], i64(a[3]));
+    llvm::Value* lastTile = ir_.CreateUDiv(q, i64(stride));  // the last tile that may hold it
+    llvm::Value* sum = nullptr;
+    for (int64_t j = 0; j * stride < size; ++j) {
+      llvm::Value* t = ir_.CreateSub(lastTile, i64(j));
+      llvm::Value* i = ir_.CreateSub(q, ir_.CreateMul(t, i64(stride)));
+      llvm::Value* holds =
+          ir_.CreateAnd(ir_.CreateICmpULT(t, i64(tiled.dims[tileDim])), ir_.CreateICmpULT(i, i64(size)));
+      llvm::Value* safeI = ir_.CreateSelect(holds, i, i64(0));
+      from.at[tileDim] = ir_.CreateSelect(holds, t, i64(0));
+      for (int64_t p = 0; p < points; ++p) {
+        from.at[at] = i64(p);
+        llvm::Value* c = tileCoefficient(n, i64(p), safeI);
+        if (!c) continue;
+        sum = addTerm(sum, c, ir_.CreateSelect(holds, value(node.inputs[0], from), fp(0)));
+      }
+    }
+    return sum ? sum : fp(0);
   }
 
   /// Same elements, row-major: a buffer is read at the flat offset; anything
@@ -745,33 +831,51 @@ private:
     });
   }
 
-  /// A matmul operand as the micro-kernel reads it: a buffer and strides.
+  /// A matmul operand as the micro-kernel reads it: a buffer and the
+  /// strides of its dims (rows and columns; of a group product's operand,
+  /// rows, groups and columns).
   struct View {
     llvm::Value* base;
-    llvm::Value* rowStride;
-    llvm::Value* colStride;
+    std::vector<llvm::Value*> strides;
   };
 
   /// Fusion leaves only strided views of buffers as operands (see isMatMulView).
   View matmulView(NodeId x) {
-    const Shape& s = g_.shape(x);
-    if (llvm::Value* at = storage(x)) return {at, extent(s.dims[1]), i64(1)};
+    if (llvm::Value* at = storage(x)) return rowMajorView(at, g_.shape(x));
     const Node& node = g_.node(x);
-    if (node.op == Op::Reshape && storage(node.inputs[0])) return {storage(node.inputs[0]), extent(s.dims[1]), i64(1)};
+    if (node.op == Op::Reshape && storage(node.inputs[0])) return rowMajorView(storage(node.inputs[0]), node.shape);
     if (node.op == Op::Transpose) {
       View v = matmulView(node.inputs[0]);
-      return {v.base, v.colStride, v.rowStride};
+      std::swap(v.strides[0], v.strides[1]);
+      return v;
+    }
+    if (node.op == Op::Permute) {
+      View from = matmulView(node.inputs[0]), v{from.base, {}};
+      for (int64_t source : node.attrs.ints) v.strides.push_back(from.strides[size_t(source)]);
+      return v;
     }
     internalError("a matmul operand that is not a strided view of a buffer");
+  }
+
+  View rowMajorView(llvm::Value* base, const Shape& s) {
+    View v{base, std::vector<llvm::Value*>(size_t(s.rank()))};
+    llvm::Value* stride = i64(1);
+    for (int d = s.rank() - 1; d >= 0; --d) {
+      v.strides[size_t(d)] = stride;
+      stride = ir_.CreateMul(stride, extent(s.dims[d]), "", true, true);
+    }
+    return v;
   }
 
   /// The sizes of matmul `n` (extents read from the current function's batch).
   MatMulOperands matmulSizes(NodeId n) {
     const Node& node = g_.node(n);
     MatMulOperands ops;
+    int cols = node.shape.rank() - 1;
     ops.m = extent(node.shape.dims[0]);
-    ops.k = extent(g_.shape(node.inputs[0]).dims[1]);
-    ops.n = extent(node.shape.dims[1]);
+    ops.k = extent(g_.shape(node.inputs[0]).dims[cols]);
+    ops.n = extent(node.shape.dims[cols]);
+    if (node.op == Op::GroupMatMul) ops.groups = extent(node.shape.dims[1]);
     return ops;
   }
 
@@ -779,16 +883,22 @@ private:
   /// instead, from each of c's tiles while it is in registers.
   void matmulKernel(NodeId c, NodeId epilogue = kNoNode) {
     const Node& node = g_.node(c);
-    View a = matmulView(node.inputs[0]), b = matmulView(node.inputs[1]);
-    if (!llvm::isa<llvm::ConstantInt>(b.colStride) || !llvm::cast<llvm::ConstantInt>(b.colStride)->isOne())
-      internalError("a matmul whose right operand's rows are not contiguous");
+    View a = matmulView(node.inputs[0]), b = matmulView(node.inputs[1]), out = rowMajorView(nullptr, node.shape);
+    auto* bCol = llvm::dyn_cast<llvm::ConstantInt>(b.strides.back());
+    if (!bCol || !bCol->isOne()) internalError("a matmul whose right operand's rows are not contiguous");
     MatMulOperands ops = matmulSizes(c);
     ops.a = a.base;
-    ops.aRowStride = a.rowStride;
-    ops.aColStride = a.colStride;
+    ops.aRowStride = a.strides.front();
+    ops.aColStride = a.strides.back();
     ops.b = b.base;
-    ops.bRowStride = b.rowStride;
+    ops.bRowStride = b.strides.front();
     ops.c = ptrs_.at(epilogue == kNoNode ? c : epilogue);
+    ops.cRowStride = out.strides.front();
+    if (ops.groups) {
+      ops.aGroupStride = a.strides[1];
+      ops.bGroupStride = b.strides[1];
+      ops.cGroupStride = out.strides[1];
+    }
     ops.partialSumsInC = !inPlace_;  // C may be a buffer the epilogue reads
     TileEpilogue apply;
     if (epilogue != kNoNode)

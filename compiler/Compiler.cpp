@@ -438,9 +438,14 @@ double flopsOf(const Graph& g, NodeId n, int64_t batch) {
   case OpKind::Leaf: return 0;
   case OpKind::Elementwise: return node.op == Op::StopGradient ? 0 : elements(n);
   case OpKind::Reduction: return elements(node.inputs[0]);
-  case OpKind::Layout: return node.op == Op::Unpatch ? elements(node.inputs[0]) : 0;
-  case OpKind::Contraction: {  // [m, k] @ [k, n]
+  case OpKind::Layout:
+    if (node.op == Op::Tiles || node.op == Op::Untile)  // each tile element meets `size` elements
+      return 2 * double(node.attrs.ints[1]) * elements(node.op == Op::Tiles ? n : node.inputs[0]);
+    return node.op == Op::Unpatch ? elements(node.inputs[0]) : 0;
+  case OpKind::Contraction: {  // [m, k] @ [k, n], or [m, g, k] @ [k, g, n]
     const Shape& a = g.shape(node.inputs[0]);
+    if (node.op == Op::GroupMatMul)
+      return 2 * extent(a.dims[0]) * extent(a.dims[1]) * extent(a.dims[2]) * extent(node.shape.dims[2]);
     return 2 * extent(a.dims[0]) * extent(a.dims[1]) * extent(node.shape.dims[1]);
   }
   }

@@ -214,7 +214,8 @@ public:
   MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
                 const TileEpilogue& epilogue)
       : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.m, ops.n, ops.k)),
-        fma_(target.fma), vectorBits_(target.bits), groupsOuter_(bStaysResident(ops, elem)) {
+        fma_(target.fma), vectorBits_(target.bits), groupsOuter_(bStaysResident(ops, elem)), a_(ops.a), b_(ops.b),
+        c_(ops.c) {
     lanes_ = tiling_.lanes;
     vec_ = llvm::FixedVectorType::get(elem, lanes_);
   }
@@ -232,6 +233,8 @@ public:
     auto* fullCount = llvm::dyn_cast<llvm::ConstantInt>(fullPanels);
     auto units = [&] {
       emitLoop(ir_, begin, end, 1, [&](llvm::Value* unit) {
+        llvm::Value* first = ir_.CreateICmpEQ(unit, begin);
+        if (ops_.groups) unit = selectProduct(unit, panels, groups);
         llvm::Value* outer = ir_.CreateUDiv(unit, groupsOuter_ ? panels : groups);
         llvm::Value* inner = ir_.CreateSub(unit, mul(outer, groupsOuter_ ? panels : groups));
         llvm::Value* panel = groupsOuter_ ? inner : outer;
@@ -239,7 +242,7 @@ public:
         llvm::Value* j = mul(panel, i64(tiling_.panel()));
         // A thread's first tile of a panel copies the block's slice of it.
         if (block_.packedB)
-          ifElse(ir_.CreateOr(ir_.CreateICmpEQ(group, i64(0)), ir_.CreateICmpEQ(unit, begin)), [&] { packPanel(j); },
+          ifElse(ir_.CreateOr(ir_.CreateICmpEQ(group, i64(0)), first), [&] { packPanel(j); },
                  [] {});
         auto full = [&] { groupTiles(group, j, fullMasks); };
         // A width known only at run time (the batch, as in transpose(W @ transpose(dz)))
@@ -305,6 +308,29 @@ private:
     ir_.SetInsertPoint(merge);
   }
 
+  /// Points a_, b_ and c_ at the product of a group product that `unit`
+  /// belongs to, and returns the unit's number within that product. Row group
+  /// by row group (groupsOuter_), each group's tiles take every product in
+  /// turn (their rows of A lie side by side); else product by product.
+  llvm::Value* selectProduct(llvm::Value* unit, llvm::Value* panels, llvm::Value* rowGroups) {
+    llvm::Value* product = nullptr;
+    if (groupsOuter_) {
+      llvm::Value* perRowGroup = mul(panels, ops_.groups);
+      llvm::Value* rowGroup = ir_.CreateUDiv(unit, perRowGroup);
+      llvm::Value* rest = ir_.CreateSub(unit, mul(rowGroup, perRowGroup));
+      product = ir_.CreateUDiv(rest, panels);
+      unit = add(mul(rowGroup, panels), ir_.CreateSub(rest, mul(product, panels)));
+    } else {
+      llvm::Value* perProduct = mul(panels, rowGroups);
+      product = ir_.CreateUDiv(unit, perProduct);
+      unit = ir_.CreateSub(unit, mul(product, perProduct));
+    }
+    a_ = at(ops_.a, mul(product, ops_.aGroupStride));
+    b_ = at(ops_.b, mul(product, ops_.bGroupStride));
+    c_ = at(ops_.c, mul(product, ops_.cGroupStride));
+    return unit;
+  }
+
   /// The rows of row group `group` over the panel at column j, as one full
   /// tile. In the last, short group the rows past the end repeat the last
   /// row: they compute and store its values again, the same bits, so one tile
@@ -333,7 +359,7 @@ private:
     llvm::Value* width = ir_.CreateSub(ops_.n, j);
     for (int v = 0; v < tiling_.vectors; ++v) masks[v] = laneMask(width, v);
     emitLoop(ir_, i64(0), block_.count, 1, [&](llvm::Value* p) {
-      llvm::Value* from = at(ops_.b, add(mul(add(block_.begin, p), ops_.bRowStride), j));
+      llvm::Value* from = at(b_, add(mul(add(block_.begin, p), ops_.bRowStride), j));
       llvm::Value* to = at(block_.packedB, mul(p, i64(tiling_.panel())));
       for (int v = 0; v < tiling_.vectors; ++v)
         storeC(loadB(at(from, i64(int64_t(v) * lanes_)), masks[v]), at(to, i64(int64_t(v) * lanes_)), nullptr);
@@ -383,8 +409,8 @@ private:
     for (int r = 0; r < rows; ++r) rowIndex[r] = rowOf(i, r);
     llvm::Value* k = block_.count ? block_.count : ops_.k;
     llvm::Value* aSkip = block_.begin ? mul(block_.begin, ops_.aColStride) : i64(0);
-    for (int r = 0; r < rows; ++r) aStart[r] = at(ops_.a, add(mul(rowIndex[r], ops_.aRowStride), aSkip));
-    llvm::Value* bStart = at(ops_.b, block_.begin ? add(j, mul(block_.begin, ops_.bRowStride)) : j);
+    for (int r = 0; r < rows; ++r) aStart[r] = at(a_, add(mul(rowIndex[r], ops_.aRowStride), aSkip));
+    llvm::Value* bStart = at(b_, block_.begin ? add(j, mul(block_.begin, ops_.bRowStride)) : j);
     llvm::Value* bRowStride = ops_.bRowStride;
     std::vector<llvm::Value*> bMasks = masks;
     if (block_.packedB) {
@@ -393,7 +419,8 @@ private:
       bMasks.assign(vectors, nullptr);  // a packed panel's lanes past n hold zeros
     }
     std::vector<llvm::Value*> cRows(rows);
-    for (int r = 0; r < rows; ++r) cRows[r] = at(ops_.c, add(mul(rowIndex[r], ops_.n), j));
+    llvm::Value* cRowStride = ops_.cRowStride ? ops_.cRowStride : ops_.n;
+    for (int r = 0; r < rows; ++r) cRows[r] = at(c_, add(mul(rowIndex[r], cRowStride), j));
     // A block after the first goes on from the sums the last one stored.
     std::vector<llvm::Value*> start(rows * vectors, llvm::Constant::getNullValue(vec_));
     if (block_.first)
@@ -481,6 +508,7 @@ private:
   bool groupsOuter_;  // units numbered row group by row group
   bool clampRows_ = false;  // the last row group may be short
   KBlock block_;            // the block of k being emitted, when k is taken in blocks
+  llvm::Value *a_, *b_, *c_;  // the operands of the product being emitted (of a group product, one of them)
   int lanes_ = 1;
   llvm::FixedVectorType* vec_ = nullptr;
 };
@@ -490,6 +518,7 @@ private:
 MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops) {
   Tiling t = tilingFor(elem, target, ops.m, ops.n, ops.k);
   llvm::Value* count = ir.CreateMul(ceilDiv(ir, ops.n, t.panel()), ceilDiv(ir, ops.m, t.rows));
+  if (ops.groups) count = ir.CreateMul(count, ops.groups);
   // A k of the batch's rows is weighed at a chunk's (a convolution's weight
   // gradient: 784 rows an image, not 64 in all).
   return {count, t.rows * t.panel() * likelyExtent(ops.k)};

@@ -9,26 +9,34 @@
 
 namespace nnjit {
 
-/// The operands of one product, as strided views of memory. Strides and
-/// extents are in elements and may be run-time values (the batch dim).
-/// B's rows and C's rows are contiguous.
+/// The operands of one product (or of `groups` products side by side), as
+/// strided views of memory. Strides and extents are in elements and may be
+/// run-time values (the batch dim). B's rows and C's rows are contiguous.
 struct MatMulOperands {
   llvm::Value* a = nullptr;
   llvm::Value* aRowStride = nullptr;
   llvm::Value* aColStride = nullptr;
   llvm::Value* b = nullptr;
   llvm::Value* bRowStride = nullptr;
-  llvm::Value* c = nullptr;  // row stride n
+  llvm::Value* c = nullptr;
+  llvm::Value* cRowStride = nullptr;  // null: n
   llvm::Value* m = nullptr;
   llvm::Value* k = nullptr;
   llvm::Value* n = nullptr;
+  /// A group product's count and where each product's operands begin,
+  /// group g at g times these (null: one product).
+  llvm::Value* groups = nullptr;
+  llvm::Value* aGroupStride = nullptr;
+  llvm::Value* bGroupStride = nullptr;
+  llvm::Value* cGroupStride = nullptr;
   /// Whether C may hold partial sums between blocks of k: not when C is a
   /// buffer the product or its epilogue reads (an update in place).
   bool partialSumsInC = true;
 };
 
 /// A product splits into independent units, one tile of C each (a panel of
-/// columns by a group of rows): how many, and the multiply-adds of one.
+/// columns by a group of rows; a group product's, group by group): how many,
+/// and the multiply-adds of one.
 struct MatMulUnits {
   llvm::Value* count;
   int64_t cost;

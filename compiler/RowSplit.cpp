@@ -32,11 +32,17 @@ bool reducesAxis0(const Node& n) {
 
 /// `transpose(a) @ b` with a and b the same rows: a sum over the rows (the
 /// gradient of a weight, `transpose(x) @ dz`), so a chunk's product is its share.
+/// So is a group product of `permute(a, [2, 1, 0])` and b (a Winograd
+/// convolution's kernel gradient, one product per point of its tiles).
 bool contractsRows(const Graph& g, const std::vector<Dep>& dep, const Node& n) {
-  if (n.op != Op::MatMul || g.op(n.inputs[0]) != Op::Transpose) return false;
+  bool product = n.op == Op::MatMul && g.op(n.inputs[0]) == Op::Transpose;
+  bool groups = n.op == Op::GroupMatMul && g.op(n.inputs[0]) == Op::Permute &&
+                g.node(n.inputs[0]).attrs.ints == std::vector<int64_t>{2, 1, 0};
+  if (!product && !groups) return false;
   NodeId a = g.node(n.inputs[0]).inputs[0], b = n.inputs[1];
   const Shape &sa = g.shape(a), &sb = g.shape(b);
-  return dep[a] == Dep::PerRow && dep[b] == Dep::PerRow && sa.rank() == 2 && sb.rank() == 2 && batchMajor(sa) &&
+  int rank = product ? 2 : 3;
+  return dep[a] == Dep::PerRow && dep[b] == Dep::PerRow && sa.rank() == rank && sb.rank() == rank && batchMajor(sa) &&
          sa.dims[0] == sb.dims[0];
 }
 
@@ -106,7 +112,10 @@ private:
     case Op::Slice: return keepsRows(n, n.attrs.ints[0] != 0);
     case Op::OneHot:
     case Op::Patches:
-    case Op::Unpatch: return keepsRows(n, true);
+    case Op::Unpatch:
+    case Op::Tiles:  // never along the batch dim (ShapeRules)
+    case Op::Untile: return keepsRows(n, true);
+    case Op::Permute: return keepsRows(n, n.attrs.ints[0] == 0);
 
     case Op::Sum:
       if (in(n, 0) == Dep::PerRow && reducesAxis0(n)) return Dep::Summed;
@@ -116,7 +125,8 @@ private:
       if (in(n, 0) == Dep::PerRow && reducesAxis0(n)) return Dep::Mixed;
       return keepsRows(n, true);
 
-    case Op::MatMul: {
+    case Op::MatMul:
+    case Op::GroupMatMul: {
       if (contractsRows(g_, dep_, n)) return Dep::Summed;
       // [rows, k] @ [k, n] with a fixed right side: each row of the product is
       // its own row of the left side times the same matrix.

@@ -2,6 +2,7 @@
 #include "ShapeRules.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace nnjit {
 namespace {
@@ -67,7 +68,8 @@ std::string reduce(const Shape& x, const Attrs& attrs, Shape& out) {
 }
 
 /// The window geometry of patches/unpatch: `image` is [n, h, w, c] and
-/// `windows` [n, oh, ow, kh, kw, c]; every window starts inside the padded image.
+/// `windows` [n, oh, ow, kh, kw, c]. A window may lie wholly in the padding
+/// (a 1-wide kernel with padding 1 has a last column of zeros, as in PyTorch).
 std::string windows(const Shape& image, const Shape& windows, const Attrs& attrs) {
   auto fail = [&] { return fmt::format("{} is not a window layout of {}", windows.str(), image.str()); };
   if (image.rank() != 4 || windows.rank() != 6 || attrs.ints.size() != 6) return fail();
@@ -75,9 +77,49 @@ std::string windows(const Shape& image, const Shape& windows, const Attrs& attrs
   int64_t top = attrs.ints[4], left = attrs.ints[5];
   bool fits = windows.dims[0] == image.dims[0] && windows.dims[5] == image.dims[3] && windows.dims[3] == kh &&
               windows.dims[4] == kw && sh >= 1 && sw >= 1 && top >= 0 && left >= 0 && windows.dims[1] >= 1 &&
-              windows.dims[2] >= 1 && (windows.dims[1] - 1) * sh - top < image.dims[1] &&
-              (windows.dims[2] - 1) * sw - left < image.dims[2];
+              windows.dims[2] >= 1;
   return fits ? "" : fail();
+}
+
+/// The geometry of tiles/untile: `tiles` is `x` with dim `axis` as the tile
+/// index and a dim of T's points inserted at `at`, before the last (a tile
+/// may lie wholly in the zeros past the edge: a last tile of outputs past
+/// the image).
+std::string tileLayout(const Shape& x, const Shape& tiles, const Attrs& attrs) {
+  auto fail = [&] { return fmt::format("{} is not a tile layout of {}", tiles.str(), x.str()); };
+  if (attrs.ints.size() != 5 || x.rank() < 2 || tiles.rank() != x.rank() + 1) return fail();
+  int64_t axis = attrs.ints[0], size = attrs.ints[1], stride = attrs.ints[2], pad = attrs.ints[3], at = attrs.ints[4];
+  int last = x.rank() - 1;
+  if (axis < 0 || axis >= last || at < 0 || at > last || size < 1 || stride < 1 || pad < 0 || attrs.values.empty() ||
+      attrs.values.size() % size_t(size) != 0 || isBatchDim(x.dims[axis]))
+    return fail();
+  Shape rest = tiles;
+  if (rest.dims[size_t(at)] != int64_t(attrs.values.size()) / size) return fail();
+  rest.dims.erase(rest.dims.begin() + at);
+  if (rest.dims[size_t(axis)] < 1) return fail();
+  rest.dims[size_t(axis)] = x.dims[axis];
+  return rest == x ? "" : fail();
+}
+
+std::string permute(const Shape& x, const Attrs& attrs, Shape& out) {
+  std::vector<bool> used(size_t(x.rank()), false);
+  bool ok = attrs.ints.size() == size_t(x.rank());
+  std::vector<int64_t> dims;
+  for (size_t d = 0; ok && d < attrs.ints.size(); ++d) {
+    int64_t from = attrs.ints[d];
+    ok = from >= 0 && from < x.rank() && !used[size_t(from)];
+    if (ok) used[size_t(from)] = true, dims.push_back(x.dims[size_t(from)]);
+  }
+  if (!ok) return fmt::format("{} is not a permutation of the dims of {}", fmt::join(attrs.ints, ","), x.str());
+  out = Shape(dims);
+  return "";
+}
+
+std::string groupMatmul(const Shape& a, const Shape& b, Shape& out) {
+  if (a.rank() != 3 || b.rank() != 3 || a.dims[2] != b.dims[0] || a.dims[1] != b.dims[1] || isBatchDim(a.dims[1]))
+    return fmt::format("cannot multiply {} @ {} group by group", a.str(), b.str());
+  out = Shape{a.dims[0], a.dims[1], b.dims[2]};
+  return "";
 }
 
 std::string matmul(const Shape& a, const Shape& b, Shape& out) {
@@ -132,11 +174,15 @@ std::string inferShape(Op op, const std::vector<const Shape*>& in, const Attrs& 
     return "";
   case Op::Patches: return windows(*in[0], out, attrs);
   case Op::Unpatch: return windows(out, *in[0], attrs);
+  case Op::Tiles: return tileLayout(*in[0], out, attrs);
+  case Op::Untile: return tileLayout(out, *in[0], attrs);
+  case Op::Permute: return permute(*in[0], attrs, out);
   case Op::Sum:
   case Op::Max:
   case Op::ArgMax:
     return reduce(*in[0], attrs, out);
   case Op::MatMul: return matmul(*in[0], *in[1], out);
+  case Op::GroupMatMul: return groupMatmul(*in[0], *in[1], out);
   }
   return "unknown op";
 }

@@ -6,6 +6,7 @@
 // as a matrix ([kh*kw*c, filters]), so it runs on the matmul micro-kernel and
 // its gradients are the matmul's and the patches' adjoint (unpatch).
 #include "Lowering.h"
+#include "Winograd.h"
 
 #include <fmt/format.h>
 
@@ -68,11 +69,10 @@ std::optional<Span> spanOf(int64_t n, int64_t k, int64_t s, Padding padding, int
   return span;
 }
 
-/// The image's windows, or kNoNode after reporting why they do not fit.
-NodeId patchesOf(Lowerer& L, NodeId x, const std::array<int64_t, 2>& size, const std::array<int64_t, 2>& stride,
-                 Padding padding, const std::array<int64_t, 2>& pad, const Expr& call) {
-  Builder& b = L.builder();
-  const Shape image = b.shape(x);
+/// The windows along the image's height and width, or none after reporting why they do not fit.
+std::optional<std::array<Span, 2>> spansOf(Lowerer& L, const Shape& image, const std::array<int64_t, 2>& size,
+                                           const std::array<int64_t, 2>& stride, Padding padding,
+                                           const std::array<int64_t, 2>& pad, const Expr& call) {
   std::array<Span, 2> spans;
   for (int d = 0; d < 2; ++d) {
     auto span = spanOf(image.dims[1 + d], size[d], stride[d], padding, pad[d]);
@@ -80,10 +80,18 @@ NodeId patchesOf(Lowerer& L, NodeId x, const std::array<int64_t, 2>& size, const
       L.error(call.loc, fmt::format("{}: a {}x{} window does not fit in an image of {}x{} pixels{}", call.name, size[0],
                                     size[1], image.dims[1], image.dims[2],
                                     padding == Padding::Valid ? " (padding = \"same\" pads it)" : ""));
-      return kNoNode;
+      return std::nullopt;
     }
     spans[d] = *span;
   }
+  return spans;
+}
+
+/// The image's windows as laid out by `spans`.
+NodeId patchesOf(Lowerer& L, NodeId x, const std::array<Span, 2>& spans, const Expr& call) {
+  Builder& b = L.builder();
+  const Shape image = b.shape(x);
+  std::array<int64_t, 2> size{spans[0].size, spans[1].size}, stride{spans[0].stride, spans[1].stride};
   Attrs attrs;
   attrs.ints = {size[0], size[1], stride[0], stride[1], spans[0].before, spans[1].before};
   Shape windows{image.dims[0], spans[0].count, spans[1].count, size[0], size[1], image.dims[3]};
@@ -137,7 +145,15 @@ NodeId lowerConv2d(Lowerer& L, const Expr& call, const std::vector<const Expr*>&
   std::array<int64_t, 2> pad;
   auto padding = paddingOf(L, a[3], pad);
   if (!stride || !padding) return kNoNode;
-  NodeId patches = patchesOf(L, x, {kernel.dims[0], kernel.dims[1]}, *stride, *padding, pad, call);
+  std::array<int64_t, 2> size{kernel.dims[0], kernel.dims[1]};
+  auto spans = spansOf(L, image, size, *stride, *padding, pad, call);
+  if (!spans) return kNoNode;
+  if (winogradPays(size, *stride, image.dims[3], kernel.dims[3])) {
+    b.setLoc(call.loc);
+    NodeId y = winogradConv2d(b, x, w, {(*spans)[0].before, (*spans)[1].before}, {(*spans)[0].count, (*spans)[1].count});
+    return L.checked(y, call.loc, "conv2d");
+  }
+  NodeId patches = patchesOf(L, x, *spans, call);
   if (patches == kNoNode) return kNoNode;
   const Shape windows = b.shape(patches);
   int64_t depth = kernel.dims[0] * kernel.dims[1] * kernel.dims[2], filters = kernel.dims[3];
@@ -158,9 +174,11 @@ NodeId lowerPool(Lowerer& L, const Expr& call, const std::vector<const Expr*>& a
   auto stride = pairOf(L, a[2], 0, 1, "stride");
   if (!stride) return kNoNode;
   if (!a[2]) stride = size;
-  NodeId patches = patchesOf(L, x, *size, *stride, Padding::Valid, {0, 0}, call);
-  if (patches == kNoNode) return kNoNode;
   Builder& b = L.builder();
+  auto spans = spansOf(L, b.shape(x), *size, *stride, Padding::Valid, {0, 0}, call);
+  if (!spans) return kNoNode;
+  NodeId patches = patchesOf(L, x, *spans, call);
+  if (patches == kNoNode) return kNoNode;
   b.setLoc(call.loc);
   return op == Op::Max ? b.reduce(Op::Max, patches, {3, 4}) : b.mean(patches, {3, 4});
 }

@@ -39,8 +39,8 @@ double evaluateScalar(Op op, const std::vector<double>& a, double attr) {
   case Op::Constant: case Op::Input: case Op::Param: case Op::State: case Op::Epoch:
   case Op::Step: case Op::BatchSize: case Op::ConstantTensor: case Op::RandomKey: case Op::Dropout: case Op::Mode:
   case Op::Broadcast: case Op::Transpose: case Op::Reshape: case Op::Concat: case Op::Slice: case Op::OneHot:
-  case Op::Patches: case Op::Unpatch: case Op::Sum:
-  case Op::Max: case Op::ArgMax: case Op::MatMul:
+  case Op::Patches: case Op::Unpatch: case Op::Tiles: case Op::Untile: case Op::Permute: case Op::Sum:
+  case Op::Max: case Op::ArgMax: case Op::MatMul: case Op::GroupMatMul:
     break;
   }
   return NAN;

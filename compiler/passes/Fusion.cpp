@@ -19,9 +19,12 @@ bool mayInline(const Graph& g, NodeId c, NodeId in) {
   case Op::Unpatch:
     return node.attrs.ints[2] * node.attrs.ints[3] == 1 || disjointWindows(node.attrs.ints);
   case Op::MatMul:   // read k or n times per element
+  case Op::GroupMatMul:
   case Op::Concat:   // both sides are evaluated for every element
   case Op::Broadcast:
   case Op::Patches:  // reads each pixel once per window over it
+  case Op::Tiles:    // each element takes a window of its input, for every point
+  case Op::Untile:
     return false;
   default:
     // An elementwise consumer that broadcasts `in` would recompute it.
@@ -119,9 +122,11 @@ bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, const 
   auto inputsViews = [&] { return all(view); };
   switch (opKind(node.op)) {
   case OpKind::Leaf: return true;
-  // Unpatch sums a window of its input (unless the windows are disjoint): recomputed per read, not an index move.
+  // Unpatch sums a window of its input (unless the windows are disjoint), tiles and untile a weighted
+  // window: recomputed per read, not an index move.
   case OpKind::Layout:
-    return node.op != Op::Concat && (node.op != Op::Unpatch || disjointWindows(node.attrs.ints)) && inputsCheap();
+    return node.op != Op::Concat && node.op != Op::Tiles && node.op != Op::Untile &&
+           (node.op != Op::Unpatch || disjointWindows(node.attrs.ints)) && inputsCheap();
   case OpKind::Elementwise:
     if (shared && isComparison(node.op)) return inputsViews();
     return !shared && node.shape.isScalar() && inputsCheap();
@@ -131,26 +136,39 @@ bool cheapGiven(const Graph& g, NodeId n, const std::vector<bool>& cheap, const 
   return false;
 }
 
+bool keepsLastDim(const Node& permute) {
+  return permute.attrs.ints.back() == int64_t(permute.attrs.ints.size()) - 1;
+}
+
 /// Whether the matmul micro-kernel can read `n` as a strided view of a
 /// buffer: the buffer itself (or a constant tensor's array), a reshape of it
 /// (contiguous rows) or, when `transposed` is allowed, the transpose of either.
+/// A group product's operands may be a permutation of such a view too (B's
+/// keeping its last dim last).
 bool isMatMulView(const Graph& g, NodeId n, bool transposed, const std::vector<bool>& mat,
                   const std::function<bool(NodeId)>& inSlot) {
   auto buffer = [&](NodeId x) { return mat[x] || inSlot(x) || g.op(x) == Op::ConstantTensor; };
   if (buffer(n)) return true;
   const Node& node = g.node(n);
   if (node.op == Op::Reshape) return buffer(node.inputs[0]);
-  if (node.op == Op::Transpose && transposed) return isMatMulView(g, node.inputs[0], false, mat, inSlot);
+  if ((node.op == Op::Transpose && transposed) || (node.op == Op::Permute && (transposed || keepsLastDim(node))))
+    return isMatMulView(g, node.inputs[0], false, mat, inSlot);
   return false;
 }
 
 /// What to materialize for a matmul operand that is not a view: under a
-/// reshape (and, for A, a transpose), the value itself, in its own shape, so
-/// that its kernel runs vector loops (a convolution's patches); the reshape is
-/// then a view of its buffer.
+/// reshape (and, for A, a transpose or permutation), the value itself, in its
+/// own shape, so that its kernel runs vector loops (a convolution's patches);
+/// the reshape is then a view of its buffer.
 NodeId reshaped(const Graph& g, NodeId operand, bool transposed) {
   NodeId x = operand;
-  if (transposed && g.op(x) == Op::Transpose) x = g.node(x).inputs[0];
+  if (g.op(x) == Op::Permute && (transposed || keepsLastDim(g.node(x)))) {
+    // A group product's operand: the value permuted gets the buffer, and the permute is a view of it.
+    x = g.node(x).inputs[0];
+    if (g.op(x) != Op::Reshape) return opKind(g.op(x)) == OpKind::Leaf ? operand : x;
+  } else if (transposed && g.op(x) == Op::Transpose) {
+    x = g.node(x).inputs[0];
+  }
   if (g.op(x) != Op::Reshape) return operand;
   NodeId value = g.node(x).inputs[0];
   return opKind(g.op(value)) == OpKind::Leaf ? operand : value;  // a leaf has no kernel to run
@@ -161,7 +179,7 @@ NodeId reshaped(const Graph& g, NodeId operand, bool transposed) {
 void materializeMatMulOperands(const Graph& g, const std::vector<bool>& live, std::vector<bool>& mat,
                                const std::function<bool(NodeId)>& inSlot) {
   for (NodeId n = 0; n < g.size(); ++n) {
-    if (!live[n] || g.op(n) != Op::MatMul) continue;
+    if (!live[n] || opKind(g.op(n)) != OpKind::Contraction) continue;
     const Node& node = g.node(n);
     if (!isMatMulView(g, node.inputs[0], true, mat, inSlot)) mat[reshaped(g, node.inputs[0], true)] = true;
     if (!isMatMulView(g, node.inputs[1], false, mat, inSlot)) mat[reshaped(g, node.inputs[1], false)] = true;

@@ -21,6 +21,8 @@ size_t intsRead(Op op) {
   case Op::Slice: return 2;
   case Op::Patches:
   case Op::Unpatch: return 6;
+  case Op::Tiles:
+  case Op::Untile: return 5;
   default: return 0;
   }
 }

@@ -188,6 +188,28 @@ TEST_CASE("train step by chunks: any threads and any number of processes give th
     }
 }
 
+TEST_CASE("train step by chunks: a Winograd convolution's kernel gradient is a chunk sum, the same bits anywhere",
+          "[chunks][threads][conv]") {
+  // 16 channels at stride 1: conv2d goes by Winograd's tiles, its kernel's
+  // gradient one product per point, summed over each chunk's rows.
+  Compiled c = trainable("input x[batch, 6]\ninput label[batch] : class(3)\nparam W0[6, 256] = he\n"
+                         "param K[3, 3, 16, 8] = normal(0, 0.1)\nparam W1[128, 3] = glorot\n"
+                         "h = relu(conv2d(reshape(x @ W0, [batch, 4, 4, 16]), K, padding = \"same\"))\n"
+                         "loss = cross_entropy(reshape(h, [batch, 128]) @ W1, label)\noptimizer adam(lr = 0.01)\n");
+  const CompiledModel& cm = *c.cm;
+  REQUIRE(cm.trainFinish);
+  std::optional<std::string> schedule = trainStepStage(
+      "input x[batch, 6, 6, 16]\nparam K[3, 3, 16, 8] = 0\nloss = sum(conv2d(x, K))\noptimizer sgd(lr = 0.1)\n",
+      Stage::Schedule);
+  REQUIRE(schedule);
+  CHECK(schedule->find(" = @g ") != std::string::npos);
+  std::vector<std::vector<double>> reference = train(cm, 1, 1);
+  for (auto [processes, threads, share] : {std::tuple{1, 2, false}, {1, 3, false}, {2, 1, true}, {3, 2, false}}) {
+    INFO(processes << " processes of " << threads << " threads, " << (share ? "in shared memory" : "exchanging sums"));
+    CHECK(train(cm, processes, threads, share) == reference);
+  }
+}
+
 TEST_CASE("train step by chunks: a model that reads a statistic of the batch into its rows trains whole", "[chunks]") {
   Compiled c = trainable("input x[batch, 3]\nparam w[3] = 0.5\nloss = mean(square((x - mean(x, axis = 0)) * w))\n"
                          "optimizer sgd(lr = 0.1)\n");

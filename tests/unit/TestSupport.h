@@ -72,8 +72,9 @@ inline void feedAll(Session& s, const Dataset& data) {
 }
 
 /// The largest relative difference between every param's symbolic gradient
-/// and central finite differences of the loss, at the session's params.
-inline double gradientError(Compiled& c, int64_t rows) {
+/// and central finite differences of the loss, at the session's params, each
+/// param moved by `step` times its size (at least 1).
+inline double gradientError(Compiled& c, int64_t rows, double step = 1e-6) {
   Session& s = *c.session;
   const CompiledModel& cm = *c.cm;
   s.run(cm.gradients, rows);
@@ -83,7 +84,7 @@ inline double gradientError(Compiled& c, int64_t rows) {
     std::vector<double> symbolic = s.read(cm.gradientSlots[i]);
     std::vector<double> p = s.read(slot);
     for (size_t j = 0; j < p.size(); ++j) {
-      double h = 1e-6 * std::max(1.0, std::fabs(p[j]));
+      double h = step * std::max(1.0, std::fabs(p[j]));
       std::vector<double> q = p;
       q[j] = p[j] + h;
       s.write(slot, q);
