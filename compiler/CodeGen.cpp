@@ -445,10 +445,12 @@ private:
     return uniform(ir_.CreateAlignedLoad(elem_, at, align()));
   }
 
-  /// sum + coefficient * v, or the product alone when sum is null.
+  /// sum + coefficient * v (one rounding where the CPU has FMA, as in the
+  /// matmul kernel), or the product alone when sum is null.
   llvm::Value* addTerm(llvm::Value* sum, llvm::Value* coefficient, llvm::Value* v) {
-    llvm::Value* term = ir_.CreateFMul(coefficient, v);
-    return sum ? ir_.CreateFAdd(sum, term) : term;
+    if (!sum) return ir_.CreateFMul(coefficient, v);
+    if (in_.target.fma) return call(llvm::Intrinsic::fma, {coefficient, v, sum});
+    return ir_.CreateFAdd(sum, ir_.CreateFMul(coefficient, v));
   }
 
   /// One element (or channel vector) of tiles: point a of tile t, the sum
