@@ -192,10 +192,14 @@ TEST_CASE("train step by chunks: a Winograd convolution's kernel gradient is a c
           "[chunks][threads][conv]") {
   // 16 channels at stride 1: conv2d goes by Winograd's tiles, its kernel's
   // gradient one product per point, summed over each chunk's rows.
-  Compiled c = trainable("input x[batch, 6]\ninput label[batch] : class(3)\nparam W0[6, 256] = he\n"
-                         "param K[3, 3, 16, 8] = normal(0, 0.1)\nparam W1[128, 3] = glorot\n"
-                         "h = relu(conv2d(reshape(x @ W0, [batch, 4, 4, 16]), K, padding = \"same\"))\n"
-                         "loss = cross_entropy(reshape(h, [batch, 128]) @ W1, label)\noptimizer adam(lr = 0.01)\n");
+  // Big enough that the threads share out each of its products: 16 tiles of
+  // 36 points an image; 5 threads start shares inside one of the 36 products
+  // of the kernel gradient, whose panels of B (64 floats a row, 36 rows
+  // apart: a multiple of 1 KB) each thread copies.
+  Compiled c = trainable("input x[batch, 6]\ninput label[batch] : class(3)\nparam W0[6, 1280] = he\n"
+                         "param K[5, 5, 20, 64] = normal(0, 0.05)\nparam W1[4096, 3] = glorot\n"
+                         "h = relu(conv2d(reshape(x @ W0, [batch, 8, 8, 20]), K, padding = \"same\"))\n"
+                         "loss = cross_entropy(reshape(h, [batch, 4096]) @ W1, label)\noptimizer adam(lr = 0.01)\n");
   const CompiledModel& cm = *c.cm;
   REQUIRE(cm.trainFinish);
   std::optional<std::string> schedule = trainStepStage(
@@ -204,7 +208,8 @@ TEST_CASE("train step by chunks: a Winograd convolution's kernel gradient is a c
   REQUIRE(schedule);
   CHECK(schedule->find(" = @g ") != std::string::npos);
   std::vector<std::vector<double>> reference = train(cm, 1, 1);
-  for (auto [processes, threads, share] : {std::tuple{1, 2, false}, {1, 3, false}, {2, 1, true}, {3, 2, false}}) {
+  for (auto [processes, threads, share] :
+       {std::tuple{1, 2, false}, {1, 3, false}, {1, 5, false}, {2, 1, true}, {3, 2, false}}) {
     INFO(processes << " processes of " << threads << " threads, " << (share ? "in shared memory" : "exchanging sums"));
     CHECK(train(cm, processes, threads, share) == reference);
   }

@@ -171,6 +171,43 @@ TEST_CASE("conv2d: forward against a direct NHWC convolution", "[conv]") {
   }
 }
 
+TEST_CASE("conv2d by Winograd's tiles: shared out by 1, 2 and 3 threads, the same bits", "[conv][threads]") {
+  // 12 images of 14 x 14 x 32 through a 5 x 5 kernel to 64 filters: the
+  // group product's 14,112 tiles of C are shared out, a share starting
+  // inside a product (36 of them) and inside a row group's run of panels.
+  std::mt19937 rng(5);
+  Image x{12, 14, 14, 32, draw(rng, 12 * 14 * 14 * 32)};
+  std::vector<double> kernel = draw(rng, 5 * 5 * 32 * 64);
+  std::string src = fmt::format("input x[batch, 14, 14, 32]\nparam K[5, 5, 32, 64] = {}\n"
+                                "y = conv2d(x, K, padding = \"same\")\noutput y\n",
+                                listOf(kernel, {5, 5, 32, 64}));
+  CompileOptions o;
+  o.predict = true;
+  Compiled c(src, o);
+  REQUIRE(c.ok());
+  Dataset data;
+  data.rows = x.n;
+  data.columns = {x.v};
+  std::vector<int64_t> order(x.n);
+  std::iota(order.begin(), order.end(), 0);
+  c.session->initParams(0);
+  c.session->reserveRows(x.n);
+  c.session->feed(data, order, 0, x.n, {0});
+  Conv same{5, 5, 1, 1, 0, 0, true};
+  std::vector<double> want = conv(x, kernel, 64, same).v, first;
+  for (int threads : {1, 2, 3}) {
+    INFO(threads << " threads");
+    c.session->setThreads(threads);
+    c.session->run(c.cm->predict, x.n);
+    std::vector<double> y = c.session->read(c.cm->outputSlot, static_cast<int64_t>(want.size()));
+    if (first.empty()) {
+      first = y;
+      near(want, y, 2e-6, conv(x, kernel, 64, same, true).v);
+    }
+    CHECK(y == first);
+  }
+}
+
 TEST_CASE("max_pool and avg_pool: forward against direct pooling", "[conv]") {
   std::mt19937 rng(11);
   for (DType dtype : {DType::F32, DType::F64}) {
