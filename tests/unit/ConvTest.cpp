@@ -85,26 +85,36 @@ Image pool(const Image& x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, bool 
   return y;
 }
 
-/// Runs `output y = EXPR` over a batch of images x[batch, h, w, c] (and a
-/// kernel param K given as a list), returning y's elements.
-std::vector<double> run(const std::string& expr, const Image& x, const std::string& kernelDecl, DType dtype) {
-  std::string src = fmt::format("input x[batch, {}, {}, {}]\n{}\ny = {}\noutput y\n", x.h, x.w, x.c, kernelDecl, expr);
+/// `src` compiled to predict, with the images of x fed as its input.
+std::unique_ptr<Compiled> predicting(const std::string& src, const Image& x, DType dtype) {
   CompileOptions o;
   o.predict = true;
   o.dtype = dtype;
-  Compiled c(src, o);
-  INFO(src << c.errors);
-  REQUIRE(c.ok());
+  auto c = std::make_unique<Compiled>(src, o);
+  INFO(src << c->errors);
+  REQUIRE(c->ok());
   Dataset data;
   data.rows = x.n;
   data.columns = {x.v};
   std::vector<int64_t> order(x.n);
   std::iota(order.begin(), order.end(), 0);
-  c.session->initParams(0);
-  c.session->reserveRows(x.n);
-  c.session->feed(data, order, 0, x.n, {0});
+  c->session->initParams(0);
+  c->session->reserveRows(x.n);
+  c->session->feed(data, order, 0, x.n, {0});
+  return c;
+}
+
+/// y's elements after predicting from x.
+std::vector<double> predicted(Compiled& c, const Image& x) {
   c.session->run(c.cm->predict, x.n);
   return c.session->read(c.cm->outputSlot, c.cm->slots[c.cm->outputSlot].shape.elements(x.n));
+}
+
+/// Runs `output y = EXPR` over a batch of images x[batch, h, w, c] (and a
+/// kernel param K given as a list), returning y's elements.
+std::vector<double> run(const std::string& expr, const Image& x, const std::string& kernelDecl, DType dtype) {
+  std::string src = fmt::format("input x[batch, {}, {}, {}]\n{}\ny = {}\noutput y\n", x.h, x.w, x.c, kernelDecl, expr);
+  return predicted(*predicting(src, x, dtype), x);
 }
 
 std::string listOf(const std::vector<double>& v, const std::vector<int64_t>& dims, size_t d = 0, int64_t off = 0) {
@@ -181,25 +191,13 @@ TEST_CASE("conv2d by Winograd's tiles: shared out by 1, 2 and 3 threads, the sam
   std::string src = fmt::format("input x[batch, 14, 14, 32]\nparam K[5, 5, 32, 64] = {}\n"
                                 "y = conv2d(x, K, padding = \"same\")\noutput y\n",
                                 listOf(kernel, {5, 5, 32, 64}));
-  CompileOptions o;
-  o.predict = true;
-  Compiled c(src, o);
-  REQUIRE(c.ok());
-  Dataset data;
-  data.rows = x.n;
-  data.columns = {x.v};
-  std::vector<int64_t> order(x.n);
-  std::iota(order.begin(), order.end(), 0);
-  c.session->initParams(0);
-  c.session->reserveRows(x.n);
-  c.session->feed(data, order, 0, x.n, {0});
+  std::unique_ptr<Compiled> c = predicting(src, x, DType::F32);
   Conv same{5, 5, 1, 1, 0, 0, true};
   std::vector<double> want = conv(x, kernel, 64, same).v, first;
   for (int threads : {1, 2, 3}) {
     INFO(threads << " threads");
-    c.session->setThreads(threads);
-    c.session->run(c.cm->predict, x.n);
-    std::vector<double> y = c.session->read(c.cm->outputSlot, static_cast<int64_t>(want.size()));
+    c->session->setThreads(threads);
+    std::vector<double> y = predicted(*c, x);
     if (first.empty()) {
       first = y;
       near(want, y, 2e-6, conv(x, kernel, 64, same, true).v);
