@@ -201,3 +201,19 @@ TEST_CASE("fusion: a reshape that regroups a transpose reads it from a buffer, s
   Schedule direct = planFusion(g, {view}, [&](NodeId n) { return n == w; });
   CHECK(direct.kernels.size() == 1);
 }
+
+TEST_CASE("fusion: a weight gradient read across long rows of a wide product copies its A transposed", "[fusion]") {
+  // transpose(x) @ dz reads x a column at a time: with x's rows 784 floats and
+  // 512 columns of panels each reading all of A, x is copied transposed once.
+  auto schedule = [](int64_t width, int64_t out) {
+    std::string src = fmt::format("input x[batch, {}]\nparam W[{}, {}] = he\nloss = mean(relu(x @ W))\n"
+                                  "optimizer sgd(lr = 0.1)\n",
+                                  width, width, out);
+    std::optional<std::string> s = nnjit::test::trainStepStage(src, Stage::Schedule);
+    REQUIRE(s);
+    return *s;
+  };
+  CHECK(schedule(784, 512).find(" = transpose %0 : [784, batch]") != std::string::npos);
+  CHECK(schedule(784, 10).find(" = transpose %0 :") == std::string::npos);  // one panel: A is read once
+  CHECK(schedule(48, 512).find(" = transpose %0 :") == std::string::npos);  // rows of 48: neighbours share lines
+}
