@@ -45,25 +45,32 @@ std::vector<double> vandermonde(int64_t points, int64_t cols) {
   return v;
 }
 
-/// The inverse of a square matrix, by Gauss-Jordan with partial pivoting.
-std::vector<double> inverse(std::vector<double> a, int64_t n) {
-  std::vector<double> inv(size_t(n * n), 0);
-  for (int64_t i = 0; i < n; ++i) inv[size_t(i * n + i)] = 1;
-  auto at = [n](std::vector<double>& m, int64_t r, int64_t c) -> double& { return m[size_t(r * n + c)]; };
+/// The inverse of a square matrix: Gauss-Jordan with partial pivoting on [a | I].
+std::vector<double> inverse(const std::vector<double>& a, int64_t n) {
+  int64_t width = 2 * n;
+  std::vector<double> m(size_t(n * width), 0);
+  auto at = [&](int64_t r, int64_t c) -> double& { return m[size_t(r * width + c)]; };
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < n; ++c) at(r, c) = a[size_t(r * n + c)];
+    at(r, n + r) = 1;
+  }
   for (int64_t col = 0; col < n; ++col) {
     int64_t pivot = col;
     for (int64_t r = col + 1; r < n; ++r)
-      if (std::fabs(at(a, r, col)) > std::fabs(at(a, pivot, col))) pivot = r;
-    if (at(a, pivot, col) == 0) internalError("a Winograd interpolation matrix that is singular");
-    for (int64_t c = 0; c < n; ++c) std::swap(at(a, col, c), at(a, pivot, c)), std::swap(at(inv, col, c), at(inv, pivot, c));
-    double scale = 1 / at(a, col, col);
-    for (int64_t c = 0; c < n; ++c) at(a, col, c) *= scale, at(inv, col, c) *= scale;
+      if (std::fabs(at(r, col)) > std::fabs(at(pivot, col))) pivot = r;
+    if (at(pivot, col) == 0) internalError("a Winograd interpolation matrix that is singular");
+    for (int64_t c = 0; c < width; ++c) std::swap(at(col, c), at(pivot, c));
+    double scale = 1 / at(col, col);
+    for (int64_t c = 0; c < width; ++c) at(col, c) *= scale;
     for (int64_t r = 0; r < n; ++r) {
-      double f = at(a, r, col);
+      double f = at(r, col);
       if (r == col || f == 0) continue;
-      for (int64_t c = 0; c < n; ++c) at(a, r, c) -= f * at(a, col, c), at(inv, r, c) -= f * at(inv, col, c);
+      for (int64_t c = 0; c < width; ++c) at(r, c) -= f * at(col, c);
     }
   }
+  std::vector<double> inv(size_t(n * n));
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < n; ++c) inv[size_t(r * n + c)] = at(r, n + c);
   return inv;
 }
 

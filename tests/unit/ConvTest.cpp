@@ -2,6 +2,7 @@
 // double, and their gradients against central differences, in every padding
 // and stride form, odd sizes and channel counts past a vector's width.
 #include "TestSupport.h"
+#include "Winograd.h"
 
 #include <algorithm>
 #include <map>
@@ -203,6 +204,38 @@ TEST_CASE("conv2d by Winograd's tiles: shared out by 1, 2 and 3 threads, the sam
       near(want, y, 2e-6, conv(x, kernel, 64, same, true).v);
     }
     CHECK(y == first);
+  }
+}
+
+TEST_CASE("Winograd's F(m, r): a tile's m outputs are the correlation of its m + r - 1 inputs", "[conv]") {
+  // y = A^T ((G g) * (B^T d)) for every kernel width it serves, in double;
+  // a 1-wide kernel and one past 5 have none.
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> u(-1, 1);
+  CHECK_FALSE(winogradAxis(1));
+  CHECK_FALSE(winogradAxis(6));
+  for (int64_t r = 2; r <= 5; ++r) {
+    std::optional<WinogradAxis> t = winogradAxis(r);
+    REQUIRE(t);
+    CHECK(t->points == 6);
+    CHECK(t->m + r - 1 == t->points);
+    std::vector<double> d(static_cast<size_t>(t->points)), g(static_cast<size_t>(r));
+    for (double& v : d) v = u(rng);
+    for (double& v : g) v = u(rng);
+    std::vector<double> product(size_t(t->points));
+    for (int64_t a = 0; a < t->points; ++a) {
+      double kernel = 0, data = 0;
+      for (int64_t k = 0; k < r; ++k) kernel += t->kernel[size_t(a * r + k)] * g[size_t(k)];
+      for (int64_t i = 0; i < t->points; ++i) data += t->data[size_t(a * t->points + i)] * d[size_t(i)];
+      product[size_t(a)] = kernel * data;
+    }
+    for (int64_t y = 0; y < t->m; ++y) {
+      double want = 0, got = 0;
+      for (int64_t k = 0; k < r; ++k) want += g[size_t(k)] * d[size_t(y + k)];
+      for (int64_t a = 0; a < t->points; ++a) got += t->output[size_t(a * t->m + y)] * product[size_t(a)];
+      INFO("F(" << t->m << ", " << r << "), output " << y);
+      CHECK(std::fabs(got - want) < 1e-12);
+    }
   }
 }
 
