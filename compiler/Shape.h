@@ -17,6 +17,8 @@ inline bool isBatchDim(int64_t d) { return d < 0; }
 inline int64_t batchTimes(int64_t c) { return -c; }
 /// The rows of batch dim `d` per batch row (1 for plain `batch`).
 inline int64_t batchFactor(int64_t d) { return -d; }
+/// Dim `d` taken `k` times over (each image's `k` windows as rows): a batch dim stays one.
+inline int64_t dimTimes(int64_t d, int64_t k) { return isBatchDim(d) ? batchTimes(batchFactor(d) * k) : d * k; }
 
 /// Largest element count (per batch row) we plan buffers for; beyond it a
 /// shape is refused before anything is allocated.

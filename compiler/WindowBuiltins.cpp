@@ -4,7 +4,8 @@
 // and kernels HWIO ([kh, kw, channels, filters]). A convolution is one matmul:
 // the patches of the image as rows ([batch*oh*ow, kh*kw*c]) times the kernel
 // as a matrix ([kh*kw*c, filters]), so it runs on the matmul micro-kernel and
-// its gradients are the matmul's and the patches' adjoint (unpatch).
+// its gradients are the matmul's and the patches' adjoint (unpatch). At stride
+// 1 on enough channels it goes by Winograd's tiles instead (Winograd.cpp).
 #include "Lowering.h"
 #include "Winograd.h"
 
@@ -124,11 +125,6 @@ std::optional<Padding> paddingOf(Lowerer& L, const Expr* e, std::array<int64_t, 
   return Padding::Explicit;
 }
 
-/// Rows of the patch matrix: every window of every image.
-int64_t windowRows(int64_t images, int64_t perImage) {
-  return isBatchDim(images) ? batchTimes(batchFactor(images) * perImage) : images * perImage;
-}
-
 } // namespace
 
 NodeId lowerConv2d(Lowerer& L, const Expr& call, const std::vector<const Expr*>& a) {
@@ -157,7 +153,7 @@ NodeId lowerConv2d(Lowerer& L, const Expr& call, const std::vector<const Expr*>&
   if (patches == kNoNode) return kNoNode;
   const Shape windows = b.shape(patches);
   int64_t depth = kernel.dims[0] * kernel.dims[1] * kernel.dims[2], filters = kernel.dims[3];
-  int64_t rows = windowRows(windows.dims[0], windows.dims[1] * windows.dims[2]);
+  int64_t rows = dimTimes(windows.dims[0], windows.dims[1] * windows.dims[2]);  // every window of every image
   NodeId product = b.matmul(b.reshape(patches, Shape{rows, depth}), b.reshape(w, Shape{depth, filters}));
   return L.checked(b.reshape(product, Shape{windows.dims[0], windows.dims[1], windows.dims[2], filters}), call.loc,
                    "conv2d");

@@ -118,8 +118,6 @@ void makeDataDyadic(WinogradAxis& t) {
 
 int64_t tilesOver(int64_t n, int64_t m) { return (n + m - 1) / m; }
 
-int64_t times(int64_t d, int64_t k) { return isBatchDim(d) ? batchTimes(batchFactor(d) * k) : d * k; }
-
 } // namespace
 
 std::optional<WinogradAxis> winogradAxis(int64_t r) {
@@ -163,7 +161,7 @@ NodeId winogradConv2d(Builder& b, NodeId x, NodeId w, const std::array<int64_t, 
   Attrs swap;
   swap.ints = {1, 0, 2};
   NodeId pointsOuter = b.reshape(k, Shape{groups, channels, filters});
-  int64_t rows = times(image.dims[0], th * tw);
+  int64_t rows = dimTimes(image.dims[0], th * tw);
   NodeId products = b.make(Op::GroupMatMul, {b.reshape(d, Shape{rows, groups, channels}),
                                              b.make(Op::Permute, {pointsOuter}, swap)});
   // Back to pixels: each tile's points through A along the width, then the height.
