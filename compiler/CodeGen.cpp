@@ -476,6 +476,16 @@ private:
     return sum ? sum : fp(0);
   }
 
+  /// The index u * stride + r, known to untile() as such: the place r of
+  /// tile u, so that the places it takes in the tiles, hence the coefficients
+  /// of the matrix, are constants (outputTransform). `tileInRange`: u is a
+  /// tile of the untile that reads it.
+  llvm::Value* place(llvm::Value* u, int64_t r, int64_t stride, bool tileInRange) {
+    llvm::Value* x = ir_.CreateAdd(ir_.CreateMul(u, i64(stride)), i64(r));
+    places_[x] = Place{u, r, stride, tileInRange};
+    return x;
+  }
+
   /// One element of untile: the sum, over the tiles whose window holds it
   /// (the last first) and over their points in order, of T[a, i] times the
   /// point, i its place in the window.
@@ -489,13 +499,23 @@ private:
     Index from{idx.at, idx.lane == last ? last + 1 : -1};
     from.at.insert(from.at.begin() + at, i64(0));
     llvm::Value* q = ir_.CreateAdd(idx.at[axis], i64(a[3]));
-    llvm::Value* lastTile = ir_.CreateUDiv(q, i64(stride));  // the last tile that may hold it
+    // A place u * stride + r (place()) is in tile u + (r + pad) / stride at
+    // (r + pad) % stride, in the one before at that plus stride, and so on.
+    auto known = places_.find(idx.at[axis]);
+    bool placed = known != places_.end() && known->second.stride == stride;
+    int64_t firstPlace = placed ? (known->second.r + a[3]) % stride : 0;
+    int64_t lastOffset = placed ? (known->second.r + a[3]) / stride : 0;
+    llvm::Value* lastTile = placed ? ir_.CreateAdd(known->second.u, i64(lastOffset))
+                                   : ir_.CreateUDiv(q, i64(stride));  // the last tile that may hold it
     llvm::Value* sum = nullptr;
     for (int64_t j = 0; j * stride < size; ++j) {
-      llvm::Value* t = ir_.CreateSub(lastTile, i64(j));
-      llvm::Value* i = ir_.CreateSub(q, ir_.CreateMul(t, i64(stride)));
+      if (placed && firstPlace + j * stride >= size) continue;  // past the tile: no term
+      llvm::Value* t = placed && lastOffset == j ? known->second.u : ir_.CreateSub(lastTile, i64(j));
+      llvm::Value* i = placed ? i64(firstPlace + j * stride) : ir_.CreateSub(q, ir_.CreateMul(t, i64(stride)));
       llvm::Value* holds =
-          ir_.CreateAnd(ir_.CreateICmpULT(t, i64(tiled.dims[tileDim])), ir_.CreateICmpULT(i, i64(size)));
+          placed && lastOffset == j && known->second.tileInRange
+              ? ir_.getTrue()
+              : ir_.CreateAnd(ir_.CreateICmpULT(t, i64(tiled.dims[tileDim])), ir_.CreateICmpULT(i, i64(size)));
       llvm::Value* safeI = ir_.CreateSelect(holds, i, i64(0));
       from.at[tileDim] = ir_.CreateSelect(holds, t, i64(0));
       for (int64_t p = 0; p < points; ++p) {
@@ -902,6 +922,13 @@ private:
       ops.cGroupStride = out.strides[1];
     }
     ops.partialSumsInC = !inPlace_;  // C may be a buffer the epilogue reads
+    if (epilogue != kNoNode && schedule_->rowsScratch[epilogue] != kNoNode) {
+      ops.wholeRows = true;
+      RowEpilogue transform = [&](llvm::Value* first, llvm::Value* count, llvm::Value* scratch, int tileRows) {
+        outputTransform(c, epilogue, first, count, scratch, tileRows);
+      };
+      return emitMatMul(ir_, elem_, in_.target, ops, rangeBegin_, rangeEnd_, {}, transform);
+    }
     TileEpilogue apply;
     if (epilogue != kNoNode)
       apply = [&, epilogue, c](llvm::Value* tile, llvm::Value* row, llvm::Value* col, llvm::Value* mask) {
@@ -923,6 +950,53 @@ private:
         return v;
       };
     emitMatMul(ir_, elem_, in_.target, ops, rangeBegin_, rangeEnd_, apply);
+  }
+
+  /// Kernel `p` for rows [first, first + count) of group product `c`, whose
+  /// rows are tiles (Schedule::rowsScratch): `scratch` holds them, laid out
+  /// as c, from row `first`. Each tile's points go through the first untile
+  /// into a scratch of their own, then through the second and the rest of
+  /// `p`'s chain into `p`: the places of a tile are constants (place()), so
+  /// both untiles' coefficients are.
+  void outputTransform(NodeId c, NodeId p, llvm::Value* first, llvm::Value* count, llvm::Value* scratch, int tileRows) {
+    NodeId across = schedule_->rowsScratch[p];
+    const Shape &tiles = g_.shape(g_.node(across).inputs[0]), &mid = g_.shape(across), &out = g_.shape(p);
+    int64_t th = tiles.dims[1], tw = tiles.dims[2], ph = tiles.dims[3];
+    int64_t mw = g_.node(across).attrs.ints[1], mh = out.dims[1] / th;
+    int64_t perRow = mw * ph * mid.dims[4];  // the first untile's elements of one tile
+    llvm::Value* midScratch = local(llvm::ArrayType::get(elem_, uint64_t(tileRows * perRow)), "tile.rows");
+    llvm::cast<llvm::AllocaInst>(midScratch)->setAlignment(llvm::Align(64));
+    ptrs_[c] = ir_.CreateGEP(elem_, scratch, ir_.CreateNeg(ir_.CreateMul(first, i64(g_.shape(c).dims[1] * g_.shape(c).dims[2]))));
+    ptrs_[across] = ir_.CreateGEP(elem_, midScratch, ir_.CreateNeg(ir_.CreateMul(first, i64(perRow))));
+    llvm::Value* channels = extent(out.dims.back());
+    emitLoop(ir_, i64(0), count, 1, [&](llvm::Value* r) {
+      llvm::Value* row = ir_.CreateAdd(first, r);
+      llvm::Value* image = ir_.CreateUDiv(row, i64(th * tw));
+      llvm::Value* inImage = ir_.CreateURem(row, i64(th * tw));
+      llvm::Value* ty = ir_.CreateUDiv(inImage, i64(tw));
+      llvm::Value* tx = ir_.CreateURem(inImage, i64(tw));
+      for (int64_t i = 0; i < mw; ++i) {
+        llvm::Value* x = place(tx, i, mw, true);
+        emitLoop(ir_, i64(0), i64(ph), 1, [&](llvm::Value* py) {
+          vectorLoop(channels, [&](llvm::Value* f) {
+            Index at{{image, ty, x, py, f}, 4};
+            storeAt(ptrs_.at(across), mid, at, compute(across, at));
+          });
+        }, kUnrollLimit);
+      }
+      for (int64_t j = 0; j < mh; ++j) {
+        llvm::Value* y = place(ty, j, mh, true);
+        for (int64_t i = 0; i < mw; ++i) {
+          llvm::Value* x = place(tx, i, mw, false);
+          vectorLoop(channels, [&](llvm::Value* f) {
+            Index at{{image, y, x, f}, 3};
+            storeAt(ptrs_.at(p), out, at, compute(p, at));
+          });
+        }
+      }
+    });
+    ptrs_.erase(c);
+    ptrs_.erase(across);
   }
 
   using KernelKind = KernelCall::Kind;
@@ -971,6 +1045,7 @@ private:
     llvm::Function* f = kernelFunction(name, buffers, outlined, !call.inPlace);
     ir_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", f));
     ptrs_.clear();
+    places_.clear();
     alsoStore_.clear();
     self_ = kind == KernelKind::Compute ? n : kNoNode;
     if (kind == KernelKind::Compute) ptrs_[n] = f->getArg(0);
@@ -1011,8 +1086,11 @@ private:
   std::optional<Units> splitUnits(const KernelCall& call) {
     NodeId n = call.node;
     if (!splits(n, call.kind)) return std::nullopt;
-    if (NodeId matmul = matmulOf(n, call.kind); matmul != kNoNode)
-      return matmulUnits(ir_, elem_, in_.target, matmulSizes(matmul));
+    if (NodeId matmul = matmulOf(n, call.kind); matmul != kNoNode) {
+      MatMulOperands sizes = matmulSizes(matmul);
+      sizes.wholeRows = matmul != n && schedule_->rowsScratch[n] != kNoNode;
+      return matmulUnits(ir_, elem_, in_.target, sizes);
+    }
     const Shape& s = g_.shape(n);
     Shape inner(std::vector<int64_t>(s.dims.begin() + 1, s.dims.end()));
     return Units{extent(s.dims[0]), std::max(inner.staticElements(), readPerUnit(call))};
@@ -1389,6 +1467,13 @@ private:
   bool inPlace_ = false;               // the kernel being emitted writes a buffer it reads
   std::vector<std::pair<NodeId, llvm::Value*>> alsoStore_;  // values stored along with the kernel's, and where
   std::map<NodeId, llvm::Value*> alsoStored_;               // ... as computed at the index being emitted
+  /// Indices known to be u * stride + r (place()).
+  struct Place {
+    llvm::Value* u;
+    int64_t r, stride;
+    bool tileInRange;
+  };
+  std::map<llvm::Value*, Place> places_;
   llvm::Value* rangeBegin_ = nullptr;  // a split kernel's units [begin, end): its
   llvm::Value* rangeEnd_ = nullptr;    // outermost index, or a matmul's tiles
 };

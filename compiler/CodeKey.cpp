@@ -76,8 +76,8 @@ public:
     for (NodeId i = 0; i < g.size(); ++i) add(g.node(i));
   }
   void add(const Schedule& s) {
-    const auto& [materialized, kernels, reads, epilogueOf, epilogueTile] = s;
-    add(materialized), add(kernels), add(reads), add(epilogueOf), add(epilogueTile);
+    const auto& [materialized, kernels, reads, epilogueOf, epilogueTile, rowsScratch] = s;
+    add(materialized), add(kernels), add(reads), add(epilogueOf), add(epilogueTile), add(rowsScratch);
   }
   void add(const ArenaBuffer& b) {
     const auto& [perRow, offset] = b;

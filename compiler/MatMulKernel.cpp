@@ -10,6 +10,7 @@
 #include "MatMulKernel.h"
 
 #include "IRLoops.h"
+#include "InternalError.h"
 
 #include <llvm/IR/Intrinsics.h>
 
@@ -215,8 +216,9 @@ llvm::Value* ceilDiv(llvm::IRBuilder<>& ir, llvm::Value* x, int64_t d) {
 class MatMulEmitter {
 public:
   MatMulEmitter(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
-                const TileEpilogue& epilogue)
-      : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), i64_(ir.getInt64Ty()), tiling_(tilingFor(elem, target, ops.m, ops.n, ops.k)),
+                const TileEpilogue& epilogue, const RowEpilogue& rowEpilogue)
+      : ir_(ir), elem_(elem), ops_(ops), epilogue_(epilogue), rowEpilogue_(rowEpilogue), i64_(ir.getInt64Ty()),
+        tiling_(tilingFor(elem, target, ops.m, ops.n, ops.k)),
         fma_(target.fma), vectorBits_(target.bits), groupsOuter_(bStaysResident(ops, elem)), a_(ops.a), b_(ops.b),
         c_(ops.c) {
     lanes_ = tiling_.lanes;
@@ -224,6 +226,7 @@ public:
   }
 
   void emit(llvm::Value* begin, llvm::Value* end) {
+    if (ops_.wholeRows) return emitWholeRows(begin, end);
     llvm::Value* groups = ceilDiv(ir_, ops_.m, tiling_.rows);
     llvm::Value* panels = ceilDiv(ir_, ops_.n, tiling_.panel());
     llvm::Value* fullPanels = ir_.CreateUDiv(ops_.n, i64(tiling_.panel()));
@@ -285,7 +288,7 @@ public:
     // Packed, the blocks are as long as one another (784 rows: two of 392, each slice in L1).
     llvm::Value* rowsPerBlock =
         packed ? ir_.CreateUDiv(ir_.CreateAdd(ops_.k, ir_.CreateSub(blocks, i64(1))), blocks) : i64(blockRows);
-    llvm::Value* packedB = packed ? stackPanel(blockRows) : nullptr;
+    llvm::Value* packedB = packed ? stackPanel(blockRows * tiling_.panel(), "packed") : nullptr;
     emitLoop(ir_, i64(0), blocks, 1, [&](llvm::Value* b) {
       block_.packedB = packedB;
       block_.begin = mul(b, rowsPerBlock);
@@ -299,6 +302,44 @@ public:
   }
 
 private:
+  /// Units [begin, end) of a wholeRows product: row group by row group, every
+  /// product's tiles of the group into the scratch, then the row epilogue.
+  void emitWholeRows(llvm::Value* begin, llvm::Value* end) {
+    auto* groups = llvm::dyn_cast<llvm::ConstantInt>(ops_.groups);
+    auto *k = llvm::dyn_cast<llvm::ConstantInt>(ops_.k), *n = llvm::dyn_cast<llvm::ConstantInt>(ops_.n);
+    if (!groups || !k || !n || !rowEpilogue_ ||
+        takenInBlocks(k->getSExtValue(), tiling_.panel(), elem_, vectorBits_))
+      internalError("a whole-rows product needs a constant count of products, k and n, k taken whole, and its epilogue");
+    int64_t perRow = groups->getSExtValue() * n->getSExtValue();
+    int64_t rows = tiling_.rows;
+    if (rows * perRow * int64_t(elemBytes()) > kMostWholeRowsBytes) internalError("a whole-rows product's scratch is too big");
+    llvm::Value* scratch = stackPanel(rows * perRow, "rows");
+    llvm::Value* panels = ceilDiv(ir_, ops_.n, tiling_.panel());
+    llvm::Value* fullPanels = ir_.CreateUDiv(ops_.n, i64(tiling_.panel()));
+    int64_t rest = n->getSExtValue() % tiling_.panel();
+    std::vector<llvm::Value*> fullMasks(tiling_.vectors, nullptr), tailMasks(size_t((rest + lanes_ - 1) / lanes_));
+    for (size_t v = 0; v < tailMasks.size(); ++v) tailMasks[v] = laneMask(i64(rest), static_cast<int>(v));
+    emitLoop(ir_, begin, end, 1, [&](llvm::Value* group) {
+      llvm::Value* first = mul(group, i64(rows));
+      // The scratch holds the group's rows: row i of C at i - first.
+      wholeRowsC_ = at(scratch, ir_.CreateNeg(mul(first, i64(perRow))));
+      emitLoop(ir_, i64(0), ops_.groups, 1, [&](llvm::Value* product) {
+        a_ = at(ops_.a, mul(product, ops_.aGroupStride));
+        b_ = at(ops_.b, mul(product, ops_.bGroupStride));
+        c_ = at(wholeRowsC_, mul(product, n));
+        emitLoop(ir_, i64(0), panels, 1, [&](llvm::Value* panel) {
+          llvm::Value* j = mul(panel, i64(tiling_.panel()));
+          if (tailMasks.empty()) return groupTiles(group, j, fullMasks);
+          ifElse(ir_.CreateICmpULT(panel, fullPanels), [&] { groupTiles(group, j, fullMasks); },
+                 [&] { groupTiles(group, j, tailMasks); });
+        });
+      });
+      llvm::Value* left = ir_.CreateSub(ops_.m, first);
+      llvm::Value* count = ir_.CreateSelect(ir_.CreateICmpSLT(left, i64(rows)), left, i64(rows));
+      rowEpilogue_(first, count, scratch, static_cast<int>(rows));
+    });
+  }
+
   llvm::Value* i64(int64_t v) { return llvm::ConstantInt::get(i64_, v); }
   llvm::Value* mul(llvm::Value* a, llvm::Value* b) { return ir_.CreateMul(a, b, "", true, true); }
   llvm::Value* add(llvm::Value* a, llvm::Value* b) { return ir_.CreateAdd(a, b, "", true, true); }
@@ -353,12 +394,11 @@ private:
     tile(i, j, tiling_.rows, masks);
   }
 
-  /// A panel's width by `rows` elements on the kernel's stack, allocated
-  /// once at its entry.
-  llvm::Value* stackPanel(int64_t rows) {
+  /// `elements` on the kernel's stack, allocated once at its entry.
+  llvm::Value* stackPanel(int64_t elements, const char* name) {
     llvm::BasicBlock& entry = ir_.GetInsertBlock()->getParent()->getEntryBlock();
     llvm::IRBuilder<> atEntry(&entry, entry.getFirstInsertionPt());
-    auto* slot = atEntry.CreateAlloca(llvm::ArrayType::get(elem_, uint64_t(rows * tiling_.panel())), nullptr, "packed");
+    auto* slot = atEntry.CreateAlloca(llvm::ArrayType::get(elem_, uint64_t(elements)), nullptr, name);
     slot->setAlignment(llvm::Align(64));
     return slot;
   }
@@ -430,7 +470,7 @@ private:
       bMasks.assign(vectors, nullptr);  // a packed panel's lanes past n hold zeros
     }
     std::vector<llvm::Value*> cRows(rows);
-    llvm::Value* cRowStride = ops_.cRowStride ? ops_.cRowStride : ops_.n;
+    llvm::Value* cRowStride = ops_.wholeRows ? mul(ops_.groups, ops_.n) : ops_.cRowStride ? ops_.cRowStride : ops_.n;
     for (int r = 0; r < rows; ++r) cRows[r] = at(c_, add(mul(rowIndex[r], cRowStride), j));
     // A block after the first goes on from the sums the last one stored.
     std::vector<llvm::Value*> start(rows * vectors, llvm::Constant::getNullValue(vec_));
@@ -512,6 +552,7 @@ private:
   llvm::Type* elem_;
   const MatMulOperands& ops_;
   const TileEpilogue& epilogue_;
+  const RowEpilogue& rowEpilogue_;
   llvm::Type* i64_;
   Tiling tiling_;
   bool fma_;
@@ -520,6 +561,7 @@ private:
   bool clampRows_ = false;  // the last row group may be short
   KBlock block_;            // the block of k being emitted, when k is taken in blocks
   llvm::Value *a_, *b_, *c_;  // the operands of the product being emitted (of a group product, one of them)
+  llvm::Value* wholeRowsC_ = nullptr;  // a wholeRows product's C: its scratch, as if at row 0
   int lanes_ = 1;
   llvm::FixedVectorType* vec_ = nullptr;
 };
@@ -528,6 +570,8 @@ private:
 
 MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops) {
   Tiling t = tilingFor(elem, target, ops.m, ops.n, ops.k);
+  if (ops.wholeRows)  // a unit is a row group's tiles across every product
+    return {ceilDiv(ir, ops.m, t.rows), t.rows * likelyExtent(ops.n) * likelyExtent(ops.k) * likelyExtent(ops.groups)};
   llvm::Value* count = ir.CreateMul(ceilDiv(ir, ops.n, t.panel()), ceilDiv(ir, ops.m, t.rows));
   if (ops.groups) count = ir.CreateMul(count, ops.groups);
   // A k of the batch's rows is weighed at a chunk's (a convolution's weight
@@ -536,12 +580,12 @@ MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTar
 }
 
 void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
-                llvm::Value* unitBegin, llvm::Value* unitEnd, const TileEpilogue& epilogue) {
+                llvm::Value* unitBegin, llvm::Value* unitEnd, const TileEpilogue& epilogue, const RowEpilogue& rowEpilogue) {
   if (!unitBegin) {
     unitBegin = ir.getInt64(0);
     unitEnd = matmulUnits(ir, elem, target, ops).count;
   }
-  MatMulEmitter(ir, elem, target, ops, epilogue).emit(unitBegin, unitEnd);
+  MatMulEmitter(ir, elem, target, ops, epilogue, rowEpilogue).emit(unitBegin, unitEnd);
 }
 
 } // namespace nnjit

@@ -32,6 +32,13 @@ struct MatMulOperands {
   /// Whether C may hold partial sums between blocks of k: not when C is a
   /// buffer the product or its epilogue reads (an update in place).
   bool partialSumsInC = true;
+  /// A group product taken row group by row group, each group's rows of
+  /// every product into a scratch on the stack, which a RowEpilogue then
+  /// turns into the kernel's output: C is never stored (a Winograd output
+  /// transform, CodeGen). One unit per row group; k is taken whole. `c`,
+  /// `cRowStride` and `cGroupStride` are unused: the scratch is C's rows of
+  /// the group, laid out as C.
+  bool wholeRows = false;
 };
 
 /// A product splits into independent units, one tile of C each (a panel of
@@ -47,6 +54,15 @@ MatMulUnits matmulUnits(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTar
 /// vector, its row, its first column and its lane mask (null: all lanes).
 using TileEpilogue = std::function<llvm::Value*(llvm::Value* tile, llvm::Value* row, llvm::Value* col, llvm::Value* mask)>;
 
+/// Run on each row group of a wholeRows product once all of its products
+/// are in the scratch: rows [first, first + count) of C, the first at
+/// `scratch`, each of up to `tileRows` rows.
+using RowEpilogue = std::function<void(llvm::Value* first, llvm::Value* count, llvm::Value* scratch, int tileRows)>;
+
+/// The most bytes of scratch a wholeRows product puts on the stack: rows
+/// (up to 8) by groups by n elements.
+constexpr int64_t kMostWholeRowsBytes = 256 << 10;
+
 /// Emits, at `ir`'s insertion point, loops that overwrite the tiles of C of
 /// units [unitBegin, unitEnd) (all of C when null) with A @ B. Each element
 /// of C sums its k products in order p = 0, 1, ..., so the result does not
@@ -54,6 +70,7 @@ using TileEpilogue = std::function<llvm::Value*(llvm::Value* tile, llvm::Value* 
 /// taken in blocks (each block's tiles go on from the sums the last one
 /// left in C, the same additions in the same order).
 void emitMatMul(llvm::IRBuilder<>& ir, llvm::Type* elem, const VectorTarget& target, const MatMulOperands& ops,
-                llvm::Value* unitBegin = nullptr, llvm::Value* unitEnd = nullptr, const TileEpilogue& epilogue = {});
+                llvm::Value* unitBegin = nullptr, llvm::Value* unitEnd = nullptr, const TileEpilogue& epilogue = {},
+                const RowEpilogue& rowEpilogue = {});
 
 } // namespace nnjit

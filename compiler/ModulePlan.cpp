@@ -61,6 +61,7 @@ std::string KernelCall::key(const Graph& g, const Schedule& s) const {
   w.add(kind), w.add(inPlace), w.add(reads.size()), w.add(local.at(node));
   w.add(compute && s.epilogueOf[node] != kNoNode ? local.at(s.epilogueOf[node]) : INT64_MIN);
   w.add(compute && s.epilogueTile[node] != kNoNode ? local.at(s.epilogueTile[node]) : INT64_MIN);
+  w.add(compute && s.rowsScratch[node] != kNoNode ? local.at(s.rowsScratch[node]) : INT64_MIN);
   w.add(alsoStores.size());
   for (NodeId a : alsoStores) w.add(local.at(a));
   for (NodeId r : reads) w.add(g.shape(r).dims);  // what each argument holds

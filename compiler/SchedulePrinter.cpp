@@ -39,7 +39,9 @@ std::string printFunction(const CodeGenInput& in, const FunctionCode& fc, const 
     }
     NodeId n = s.kernels[k];
     out += fmt::format("  kernel {}\n    reads {}; result in {}", printNode(g, n), reads(s.reads[k]), home(fc, n, slots));
-    if (NodeId mm = s.epilogueOf[n]; mm != kNoNode) out += fmt::format("; in the tile of %{}", mm);
+    if (NodeId rows = s.rowsScratch[n]; rows != kNoNode)
+      out += fmt::format("; in the rows of %{}, with %{} kept row group by row group", s.epilogueOf[n], rows);
+    else if (NodeId mm = s.epilogueOf[n]; mm != kNoNode) out += fmt::format("; in the tile of %{}", mm);
     if (auto also = fc.alsoStores.find(n); also != fc.alsoStores.end())
       for (NodeId a : also->second) out += fmt::format("; also stores %{} in {}", a, home(fc, a, slots));
     if (together[k]) out += "; together";

@@ -208,17 +208,28 @@ void materializeMatMulOperands(const Graph& g, const std::vector<bool>& live, st
   }
 }
 
+/// For each live node, a node that reads it (the only one, where it has one
+/// use), and whether the function must produce it.
+struct Readers {
+  std::vector<NodeId> consumer;
+  std::vector<bool> isRoot;
+};
+
+Readers readersOf(const Graph& g, const std::vector<bool>& live, const std::vector<NodeId>& needed) {
+  Readers r{std::vector<NodeId>(g.size(), kNoNode), std::vector<bool>(g.size(), false)};
+  for (NodeId n = 0; n < g.size(); ++n)
+    if (live[n])
+      for (NodeId in : g.node(n).inputs) r.consumer[in] = n;
+  for (NodeId n : needed) r.isRoot[n] = true;
+  return r;
+}
+
 /// Moves each matmul whose value only one elementwise chain of its own shape
 /// reads into the kernel at the end of that chain: the chain is then applied
 /// to C's tile while it is still in registers, instead of a pass over memory.
-void fuseEpilogues(const Graph& g, const std::vector<bool>& live, const std::vector<int>& uses,
-                   const std::vector<NodeId>& needed, const std::function<bool(NodeId)>& inSlot, Schedule& s) {
-  std::vector<NodeId> consumer(g.size(), kNoNode);
-  for (NodeId n = 0; n < g.size(); ++n)
-    if (live[n])
-      for (NodeId in : g.node(n).inputs) consumer[in] = n;
-  std::vector<bool> isRoot(g.size(), false);
-  for (NodeId r : needed) isRoot[r] = true;
+void fuseEpilogues(const Graph& g, const std::vector<bool>& live, const std::vector<int>& uses, const Readers& readers,
+                   const std::function<bool(NodeId)>& inSlot, Schedule& s) {
+  const auto& [consumer, isRoot] = readers;
   for (NodeId c = 0; c < g.size(); ++c) {
     if (!live[c] || g.op(c) != Op::MatMul || isRoot[c]) continue;
     // A reshape that only regroups C's rows (a convolution's [batch*oh*ow, f]
@@ -241,6 +252,61 @@ void fuseEpilogues(const Graph& g, const std::vector<bool>& live, const std::vec
       }
       x = p;
     }
+  }
+}
+
+/// Whether untile `n` takes the tiles' points at dim `at` back to places
+/// along dim `axis`, each tile to its own `size` places (a Winograd output
+/// transform's axis: no overlap, no padding, no place past the last tile).
+bool disjointUntile(const Graph& g, NodeId n, int64_t axis, int64_t at) {
+  const Node& node = g.node(n);
+  if (node.op != Op::Untile) return false;
+  const std::vector<int64_t>& a = node.attrs.ints;  // axis, size, stride, pad, at
+  const Shape& tiled = g.shape(node.inputs[0]);
+  int64_t tileDim = axis < at ? axis : axis + 1;
+  return a[0] == axis && a[4] == at && a[1] == a[2] && a[3] == 0 &&
+         node.shape.dims[size_t(axis)] == tiled.dims[size_t(tileDim)] * a[1];
+}
+
+/// The most elements of C's rows across its products (groups x n) for which
+/// a group product's output transform is fused: its scratch of up to 8 rows
+/// of them, in float64, stays within kMostRowsScratchBytes.
+constexpr int64_t kMostRowsScratchBytes = 256 << 10;
+/// ... and the longest k: the products of a row group take it whole.
+constexpr int64_t kMostRowsK = 512;
+
+/// Fuses each group product that only a Winograd output transform reads —
+/// reshape(c) as [n, th, tw, ph, pw, f], its untile along the width, then
+/// along the height, then an elementwise chain of that shape (a bias) — into
+/// the kernel at the end of the chain: each row group of C (tiles) is
+/// computed into a scratch and transformed while it is in cache, so neither C
+/// nor the first untile goes to memory.
+void fuseOutputTransforms(const Graph& g, const std::vector<bool>& live, const std::vector<int>& uses,
+                          const Readers& readers, const std::function<bool(NodeId)>& inSlot, Schedule& s) {
+  const auto& [consumer, isRoot] = readers;
+  auto onlyUse = [&](NodeId n) { return uses[n] == 1 && !isRoot[n] ? consumer[n] : kNoNode; };
+  for (NodeId c = 0; c < g.size(); ++c) {
+    if (!live[c] || g.op(c) != Op::GroupMatMul) continue;
+    const Shape& cs = g.shape(c);
+    int64_t k = g.shape(g.node(c).inputs[0]).dims.back();
+    if (isBatchDim(k) || k > kMostRowsK || isBatchDim(cs.dims[2]) || cs.dims[1] * cs.dims[2] * 8 * 8 > kMostRowsScratchBytes)
+      continue;
+    NodeId tiles = onlyUse(c);
+    if (tiles == kNoNode || g.op(tiles) != Op::Reshape || s.materialized[tiles] || g.shape(tiles).rank() != 6) continue;
+    NodeId across = onlyUse(tiles), down = across == kNoNode ? kNoNode : onlyUse(across);
+    if (down == kNoNode || !disjointUntile(g, across, 2, 4) || !disjointUntile(g, down, 1, 3)) continue;
+    // The chain from the second untile to the first materialized node of its shape.
+    NodeId p = down;
+    while (!s.materialized[p] && onlyUse(p) != kNoNode && opKind(g.op(onlyUse(p))) == OpKind::Elementwise &&
+           g.shape(onlyUse(p)) == g.shape(down))
+      p = onlyUse(p);
+    if (!s.materialized[p] || s.epilogueOf[p] != kNoNode) continue;
+    auto isBuffer = [&](NodeId n) { return n == across || s.materialized[n] || inSlot(n); };
+    if (!isLaneWise(g, p, isBuffer)) continue;
+    s.materialized[c] = s.materialized[across] = false;
+    s.epilogueOf[p] = c;
+    s.epilogueTile[p] = c;
+    s.rowsScratch[p] = across;
   }
 }
 
@@ -302,7 +368,10 @@ Schedule planFusion(const Graph& g, const std::vector<NodeId>& needed, const std
   boundInlineSize(g, live, mat, inSlot);
   s.epilogueOf.assign(g.size(), kNoNode);
   s.epilogueTile.assign(g.size(), kNoNode);
-  fuseEpilogues(g, live, uses, needed, inSlot, s);
+  s.rowsScratch.assign(g.size(), kNoNode);
+  Readers readers = readersOf(g, live, needed);
+  fuseEpilogues(g, live, uses, readers, inSlot, s);
+  fuseOutputTransforms(g, live, uses, readers, inSlot, s);
   ReadCollector collect(g, mat, inSlot);
   for (NodeId n = 0; n < g.size(); ++n) {
     if (!live[n] || !mat[n] || opKind(g.op(n)) == OpKind::Leaf) continue;

@@ -20,6 +20,11 @@ struct Schedule {
   /// By NodeId, for such a kernel: the value its tile is (the matmul, or a
   /// reshape of it that regroups the rows).
   std::vector<NodeId> epilogueTile;
+  /// By NodeId, for an epilogue computed from a group product's rows instead
+  /// of its tiles (a Winograd output transform: the untile of its points
+  /// along one axis, then the other): the first untile, which the kernel
+  /// keeps, row group by row group, on the stack; else kNoNode.
+  std::vector<NodeId> rowsScratch;
 };
 
 /// `needed` are the values the function must produce; `inSlot` tells which

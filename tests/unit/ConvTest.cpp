@@ -162,6 +162,10 @@ TEST_CASE("conv2d: forward against a direct NHWC convolution", "[conv]") {
       {7, 10, 24, 9, {5, 3, 1, 1, 0, 0, false}, ""},
       {6, 9, 17, 12, {2, 4, 1, 1, 3, 1, false}, ", padding = [3, 1]"},
       {9, 9, 1, 33, {4, 4, 3, 3, 0, 0, true}, ", stride = 3, padding = \"same\""},
+      // Outputs in whole tiles: the transform runs in the product's rows (its own kernel above).
+      {8, 8, 16, 8, {3, 3, 1, 1, 0, 0, true}, ", padding = \"same\""},   // F(4, 3)
+      {10, 6, 16, 9, {5, 5, 1, 1, 0, 0, true}, ", padding = \"same\""},  // F(2, 5), a tail of filters
+      {6, 10, 20, 8, {4, 2, 1, 1, 0, 0, true}, ", padding = \"same\""},  // F(3, 4) down, F(5, 2) across
   };
   for (const Case& k : cases) {
     for (DType dtype : {DType::F32, DType::F64}) {
@@ -298,6 +302,9 @@ TEST_CASE("conv2d, max_pool, avg_pool: gradients in every form", "[conv][autodif
   checkGradient("conv2d(P, K, padding = 1)", kernel("[3, 1, 16, 8]"), "[2, 5, 9, 8]", 1e-3);
   // Through relu and a pool: not linear, a short step.
   checkGradient("max_pool(relu(conv2d(P, K, padding = \"same\")), 2)", kernel("[3, 3, 16, 8]"), "[2, 2, 3, 8]", 1e-5);
+  // Outputs in whole tiles, read twice (relu and its gradient): the output transform runs in the product's rows.
+  checkGradient("max_pool(relu(conv2d(P, K, padding = \"same\")), 2)",
+                "param P[2, 8, 4, 16] = uniform(-1, 1)\nparam K[3, 3, 16, 8] = uniform(-1, 1)\n", "[2, 4, 2, 8]", 1e-5);
   // Pools of distinct values (ties share the gradient, which differences cannot check).
   const std::string img = "param P[2, 5, 7, 3] = uniform(-1, 1)\n";
   checkGradient("max_pool(P, 2)", img, "[2, 2, 3, 3]");

@@ -6,6 +6,9 @@
 #include "passes/Passes.h"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <sstream>
 
 using namespace nnjit;
 
@@ -186,6 +189,41 @@ TEST_CASE("fusion: a max pooling's gradient is one pass over the image, its mask
   CHECK(schedule->find(" = == ") == std::string::npos);
   CHECK(schedule->find(" : [batch, 4, 4, 2, 2, 4]") == std::string::npos);  // no kernel in the windows' shape
   CHECK(schedule->find("sum %") != std::string::npos);                       // the count of maxima, and w's gradient
+}
+
+TEST_CASE("fusion: a Winograd convolution's output transform runs in its group product's rows", "[fusion][conv]") {
+  // 14 x 14 outputs in tiles of 2 x 2 (F(2, 5)): the product's rows (tiles)
+  // go through both untiles and the bias row group by row group, so neither
+  // the product nor the first untile has a kernel. 15 x 15 outputs would
+  // leave the last tiles' places past the image: those stay kernels.
+  nnjit::CompileOptions o;
+  o.trainStep = true;
+  auto scheduleOf = [&](int size) {
+    std::string src = fmt::format("input x[batch, {0}, {0}, 16]\nparam K[5, 5, 16, 8] = 0.1\nparam c[8] = 0\n"
+                                  "loss = mean(square(relu(conv2d(x, K, padding = \"same\") + c)))\n"
+                                  "optimizer sgd(lr = 0.1)\n",
+                                  size);
+    nnjit::DiagnosticEngine diags("test.nn", src);
+    std::optional<std::string> schedule = nnjit::emitStage(src, "test.nn", nnjit::Stage::Schedule, o, diags);
+    REQUIRE(schedule);
+    return *schedule;
+  };
+  auto hasKernel = [](const std::string& schedule, const std::string& op, const std::string& shape) {
+    std::istringstream lines(schedule);
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("kernel %") != std::string::npos && line.find(" = " + op + " %") != std::string::npos &&
+          line.find(" : " + shape) != std::string::npos)
+        return true;
+    return false;
+  };
+  std::string fused = scheduleOf(14), cropped = scheduleOf(15);
+  INFO(fused);
+  CHECK(fused.find("in the rows of %") != std::string::npos);
+  CHECK_FALSE(hasKernel(fused, "@g", "[batch*49, 36, 8]"));         // the forward product
+  CHECK_FALSE(hasKernel(fused, "untile", "[batch, 7, 14, 6, 8]"));  // its first untile
+  INFO(cropped);
+  CHECK(cropped.find("in the rows of %") == std::string::npos);
+  CHECK(hasKernel(cropped, "@g", "[batch*64, 36, 8]"));
 }
 
 TEST_CASE("fusion: a reshape that regroups a transpose reads it from a buffer, so its kernel stays vectors",
