@@ -55,10 +55,14 @@ Expected<int64_t> testCount(const ParsedModel::Impl& p, int64_t rows) {
                   : test.kind == TestSplit::Kind::Fraction ? nnjit::testRowsForFraction(test.fraction, rows)
                                                            : 0;
   if (test.kind == TestSplit::Kind::File) return -1;
-  if (count >= rows)
-    return errorIn(ErrorKind::InvalidArgument, p.name,
-                   fmt::format("test takes {} rows, but the data has only {}; no rows would be left to train on",
-                               count, rows));
+  if (count >= rows) {
+    std::string message =
+        fmt::format("test takes {} rows, but the data has only {}; no rows would be left to train on", count, rows);
+    if (p.defaults.testAt.line == 0) return errorIn(ErrorKind::InvalidArgument, p.name, message);
+    Diagnostic at = p.defaults.testAt;
+    at.message = std::move(message);
+    return Error(ErrorKind::InvalidArgument, {at});
+  }
   return count;
 }
 

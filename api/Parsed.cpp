@@ -12,6 +12,8 @@ std::string besideModel(const std::string& modelPath, const std::string& path) {
   return slash == std::string::npos ? path : modelPath.substr(0, slash + 1) + path;
 }
 
+static_assert(kMaxEpochs == nnjit::kMostEpochs, "the compiler refuses the epoch counts the API does");
+
 TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelPath) {
   TrainDefaults d;
   if (!model.train) return d;
@@ -26,6 +28,7 @@ TrainDefaults trainDefaults(const nnjit::Model& model, const std::string& modelP
   d.test.names = spec.test.paths;
   d.patience = spec.patience;
   d.patienceAt = {Severity::Error, modelPath, spec.patienceLoc.line, spec.patienceLoc.col, "", ""};
+  d.testAt = {Severity::Error, modelPath, spec.testLoc.line, spec.testLoc.col, "", ""};
   if (!d.test.paths.empty()) {
     d.test.path = d.test.paths[0];
     d.test.name = d.test.names[0];
@@ -67,6 +70,8 @@ Expected<ParsedModel> ParsedModel::fromFile(const std::string& path) {
   impl->defaults = nnjit::api::trainDefaults(*impl->model, path);
   Diagnostic& patience = impl->defaults.patienceAt;
   if (patience.line > 0) patience.sourceLine = sourceLineOf(patience, impl->source);
+  Diagnostic& test = impl->defaults.testAt;
+  if (test.line > 0) test.sourceLine = sourceLineOf(test, impl->source);
   impl->warnings = publicDiagnostics(diags.diagnostics());
   return ParsedModel(std::move(impl));
 }

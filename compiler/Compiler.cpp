@@ -41,6 +41,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <numeric>
 #include <thread>
 #include <type_traits>
@@ -319,11 +320,49 @@ bool nativeCode(CompiledModel& cm, const EntryPoints& ep, const CodeGenInput& in
   return stages.run("link", &StageTimes::jitMs, [&] { return link(cm, ep, in.functions, diags); });
 }
 
+/// Whether `v`, finite as written, is finite in `dtype` too.
+bool fitsIn(DType dtype, double v) {
+  return !std::isfinite(v) || dtype != DType::F32 || std::isfinite(static_cast<float>(v));
+}
+
+/// Every number the source writes (a constant, a list, a param's initial
+/// value or its initializer's arguments) that float32 cannot hold is a
+/// diagnostic where it is written, for a float32 run: `1e39` would be
+/// infinity, and the first loss nan.
+bool numbersFit(const Model& m, DType dtype, DiagnosticEngine& diags) {
+  auto overflows = [&](SourceLoc loc, double v) {
+    diags.error(loc, fmt::format("{:g} overflows float32 (--dtype f64 holds it)", v));
+  };
+  bool fit = true;
+  for (NodeId n = 0; n < m.graph.size(); ++n) {
+    const Node& node = m.graph.node(n);
+    std::vector<double> values = node.attrs.values;
+    if (node.op == Op::Constant) values = {node.attrs.value};
+    else if (node.op != Op::ConstantTensor) continue;
+    for (double v : values)
+      if (!fitsIn(dtype, v)) {
+        overflows(node.loc, v), fit = false;
+        break;
+      }
+  }
+  for (const ParamInfo& p : m.params) {
+    std::vector<double> values = p.init.values;
+    if (p.init.kind != InitSpec::Kind::List) values = {p.init.a, p.init.b};
+    for (double v : values)
+      if (!fitsIn(dtype, v)) {
+        overflows(p.loc, v), fit = false;
+        break;
+      }
+  }
+  return fit;
+}
+
 /// The back half of the pipeline, from the lowered model to native code;
 /// stops early (true, with `cm.emitted`) when `opt.emit` asks for a stage.
 bool compileStages(Model& m, CompiledModel& cm, const CompileOptions& opt, DiagnosticEngine& diags) {
   Stages stages(cm.times);
   auto emitting = [&](Stage s) { return opt.emit == s; };
+  if (!numbersFit(m, opt.dtype, diags)) return false;
   if (opt.lr) overrideLearningRate(m, *opt.lr);  // --lr: before the updates are built from it
 
   // graph -> the entry points' graph: the loss's gradients, the updates

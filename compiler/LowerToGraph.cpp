@@ -39,6 +39,8 @@ void Lowerer::statement(const Stmt& s) {
     if (!model_.dataPaths.empty()) error(s.loc, "a second 'data' statement; the file has one already");
     model_.dataPaths = s.paths;
     model_.dataLocs = s.pathLocs;
+    for (size_t i = 0; i < s.paths.size(); ++i)
+      if (s.paths[i].empty()) error(s.pathLocs[i], "an empty path: 'data' names a file");
     return;
   case Stmt::Kind::Input: return declareInput(s);
   case Stmt::Kind::Param: return declareParam(s);

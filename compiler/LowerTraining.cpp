@@ -2,6 +2,7 @@
 #include "EditDistance.h"
 #include "Lowering.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -24,6 +25,22 @@ const std::vector<OptimizerForm>& optimizerForms() {
       {"adamw", {"lr", "beta1", "beta2", "eps", "weight_decay"}, {0.001, 0.9, 0.999, 1e-7, 0.01}},
   };
   return forms;
+}
+
+/// Why `v` cannot be hyperparameter `param` (the values PyTorch refuses, and
+/// a nesterov that is neither true nor false), or "" when it can.
+std::string refusal(const std::string& param, double v) {
+  if (param == "beta1" || param == "beta2") return v >= 0 && v < 1 ? "" : "must be at least 0 and below 1";
+  if (param == "rho") return v >= 0 && v <= 1 ? "" : "must be from 0 to 1";
+  if (param == "nesterov") return v == 0 || v == 1 ? "" : "is true or false";
+  return v >= 0 ? "" : "must not be negative";  // lr, momentum, weight_decay, eps, initial
+}
+
+/// Whether `e` is numbers and arithmetic alone (a constant lr, not one of `epoch`).
+bool isArithmetic(const Expr& e) {
+  if (e.kind == Expr::Kind::Number) return true;
+  if (e.kind != Expr::Kind::Neg && e.kind != Expr::Kind::Binary) return false;
+  return std::all_of(e.args.begin(), e.args.end(), [](const ExprPtr& a) { return isArithmetic(*a); });
 }
 
 } // namespace
@@ -51,6 +68,9 @@ void Lowerer::declareOptimizer(const Stmt& s) {
     NodeId lr = lowerExpr(*args[0]);
     if (lr == kNoNode) return;
     if (!b_.shape(lr).isScalar()) return error(args[0]->loc, "lr must be a scalar");
+    if (isArithmetic(*args[0]))
+      if (std::optional<double> v = constant(*args[0], "lr"); v && !refusal("lr", *v).empty())
+        return error(args[0]->loc, fmt::format("lr = {} {}", *v, refusal("lr", *v)));
     std::vector<bool> deps = reachableFrom(b_.graph(), {lr});
     for (NodeId n = 0; n < b_.graph().size(); ++n) {
       Op op = b_.graph().op(n);
@@ -68,6 +88,8 @@ void Lowerer::declareOptimizer(const Stmt& s) {
       auto c = constant(*args[i], form->params[i]);
       if (!c) return;
       v = *c;
+      if (std::string why = refusal(form->params[i], v); !why.empty())
+        return error(args[i]->loc, fmt::format("{} = {} {}", form->params[i], v, why));
     }
     spec.hyper[form->params[i]] = v;
   }
@@ -77,9 +99,13 @@ void Lowerer::declareOptimizer(const Stmt& s) {
 /// `test = "x.csv"` or `test = ["images.gz", "labels.gz"]`: the files to test on.
 bool Lowerer::testFiles(const Expr& t, TestSplit& test) {
   test.kind = TestSplit::Kind::File;
+  auto named = [&](const Expr& path) {
+    if (path.name.empty()) error(path.loc, "an empty path: 'test' names a file");
+    return !path.name.empty();
+  };
   if (t.kind == Expr::Kind::String) {
     test.paths = {t.name};
-    return true;
+    return named(t);
   }
   if (t.args.empty()) {
     error(t.loc, "test = [] lists no files; give the test data's paths");
@@ -90,6 +116,7 @@ bool Lowerer::testFiles(const Expr& t, TestSplit& test) {
       error(e->loc, "test = [...] lists data files: each must be a quoted path");
       return false;
     }
+    if (!named(*e)) return false;
     test.paths.push_back(e->name);
   }
   return true;
@@ -106,7 +133,8 @@ void Lowerer::declareTrain(const Stmt& s) {
   if (args[0]) {
     auto v = wholeConstant(*args[0], "epochs");
     if (v && *v < 0) error(args[0]->loc, "epochs must not be negative");
-    ok &= v && *v >= 0;
+    if (v && *v > kMostEpochs) error(args[0]->loc, fmt::format("epochs must be at most {}", kMostEpochs));
+    ok &= v && *v >= 0 && *v <= kMostEpochs;
     if (v) spec.epochs = *v;
   }
   if (args[1]) {
@@ -127,6 +155,7 @@ void Lowerer::declareTrain(const Stmt& s) {
     if (v) spec.shuffleSeed = static_cast<uint64_t>(*v);
   }
   if (const Expr* t = args[3]) {
+    spec.testLoc = t->loc;
     if (t->kind == Expr::Kind::String || t->kind == Expr::Kind::List) {
       ok &= testFiles(*t, spec.test);
     } else if (auto v = constant(*t, "test (a row count, a fraction, a CSV path or a list of IDX paths)")) {

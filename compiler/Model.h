@@ -41,6 +41,9 @@ struct TestSplit {
   std::vector<std::string> paths;  // relative to the `.nn` file: one CSV, or IDX files
 };
 
+/// The most epochs `train(epochs = N)` may ask for (the API's kMaxEpochs).
+constexpr int64_t kMostEpochs = 1'000'000'000'000;
+
 struct TrainSpec {
   int64_t epochs = 1;
   int64_t batch = 0;                     // 0: all rows
@@ -48,6 +51,7 @@ struct TrainSpec {
   TestSplit test;
   int64_t patience = 0;                  // 0: no early stopping
   SourceLoc patienceLoc;                 // the `patience` argument, for diagnostics about it
+  SourceLoc testLoc;                     // the `test` argument, likewise
   SourceLoc loc;
 };
 

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cfloat>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -247,8 +246,7 @@ private:
       error(line, fmt::format("column {}: '{}' is not a number", column, text));
       return 0;
     }
-    double limit = dtype_ == DType::F32 ? FLT_MAX : DBL_MAX;
-    if (!(std::fabs(v) <= limit)) {  // also catches nan
+    if (!finiteIn(dtype_, v)) {
       error(line, fmt::format("column {}: {} is not a finite {} number", column, text,
                               dtype_ == DType::F32 ? "float32" : "float64"));
       return 0;
@@ -335,7 +333,7 @@ Result<Dataset> parseGuarded(CsvParser parser, std::string_view text, const std:
 
 Result<Dataset> parseCsv(std::string_view text, const std::string& displayName,
                          const std::vector<InputColumns>& inputs, DType dtype) {
-  return parseGuarded(CsvParser(displayName, inputs, dtype, fmt::format("{} columns", totalWidth(inputs))), text,
+  return parseGuarded(CsvParser(displayName, inputs, dtype, columns(static_cast<size_t>(totalWidth(inputs)))), text,
                       displayName);
 }
 

@@ -3,11 +3,19 @@
 
 #include "DType.h"
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <vector>
 
 namespace nnjit {
+
+/// Whether `v` is a finite number once rounded to `dtype`: 3.4028235e38,
+/// float32's largest as its shortest decimal, is a little above it as a
+/// double, and is finite in float32.
+inline bool finiteIn(DType dtype, double v) {
+  return dtype == DType::F32 ? std::isfinite(static_cast<float>(v)) : std::isfinite(v);
+}
 
 /// One input's values in a data table, row-major (rows x width), held in
 /// the dtype the model computes in, so that a batch is a view of them or

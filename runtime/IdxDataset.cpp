@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <fcntl.h>
@@ -209,10 +208,9 @@ std::string appendChecked(DataColumn& out, const unsigned char* bytes, int64_t n
   }
   scratch.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) scratch[i] = elementAt(bytes, i, t);
-  double limit = out.dtype() == DType::F32 ? FLT_MAX : DBL_MAX;
   if (!t.integer)
     for (int64_t i = 0; i < n; ++i)
-      if (!(std::fabs(scratch[i]) <= limit))
+      if (!finiteIn(out.dtype(), scratch[i]))
         return fmt::format("item {}: {} is not a finite {} number", (first + i) / h.itemValues + 1, scratch[i],
                            out.dtype() == DType::F32 ? "float32" : "float64");
   out.append(scratch.begin(), scratch.end());

@@ -22,7 +22,10 @@ std::vector<InputColumns> csvLayout(const Declarations& m) {
 }
 
 int64_t testRowsForFraction(double fraction, int64_t rows) {
-  return static_cast<int64_t>(std::floor(fraction * static_cast<double>(rows) + 0.5));
+  // The fraction as written: 0.145 of 100 rows is 14.5, halves up 15, though
+  // the double nearest 0.145 times 100 is 14.4999...
+  double share = fraction * static_cast<double>(rows);
+  return static_cast<int64_t>(std::floor(share + 0.5 + 1e-9 * std::max(1.0, share)));
 }
 
 void splitRows(TrainPlan& plan, int64_t rows, int64_t testCount) {

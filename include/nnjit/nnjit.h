@@ -121,6 +121,8 @@ struct TrainDefaults {
   /// Where `patience = N` is written (line 0: it is not): an empty error
   /// to give a message, for a diagnostic with a caret under the argument.
   Diagnostic patienceAt;
+  /// Where `test = ...` is written, likewise (a test share that leaves no rows to train on).
+  Diagnostic testAt;
 };
 
 /// Milliseconds each compiler stage took, for a time report.

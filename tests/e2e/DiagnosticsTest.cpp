@@ -282,6 +282,39 @@ TEST_CASE("diagnostics: CSV: 1e39 overflows float32 but is fine with --dtype f64
   CHECK(near(lines[0]["loss"].get<double>(), std::log(3.0), 1e-9));
 }
 
+TEST_CASE("diagnostics: CSV: float32's largest, as predict writes it, reads back", "[e2e][diagnostics]") {
+  // 3.4028235e38 is a little above float32's largest as a double, and rounds to it.
+  Scratch s;
+  s.write("m.nn", "input x[batch, 1]\nparam s = 1\ny = x * s\noutput y\nloss = mean(y) * 0\n"
+                  "optimizer sgd(lr = 0)\ntrain(epochs = 1)\n");
+  s.write("largest.csv", "3.4028235e38\n-3.4028235e38\n");
+  Output trained = s.nnjit({"train", "m.nn", "--data", "largest.csv", "--save", "p.safetensors"});
+  INFO(trained.err);
+  REQUIRE(trained.status == 0);
+  Output wrote = s.nnjit({"predict", "m.nn", "--load", "p.safetensors", "--data", "largest.csv"});
+  INFO(wrote.err);
+  REQUIRE(wrote.status == 0);
+  CHECK(contains(wrote.out, "3.4028235e+38"));
+  s.write("again.csv", wrote.out);
+  Output read = s.nnjit({"predict", "m.nn", "--load", "p.safetensors", "--data", "again.csv"});
+  INFO(wrote.out << read.err);
+  CHECK(read.status == 0);
+  CHECK(read.out == wrote.out);
+}
+
+TEST_CASE("diagnostics: a number in the model that float32 cannot hold, where it is written", "[e2e][diagnostics]") {
+  Scratch s;
+  s.write("m.nn", "param w = 1\nparam v[2] = [1, 5e38]\nloss = square(w * 1e39) + sum(v)\n"
+                  "optimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n");
+  Output o = s.nnjit({"train", "m.nn"});
+  CHECK(o.status == 1);
+  requireDiagnostic(o.err, "m.nn", 3, 19, "loss = square(w * 1e39) + sum(v)");
+  requireDiagnostic(o.err, "m.nn", 2, 7, "param v[2] = [1, 5e38]");
+  Output f64 = s.nnjit({"train", "m.nn", "--dtype", "f64", "--lr", "0"});
+  INFO(f64.err);
+  CHECK(f64.status == 0);
+}
+
 TEST_CASE("diagnostics: CSV: nan and inf are not finite numbers", "[e2e][diagnostics]") {
   Scratch s;
   Output o = trainCsv(s, "a,b,c\n1,nan,0\n");
@@ -474,4 +507,69 @@ TEST_CASE("diagnostics: an argmax the loss shares with a metric's accuracy is na
           "[e2e][diagnostics]") {
   expectError("am.nn", std::string("param W[3] = [1, 2, 3]\nmetric acc = accuracy(W, 2)\nloss = sum(W) + argmax(W)\n") + kTail,
               "am.nn:3:15: error: 'argmax' has no gradient");
+}
+
+TEST_CASE("diagnostics: optimizer hyperparameters PyTorch refuses, where they are written", "[e2e][diagnostics]") {
+  Scratch s;
+  struct Case {
+    std::string optimizer, message;
+    int col;
+  } cases[] = {
+      {"rmsprop(lr = -0.1)", "lr = -0.1 must not be negative", 24},
+      {"adam(lr = 0.5 - 1)", "lr = -0.5 must not be negative", 25},  // at the operator
+      {"rmsprop(lr = 0.1, rho = 1.5)", "rho = 1.5 must be from 0 to 1", 35},
+      {"rmsprop(lr = 0.1, eps = -1)", "eps = -1 must not be negative", 35},
+      {"adam(lr = 0.1, beta1 = 1)", "beta1 = 1 must be at least 0 and below 1", 34},
+      {"adamw(beta2 = -0.5)", "beta2 = -0.5 must be at least 0 and below 1", 25},
+      {"sgd(lr = 0.1, momentum = 0.9, nesterov = 2)", "nesterov = 2 is true or false", 52},
+      {"sgd(lr = 0.1, momentum = -0.9)", "momentum = -0.9 must not be negative", 36},
+      {"adagrad(lr = 0.1, initial = -1)", "initial = -1 must not be negative", 39},
+  };
+  for (const Case& c : cases) {
+    std::string line = "optimizer " + c.optimizer;
+    s.write("m.nn", "param w = 1\nloss = square(w)\n" + line + "\ntrain(epochs = 1)\n");
+    Output o = s.nnjit({"train", "m.nn"});
+    INFO(o.err);
+    CHECK(o.status == 1);
+    CHECK(requireDiagnostic(o.err, "m.nn", 3, c.col, line) == "m.nn:3:" + std::to_string(c.col) + ": error: " + c.message);
+  }
+  // Valid edges, and an lr of epoch (not checked: it may be anything by then).
+  for (const char* ok : {"sgd(lr = 0, momentum = 0, nesterov = true)", "rmsprop(lr = 0.1, rho = 1, eps = 0)",
+                         "adam(beta1 = 0, beta2 = 0.999999)", "sgd(lr = 0.1 - 0.01 * epoch)"}) {
+    s.write("m.nn", std::string("param w = 1\nloss = square(w)\noptimizer ") + ok + "\ntrain(epochs = 1)\n");
+    Output o = s.nnjit({"train", "m.nn"});
+    INFO(ok << "\n" << o.err);
+    CHECK(o.status == 0);
+  }
+  Output lr = s.nnjit({"train", "m.nn", "--lr", "-0.1"});
+  CHECK(lr.status == 2);
+  CHECK(contains(lr.err, "nnjit: error: --lr: -0.1 must not be negative"));
+}
+
+TEST_CASE("diagnostics: empty paths and out-of-range train(...) arguments, where they are written", "[e2e][diagnostics]") {
+  Scratch s;
+  s.write("d.nn", "data \"\"\ninput x[batch, 1]\nparam w = 0\nloss = mean(x * w)\noptimizer sgd(lr = 1)\ntrain(epochs = 1)\n");
+  requireDiagnostic(s.nnjit({"train", "d.nn"}).err, "d.nn", 1, 6, "data \"\"");
+  s.write("t.nn", "input x[batch, 1]\nparam w = 0\nloss = mean(x * w)\noptimizer sgd(lr = 1)\ntrain(test = \"\")\n");
+  requireDiagnostic(s.nnjit({"train", "t.nn"}).err, "t.nn", 5, 14, "train(test = \"\")");
+  s.write("e.nn", "param w = 0\nloss = square(w)\noptimizer sgd(lr = 1)\ntrain(epochs = 1e13)\n");
+  CHECK(contains(requireDiagnostic(s.nnjit({"train", "e.nn"}).err, "e.nn", 4, 16, "train(epochs = 1e13)"),
+                 "epochs must be at most 1000000000000"));
+  // A share of the rows is known to leave none once the data is read: still at the argument.
+  std::string rows;
+  for (int i = 0; i < 100; ++i) rows += std::to_string(i) + "\n";
+  s.write("rows.csv", rows);
+  s.write("f.nn", "input x[batch, 1]\nparam w = 0\nloss = mean(x * w)\noptimizer sgd(lr = 1)\n"
+                  "train(epochs = 1, test = 0.999)\n");
+  Output all = s.nnjit({"train", "f.nn", "--data", "rows.csv"});
+  CHECK(all.status == 1);
+  CHECK(contains(requireDiagnostic(all.err, "f.nn", 5, 26, "train(epochs = 1, test = 0.999)"), "test takes 100 rows"));
+}
+
+TEST_CASE("diagnostics: a repeated option says so in a sentence", "[e2e][diagnostics]") {
+  Scratch s;
+  s.write("m.nn", "param w = 0\nloss = square(w)\noptimizer sgd(lr = 1)\ntrain(epochs = 1)\n");
+  Output o = s.nnjit({"train", "m.nn", "--epochs", "1", "--epochs", "2"});
+  CHECK(o.status == 2);
+  CHECK(startsWith(o.err, "nnjit: error: --epochs is given 2 times; give it once\n"));
 }

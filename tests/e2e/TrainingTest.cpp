@@ -123,7 +123,13 @@ TEST_CASE("training: a test fraction rounds to the nearest count, halves up", "[
   // Without shuffle the test rows are the last three (x = 8, 9, 10; y = 2, 0, 1);
   // the first epoch's loss is over rows 1..7 with w = 0: mean(y^2).
   double ySq = (1 + 4 + 0 + 1 + 4 + 0 + 1) / 7.0;
-  CHECK(near(three[0]["loss"].get<double>(), ySq));
+  CHECK(near(three[0]["loss"].get<double>(), ySq));  // The fraction as written: 0.145 and 0.575 of 100 rows are 14.5 and 57.5
+  // (15 and 58), though the doubles nearest them times 100 fall just short of the half.
+  std::string hundred = "x,y\n";
+  for (int i = 1; i <= 100; ++i) hundred += std::to_string(i) + "," + std::to_string(i % 3) + "\n";
+  s.write("d.csv", hundred);
+  CHECK(dropTimes(trainJson(s, model("0.145"))) == dropTimes(trainJson(s, model("15"))));
+  CHECK(dropTimes(trainJson(s, model("0.575"))) == dropTimes(trainJson(s, model("58"))));
 }
 
 TEST_CASE("training: test = \"file.csv\" evaluates on that file", "[e2e][training]") {

@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <cfloat>
+#include <cmath>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -194,6 +197,16 @@ TEST_CASE("csv binding: 1e39 overflows float32 but not float64", "[csv][csvtest]
   expectError(neg, 1, {"column 2", "finite"});
   auto flt = parseCsv("1,3.4e38,0\n", "data.csv", xAndLabel(), DType::F32);
   REQUIRE(flt);
+  // The largest float32 as nnjit writes it (shortest round trip), above it
+  // as a double, and the last decimal that still rounds to it; the first that does not.
+  for (const char* largest : {"3.4028235e38", "-3.4028235e+38", "3.40282356e38"}) {
+    INFO(largest);
+    auto top = parseCsv(std::string("1,") + largest + ",0\n", "data.csv", xAndLabel(), DType::F32);
+    INFO(allMessages(top.errors()));
+    REQUIRE(top);
+    CHECK(std::fabs(top->columns[0][1]) == FLT_MAX);
+  }
+  expectError(parseCsv("1,3.4028236e38,0\n", "data.csv", xAndLabel(), DType::F32), 1, {"column 2", "finite"});
   // 1e309 overflows float64.
   auto huge = parseCsv("1,1e309,0\n", "data.csv", xAndLabel(), DType::F64);
   expectError(huge, 1, {"column 2", "finite"});

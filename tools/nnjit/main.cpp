@@ -34,14 +34,15 @@ CLI::Validator wholeNumber(uint64_t lo, uint64_t hi) {
 }
 
 /// `--lr 0` freezes the params, which tests of a model's plumbing use.
-CLI::Validator finiteNumber() {
+/// A learning rate: a finite number, not negative (as PyTorch's optimizers require).
+CLI::Validator learningRate() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
         double v = 0;
         auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-        if (!text.empty() && ec == std::errc() && end == text.data() + text.size() && std::isfinite(v))
-          return "";
-        return fmt::format("'{}' is not a finite number", text);
+        if (text.empty() || ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v))
+          return fmt::format("'{}' is not a finite number", text);
+        return v < 0 ? fmt::format("{} must not be negative", text) : "";
       },
       "");
 }
@@ -124,7 +125,7 @@ void buildTrain(CLI::App& app, Options& o) {
       ->check(wholeNumber(0, api::kMaxEpochs))->type_name("N");
   cmd->add_option("--batch", o.batch, "rows per batch (overrides train(batch = ...))")
       ->check(wholeNumber(1, INT32_MAX))->type_name("N");
-  cmd->add_option("--lr", o.lr, "learning rate (overrides the optimizer's lr)")->check(finiteNumber())->type_name("X");
+  cmd->add_option("--lr", o.lr, "learning rate (overrides the optimizer's lr)")->check(learningRate())->type_name("X");
   addSeed(cmd, o);
   cmd->add_option("--load", o.load, "resume from a checkpoint")->check(nonEmptyPath())->type_name("P.safetensors");
   cmd->add_option("--save", o.save, "save params and optimizer state after training")
@@ -230,11 +231,15 @@ int run(CLI::App& app, const Options& o) {
   }
 }
 
-/// CLI11's "--epochs: 1 required N missing" as a sentence.
+/// CLI11's "--epochs: 1 required N missing" and "--epochs: At Most 1
+/// required but received 2" as sentences.
 std::string plainParseError(const std::string& message) {
   static const std::regex missing(R"(^(-[-\w]+): 1 required (\S+) missing$)");
+  static const std::regex repeated(R"(^(-[-\w]+): At Most 1 required but received (\d+)$)");
   std::smatch m;
   if (std::regex_match(message, m, missing)) return fmt::format("{} needs a value: {} {}", m[1].str(), m[1].str(), m[2].str());
+  if (std::regex_match(message, m, repeated))
+    return fmt::format("{} is given {} times; give it once", m[1].str(), m[2].str());
   return message;
 }
 
