@@ -536,16 +536,18 @@ NodeId Lowerer::inlineFn(const Stmt& fn, const Expr& call) {
   fnScopes_.pop_back();
   // Failures are remembered too: their errors are reported once, not once per call.
   inlined_[{&fn, args}] = out;
-  if (diags_.diagnostics().size() > errorsBefore)
-    diags_.add([&] {
-      Diagnostic d;
-      d.severity = Severity::Note;
-      d.file = diags_.file();
-      d.line = call.loc.line;
-      d.col = call.loc.col;
-      d.message = fmt::format("in this call to '{}'", fn.name);
-      return d;
-    }());
+  if (diags_.diagnostics().size() > errorsBefore) {
+    Diagnostic d;
+    d.severity = Severity::Note;
+    d.file = diags_.file();
+    d.line = call.loc.line;
+    d.col = call.loc.col;
+    d.message = fmt::format("in this call to '{}'", fn.name);
+    // A recursive call unwinds through the same call once per level: one note says it.
+    const Diagnostic& last = diags_.diagnostics().back();
+    bool repeated = last.severity == Severity::Note && last.line == d.line && last.col == d.col && last.message == d.message;
+    if (!repeated) diags_.add(std::move(d));
+  }
   return out;
 }
 

@@ -48,7 +48,7 @@ std::string concat(const Shape& a, const Shape& b, const Attrs& attrs, Shape& ou
   for (int i = 0; i < a.rank(); ++i)
     if (i != axis && a.dims[i] != b.dims[i])
       return fmt::format("cannot concat {} and {} along axis {}: dim {} differs", a.str(), b.str(), axis, i);
-  if (isBatchDim(a.dims[axis]) || isBatchDim(b.dims[axis])) return "concat cannot join along batch";
+  if (isBatchDim(a.dims[axis]) || isBatchDim(b.dims[axis])) return "cannot join along batch";
   out = a;
   out.dims[axis] = a.dims[axis] + b.dims[axis];
   return "";

@@ -573,3 +573,18 @@ TEST_CASE("diagnostics: a repeated option says so in a sentence", "[e2e][diagnos
   CHECK(o.status == 2);
   CHECK(startsWith(o.err, "nnjit: error: --epochs is given 2 times; give it once\n"));
 }
+
+TEST_CASE("diagnostics: a loss that is not finite before any update does not blame the lr", "[e2e][diagnostics]") {
+  Scratch s;
+  s.write("m.nn", "input x[batch, 1]\nparam w = 1\nloss = mean(x * w * x)\noptimizer sgd(lr = 0.1)\ntrain(epochs = 2)\n");
+  s.write("big.csv", "1e30\n");
+  Output first = s.nnjit({"train", "m.nn", "--data", "big.csv"});
+  CHECK(first.status == 3);
+  CHECK(contains(first.err, "the loss is inf at epoch 1, batch 1; that is before any update"));
+  CHECK(!contains(first.err, "smaller lr"));
+  // A loss that grows past float32 after some updates does.
+  s.write("d.nn", "param w = 1\nloss = square(w)\noptimizer sgd(lr = 10)\ntrain(epochs = 40)\n");  // w: -19 w a step
+  Output later = s.nnjit({"train", "d.nn"});
+  CHECK(later.status == 3);
+  CHECK(contains(later.err, "try a smaller lr"));
+}

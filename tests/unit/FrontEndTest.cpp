@@ -121,13 +121,19 @@ TEST_CASE("lowering: names, shapes and their errors", "[lower][diagnostics]") {
   CHECK(errors("param a = 1\nloss = sum(a, axiss = 0)\n").find("'sum' has no argument 'axiss'") != std::string::npos);
   CHECK(errors("optimizer sgd()\n").find("'sgd' needs the argument 'lr'") != std::string::npos);
   CHECK(errors("input x[batch, 2]\nparam w[2] = 0\nloss = mean(x)\nm = concat(x, x, axis = 0)\n")
-            .find("concat cannot join along batch") != std::string::npos);
+            .find("concat: cannot join along batch") != std::string::npos);
 }
 
 TEST_CASE("lowering: fn inlining, including fn calling fn", "[lower]") {
   CHECK(errors("fn sq(a) = a * a\nfn f(a, b) = sq(a) + b\nparam w = 1\nloss = f(w, 2)\n").empty());
   CHECK(errors("fn f(a) = a\nparam w = 1\nloss = f(w, w)\n").find("'f' takes 1 argument, got 2") != std::string::npos);
-  CHECK(errors("fn f(a) = f(a)\nparam w = 1\nloss = f(w)\n").find("nest too deeply") != std::string::npos);
+  std::string recursive = errors("fn f(a) = f(a)\nparam w = 1\nloss = f(w)\n");
+  CHECK(recursive.find("nest too deeply") != std::string::npos);
+  // One note for the recursive call, one for the call that started it: not one per level.
+  size_t notes = 0;
+  for (size_t at = recursive.find("in this call to 'f'"); at != std::string::npos; at = recursive.find("in this call to 'f'", at + 1))
+    ++notes;
+  CHECK(notes == 2);
 }
 
 TEST_CASE("lowering: matmul forms and broadcasting with batch", "[lower][shape]") {

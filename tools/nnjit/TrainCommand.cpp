@@ -217,8 +217,12 @@ int runTrain(const Options& given) {
   bool plotted = curves.write(o.plot, o.model);
   if (!run) return report(run.error());
   if (const std::optional<api::Divergence>& bad = run->diverged) {
-    report({fileError(o.model, fmt::format("training stopped: the loss is {} at epoch {}, batch {}; try a smaller lr",
-                                           formatNumber(bad->loss, o.dtype), bad->epoch, bad->batch))});
+    // The first batch's loss is computed before any update: no lr would have helped.
+    bool first = bad->epoch == 1 && bad->batch == 1;
+    report({fileError(o.model, fmt::format("training stopped: the loss is {} at epoch {}, batch {}; {}",
+                                           formatNumber(bad->loss, o.dtype), bad->epoch, bad->batch,
+                                           first ? "that is before any update: the initial params and the data give it"
+                                                 : "try a smaller lr"))});
     return kDiverged;
   }
   // Every process got here: none failed, so the job's checkpoint may be written.
