@@ -247,6 +247,8 @@ bool Lowerer::flattenList(const Expr& e, const Shape& shape, size_t dim, std::ve
 }
 
 void Lowerer::declareMetric(const Stmt& s) {
+  // The logs name the loss `loss`: a metric of that name would read as a second loss.
+  if (s.name == "loss") return error(s.nameLoc, "a metric cannot be named 'loss': the log names the loss so");
   NodeId v;
   if (s.expr) {
     v = lowerExpr(*s.expr);

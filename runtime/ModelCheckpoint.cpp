@@ -11,22 +11,31 @@
 namespace nnjit {
 namespace {
 
-const char* const kOptimizers[] = {"sgd", "adagrad", "rmsprop", "adam", "adamw"};
+/// Each optimizer and the state it keeps per param (OptimizerRules).
+struct OptimizerStates {
+  const char* kind;
+  std::vector<const char*> states;
+};
+const OptimizerStates kOptimizers[] = {
+    {"sgd", {"v"}}, {"adagrad", {"s"}}, {"rmsprop", {"s"}}, {"adam", {"m", "v"}}, {"adamw", {"m", "v"}}};
 
 bool usesStepCount(const std::string& kind) { return kind == "adam" || kind == "adamw"; }
 
-/// Names any optimizer could write: `KIND.STATE.PARAM` or `KIND.t`.
+/// Names any optimizer could write: `KIND.STATE.PARAM` (a state that kind
+/// keeps, of a param of the model) or `KIND.t` (of a kind that counts steps).
 bool isOptimizerState(const std::string& name, const Declarations& m) {
-  for (const char* kind : kOptimizers) {
-    std::string prefix = std::string(kind) + ".";
+  for (const OptimizerStates& o : kOptimizers) {
+    std::string prefix = std::string(o.kind) + ".";
     if (name.rfind(prefix, 0) != 0) continue;
     std::string rest = name.substr(prefix.size());
-    if (rest == "t") return true;
-    size_t dot = rest.find('.');
-    if (dot == std::string::npos) continue;
-    std::string param = rest.substr(dot + 1);
-    for (const ParamDecl& p : m.params)
-      if (p.name == param) return true;
+    if (rest == "t") return usesStepCount(o.kind);
+    for (const char* state : o.states) {
+      std::string statePrefix = std::string(state) + ".";
+      if (rest.rfind(statePrefix, 0) != 0) continue;
+      std::string param = rest.substr(statePrefix.size());
+      for (const ParamDecl& p : m.params)
+        if (p.name == param) return true;
+    }
   }
   return false;
 }

@@ -258,6 +258,22 @@ TEST_CASE("checkpoint: --load ignores another optimizer's state", "[e2e][checkpo
   CHECK(near(lines[0]["metrics"]["w"].get<double>(), w - 0.2 * 2 * (w + 1)));
 }
 
+TEST_CASE("checkpoint: --load refuses a state no optimizer keeps", "[e2e][checkpoint]") {
+  Scratch s;
+  s.write("adam.nn", quadratic("adam(lr = 0.1)", 3));
+  REQUIRE(s.nnjit({"train", "adam.nn", "--save", "p.safetensors"}).status == 0);
+  // adam.m.w renamed adam.q.w: the same length, so the header's offsets hold.
+  std::string renamed = s.read("p.safetensors");
+  size_t at = renamed.find("\"adam.m.w\"");
+  REQUIRE(at != std::string::npos);
+  renamed.replace(at + 1, 8, "adam.q.w");
+  s.write("renamed.safetensors", renamed);
+  Output o = s.nnjit({"train", "adam.nn", "--load", "renamed.safetensors"});
+  INFO(o.err);
+  CHECK(o.status == 1);
+  CHECK(contains(o.err, "renamed.safetensors: error: the checkpoint holds 'adam.q.w'"));
+}
+
 TEST_CASE("checkpoint: a truncated or garbage checkpoint is a file error", "[e2e][checkpoint]") {
   Scratch s;
   s.copy("examples/quadratic.nn", "quadratic.nn");

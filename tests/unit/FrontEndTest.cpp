@@ -120,6 +120,7 @@ TEST_CASE("lowering: names, shapes and their errors", "[lower][diagnostics]") {
   CHECK(errors("param a = 1\nloss = foo(a)\n").find("unknown function 'foo'") != std::string::npos);
   CHECK(errors("param a = 1\nloss = sum(a, axiss = 0)\n").find("'sum' has no argument 'axiss'") != std::string::npos);
   CHECK(errors("optimizer sgd()\n").find("'sgd' needs the argument 'lr'") != std::string::npos);
+  CHECK(errors("param w = 1\nloss = w\nmetric loss = w\n").find("a metric cannot be named 'loss'") != std::string::npos);
   CHECK(errors("input x[batch, 2]\nparam w[2] = 0\nloss = mean(x)\nm = concat(x, x, axis = 0)\n")
             .find("concat: cannot join along batch") != std::string::npos);
 }
