@@ -367,3 +367,13 @@ TEST_CASE("show: --expand without --graph or --grad is a usage error", "[e2e][sh
   CHECK(o.status == 2);
   CHECK(contains(o.err, "--expand goes with --graph or --grad"));
 }
+
+TEST_CASE("check: a loss that is not finite at the initial params says so instead of failing every gradient",
+          "[e2e][check]") {
+  Scratch s;
+  s.write("m.nn", "param w = -1\nloss = sqrt(w) + square(w)\n");
+  Output o = s.nnjit({"check", "m.nn"});
+  CHECK(o.status == 1);
+  CHECK(contains(o.err, "m.nn: error: the loss is nan at the initial params, so no gradient can be checked"));
+  CHECK(o.out == "FAIL\n");
+}

@@ -1,6 +1,7 @@
 // CheckCommand: `nnjit check` — every param's symbolic gradient against central differences in double;
 // and `nnjit show`.
 #include "Commands.h"
+#include "Report.h"
 
 #include <fmt/format.h>
 
@@ -146,6 +147,12 @@ int runCheck(const Options& o) {
   api::Session session(*model, o.seed);
   api::Expected<api::Gradients> grads = session.gradients(batch);
   if (!grads) return report(grads.error());
+  if (!std::isfinite(grads->loss)) {  // every difference would be nan too: say why instead
+    report({fileError(o.model, fmt::format("the loss is {} at the initial params, so no gradient can be checked",
+                                           formatNumber(grads->loss, api::DType::F64)))});
+    fmt::print("FAIL\n");
+    return kModelError;
+  }
   bool pass = true;
   fmt::print("gradient check at the initial params on {} row{}, central differences in double\n", n, n == 1 ? "" : "s");
   for (size_t i = 0; i < model->params().size(); ++i) {
