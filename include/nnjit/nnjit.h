@@ -26,9 +26,10 @@
 //    Calls on *different* Sessions may run concurrently on different threads,
 //    also when they share one Model; compiling on several threads at once is
 //    safe. One Session must not be used from two threads at the same time.
-//  - The generated code uses up to 64 KB of the calling thread's stack (a
-//    matmul's copied panel of its right operand): call a Session from a thread
-//    with at least 256 KB of stack (glibc's default is 8 MB).
+//  - The generated code uses up to 256 KB of the calling thread's stack (a
+//    matmul's copied panel of its right operand, 64 KB; a Winograd
+//    convolution's rows of tiles while they are transformed): call a Session
+//    from a thread with at least 1 MB of stack (glibc's default is 8 MB).
 //  - A `Batch` only points at the caller's memory; that memory must stay valid
 //    for the duration of the call it is passed to, and is never retained.
 #pragma once
