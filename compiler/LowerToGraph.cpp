@@ -30,6 +30,9 @@ void Lowerer::run(const Module& module) {
     // would only fail again, or fail for want of the ones before it.
     if (!withinNodeLimit(s.loc)) return;
   }
+  // Test rows are rows of data, which a model without inputs does not read.
+  if (model_.train && model_.train->test.kind != TestSplit::Kind::None && model_.inputs.empty())
+    error(model_.train->testLoc, "the model has no inputs, so it has no rows to test on: drop 'test = ...'");
 }
 
 void Lowerer::statement(const Stmt& s) {
@@ -140,6 +143,7 @@ void Lowerer::declareFn(const Stmt& s) {
       }
   }
   if (ok) fns_[s.name] = &s;
+  else brokenFns_.insert(s.name);  // its calls are not errors of their own
 }
 
 void Lowerer::declareInput(const Stmt& s) {
@@ -473,6 +477,7 @@ NodeId Lowerer::lowerMatMul(NodeId a, NodeId b, SourceLoc loc) {
 NodeId Lowerer::lowerCall(const Expr& e) {
   auto fn = fns_.find(e.name);
   if (fn != fns_.end()) return inlineFn(*fn->second, e);
+  if (brokenFns_.count(e.name)) return kNoNode;  // its declaration's error says what is wrong
   NodeId out = kNoNode;
   // Builtins made of several ops check some of them themselves; a shape
   // error in any other (say onehot adding a 33rd dim) is reported here.

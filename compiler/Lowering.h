@@ -96,6 +96,7 @@ private:
   std::map<std::string, Binding> globals_;
   std::map<std::string, SourceLoc> defined_;   // every defined name, even failed ones
   std::map<std::string, const Stmt*> fns_;
+  std::set<std::string> brokenFns_;  // fns whose declaration is an error
   std::set<std::string> metricNames_;
   std::vector<std::map<std::string, NodeId>> fnScopes_;
   std::vector<const Stmt*> fnBodies_;  // the fn of each scope in fnScopes_

@@ -128,6 +128,16 @@ TEST_CASE("lowering: names, shapes and their errors", "[lower][diagnostics]") {
 TEST_CASE("lowering: fn inlining, including fn calling fn", "[lower]") {
   CHECK(errors("fn sq(a) = a * a\nfn f(a, b) = sq(a) + b\nparam w = 1\nloss = f(w, 2)\n").empty());
   CHECK(errors("fn f(a) = a\nparam w = 1\nloss = f(w, w)\n").find("'f' takes 1 argument, got 2") != std::string::npos);
+  for (const char* test : {"5", "0.2", "\"t.csv\""})
+    CHECK(errors(std::string("param w = 1\nloss = square(w)\noptimizer sgd(lr = 0.1)\ntrain(test = ") + test + ")\n")
+              .find("the model has no inputs, so it has no rows to test on") != std::string::npos);
+  // A fn whose declaration is an error: its calls are not errors of their own.
+  for (const char* broken : {"fn f(a, a) = a * 2\nparam w = 1\nloss = f(w, w)\n", "fn f(epoch) = 2\nparam w = 1\nloss = f(w)\n"}) {
+    std::string e = errors(broken);
+    INFO(broken << e);
+    CHECK(!e.empty());
+    CHECK(e.find("unknown function") == std::string::npos);
+  }
   std::string recursive = errors("fn f(a) = f(a)\nparam w = 1\nloss = f(w)\n");
   CHECK(recursive.find("nest too deeply") != std::string::npos);
   // One note for the recursive call, one for the call that started it: not one per level.
