@@ -458,6 +458,7 @@ NodeId Lowerer::lowerMatMul(NodeId a, NodeId b, SourceLoc loc) {
     error(loc, fmt::format("'@': cannot multiply {} @ {}", sa.str(), sb.str()));
     return kNoNode;
   };
+  if (sa.rank() >= 3 && sb.rank() >= 1 && sb.rank() <= 2) return lowerStackedMatMul(a, b, loc);
   if (sa.rank() < 1 || sa.rank() > 2 || sb.rank() < 1 || sb.rank() > 2) return fail();
   // k may be batch: transpose(x) @ x sums over the rows (the Gram matrix),
   // the same contraction autodiff makes for every weight gradient.
@@ -472,6 +473,30 @@ NodeId Lowerer::lowerMatMul(NodeId a, NodeId b, SourceLoc loc) {
   if (sa.rank() == 2) out.dims.push_back(sa.dims[0]);
   if (sb.rank() == 2) out.dims.push_back(sb.dims[1]);
   return b_.reshape(c, out);
+}
+
+/// [d0, ..., m, k] @ [k, n] (or @ [k]), as NumPy broadcasts B over A's
+/// leading dims: one product of A's rows, [d0 * ... * m, k], reshaped back.
+/// A batch dim may lead; the others are fixed.
+NodeId Lowerer::lowerStackedMatMul(NodeId a, NodeId b, SourceLoc loc) {
+  const Shape sa = b_.shape(a), sb = b_.shape(b);
+  int64_t rows = sa.dims[0];
+  for (int d = 1; d + 1 < sa.rank(); ++d) {
+    if (isBatchDim(sa.dims[size_t(d)])) {
+      error(loc, fmt::format("'@': cannot multiply {} @ {}: only A's first dim may be batch", sa.str(), sb.str()));
+      return kNoNode;
+    }
+    rows = dimTimes(rows, sa.dims[size_t(d)]);
+  }
+  if (sa.dims.back() != sb.dims[0]) {
+    error(loc, fmt::format("'@': cannot multiply {} @ {}", sa.str(), sb.str()));
+    return kNoNode;
+  }
+  NodeId flat = lowerMatMul(b_.reshape(a, Shape{rows, sa.dims.back()}), b, loc);
+  if (flat == kNoNode) return flat;
+  Shape out(std::vector<int64_t>(sa.dims.begin(), sa.dims.end() - 1));
+  if (sb.rank() == 2) out.dims.push_back(sb.dims[1]);
+  return b_.reshape(flat, out);
 }
 
 NodeId Lowerer::lowerCall(const Expr& e) {

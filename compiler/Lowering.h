@@ -61,6 +61,7 @@ private:
   /// False (reporting once, at `loc`, naming `what` if given) when the graph
   /// has passed kMaxGraphNodes.
   bool withinNodeLimit(SourceLoc loc, const std::string& what = "");
+  NodeId lowerStackedMatMul(NodeId a, NodeId b, SourceLoc loc);
   NodeId lowerMatMul(NodeId a, NodeId b, SourceLoc loc);
   NodeId lowerCall(const Expr& e);
   NodeId inlineFn(const Stmt& fn, const Expr& call);

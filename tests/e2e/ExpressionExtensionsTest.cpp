@@ -66,6 +66,9 @@ TEST_CASE("extensions: check passes on models using each new construct", "[e2e][
       "extra = reshape(sum(reshape(W1, [2, 2, 5]), axis = [0, -1]) @ [[1], [1]], []) ^ 2\n",
       "h = relu(x @ W1)\nz = h @ W2\n"
       "extra = sum(max(reshape(W1, [2, 2, 5]), axis = [0, 2])) + mean(reshape(W2, [5, 3, 1]), axis = [-1, 0]) @ [1, 2, 3]\n",
+      // [batch, 2, 2] @ [2, 5] and [2, 5, 3] @ [3]: the leading dims as rows of one product.
+      "h = reshape(tanh(reshape(x, [batch, 2, 2]) @ reshape(W1, [2, 10])), [batch, 20]) @ reshape(W1, [20, 1]) * [0.1, 0.2, 0.3]\n"
+      "z = h + x @ W1 @ W2\nextra = sum(reshape(W2, [5, 3]) @ [1, 2, 3]) + sum(reshape(W1, [2, 2, 5]) @ [1, 0, 0, 1, 0])\n",
   };
   for (const std::string& body : models) {
     s.write("m.nn", "data \"iris.csv\"\n"
@@ -108,4 +111,26 @@ TEST_CASE("extensions: misuse is a diagnostic with a caret", "[e2e][extensions][
     std::string d = requireDiagnostic(o.err, "m.nn", 2, c.col, c.line);
     CHECK(contains(d, c.part));
   }
+}
+
+TEST_CASE("extensions: [batch, m, k] @ [k, n] multiplies each row's matrix, as NumPy does", "[e2e][extensions]") {
+  Scratch s;
+  s.write("d.csv", "1,2,3,4,5,6\n-1,0,1,0,2,1\n");
+  s.write("m.nn", "input x[batch, 6]\nparam W[3, 2] = [[1, 2], [0, 1], [-1, 3]]\nparam v[2] = [1, -1]\n"
+                  "h = reshape(x, [batch, 2, 3]) @ W\ny = reshape(h, [batch, 4])\n"
+                  "output y\nloss = mean(square(h @ v))\noptimizer sgd(lr = 0)\ntrain(epochs = 1)\n");
+  REQUIRE(s.nnjit({"train", "m.nn", "--data", "d.csv", "--save", "p.safetensors"}).status == 0);
+  Output p = s.nnjit({"predict", "m.nn", "--load", "p.safetensors", "--data", "d.csv"});
+  INFO(p.err);
+  REQUIRE(p.status == 0);
+  // Row 1: [1, 2, 3] @ W = [-2, 13], [4, 5, 6] @ W = [-2, 31]; row 2: [-1, 0, 1] @ W = [-2, 1], [0, 2, 1] @ W = [-1, 5].
+  CHECK(p.out == "y0,y1,y2,y3\n-2,13,-2,31\n-2,1,-1,5\n");
+  Output check = s.nnjit({"check", "m.nn", "--data", "d.csv"});
+  INFO(check.out << check.err);
+  CHECK(check.status == 0);
+  // Only A's first dim may be batch, and the inner dims must agree.
+  s.write("bad.nn", "input x[batch, 6]\nparam W[2, 2] = 0\nloss = sum(reshape(x, [batch, 2, 3]) @ W)\n");
+  Output bad = s.nnjit({"check", "bad.nn"});
+  CHECK(bad.status == 1);
+  CHECK(contains(bad.err, "'@': cannot multiply [batch, 2, 3] @ [2, 2]"));
 }
