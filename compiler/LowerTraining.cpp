@@ -2,7 +2,6 @@
 #include "EditDistance.h"
 #include "Lowering.h"
 
-#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -36,11 +35,18 @@ std::string refusal(const std::string& param, double v) {
   return v >= 0 ? "" : "must not be negative";  // lr, momentum, weight_decay, eps, initial
 }
 
-/// Whether `e` is numbers and arithmetic alone (a constant lr, not one of `epoch`).
+/// Whether `e` is numbers and arithmetic alone (a constant lr, not one of
+/// `epoch`). An explicit stack: a 100,000-term sum is as deep as it is long.
 bool isArithmetic(const Expr& e) {
-  if (e.kind == Expr::Kind::Number) return true;
-  if (e.kind != Expr::Kind::Neg && e.kind != Expr::Kind::Binary) return false;
-  return std::all_of(e.args.begin(), e.args.end(), [](const ExprPtr& a) { return isArithmetic(*a); });
+  std::vector<const Expr*> stack{&e};
+  while (!stack.empty()) {
+    const Expr* x = stack.back();
+    stack.pop_back();
+    if (x->kind == Expr::Kind::Number) continue;
+    if (x->kind != Expr::Kind::Neg && x->kind != Expr::Kind::Binary) return false;
+    for (const ExprPtr& a : x->args) stack.push_back(a.get());
+  }
+  return true;
 }
 
 } // namespace
