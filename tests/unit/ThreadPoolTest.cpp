@@ -91,9 +91,10 @@ TEST_CASE("thread pool: a worker that keeps the caller waiting leaves the next k
   }
   REQUIRE(alone);
   for (int k = 0; k < 15; ++k) CHECK(allOnCaller(pool, r));
-  // Then the worker is tried again, and keeps its share while it is on time.
-  bool spread = false;
-  for (int k = 0; k < 64 && !spread; ++k) spread = !allOnCaller(pool, r);
-  CHECK(spread);
-  CHECK_FALSE(allOnCaller(pool, r));
+  // Then the worker is tried again, and keeps its share while it is on time:
+  // two kernels in a row shared (a loaded machine may make the worker late
+  // again now and then, and the caller alone for a while: that is the rule too).
+  bool spreadTwice = false;
+  for (int k = 0; k < 256 && !spreadTwice; ++k) spreadTwice = !allOnCaller(pool, r) && !allOnCaller(pool, r);
+  CHECK(spreadTwice);
 }
