@@ -82,7 +82,18 @@ Diagnostic DiagnosticEngine::make(Severity s, SourceLoc loc, std::string message
   return d;
 }
 
-void DiagnosticEngine::error(SourceLoc loc, std::string message) { add(make(Severity::Error, loc, std::move(message))); }
+void DiagnosticEngine::error(SourceLoc loc, std::string message) {
+  // After a character the lexer could not read, the rest of its line is
+  // misread (`squaré(w)` calls an unknown 'squar', `w $ 2` has a stray 2):
+  // the parser's and the lowering's errors there would only echo it.
+  if (loc.line > 0 && unreadLines_.count(loc.line)) return;
+  add(make(Severity::Error, loc, std::move(message)));
+}
+
+void DiagnosticEngine::unreadable(SourceLoc loc, std::string message) {
+  add(make(Severity::Error, loc, std::move(message)));
+  if (loc.line > 0) unreadLines_.insert(loc.line);
+}
 
 void DiagnosticEngine::warning(SourceLoc loc, std::string message) {
   add(make(Severity::Warning, loc, std::move(message)));

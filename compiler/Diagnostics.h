@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +40,9 @@ public:
   DiagnosticEngine(std::string file, std::string source);
 
   void error(SourceLoc loc, std::string message);
+  /// A character the lexer cannot read: an error, and its line's later
+  /// errors (but this kind) are dropped as echoes of it.
+  void unreadable(SourceLoc loc, std::string message);
   void warning(SourceLoc loc, std::string message);
   void add(Diagnostic d);
 
@@ -56,6 +60,7 @@ private:
   std::vector<size_t> lineStarts_;  // offset of each line's first byte, indexed once
   std::vector<Diagnostic> diags_;
   size_t errors_ = 0;
+  std::set<int> unreadLines_;  // lines with a character the lexer could not read
 };
 
 /// Source lines longer than this are cut to it in a diagnostic: each one

@@ -179,11 +179,11 @@ private:
     if (u >= 0x80) {
       // Skip the rest of a multi-byte UTF-8 character so we report it once.
       while (pos_ < src_.size() && (static_cast<unsigned char>(src_[pos_]) & 0xC0) == 0x80) ++pos_;
-      diags_.error(loc, "unexpected non-ASCII character");
+      diags_.unreadable(loc, "unexpected non-ASCII character");
     } else if (std::isprint(u)) {
-      diags_.error(loc, fmt::format("unexpected character '{}'", c));
+      diags_.unreadable(loc, fmt::format("unexpected character '{}'", c));
     } else {
-      diags_.error(loc, fmt::format("unexpected byte 0x{:02x}", u));
+      diags_.unreadable(loc, fmt::format("unexpected byte 0x{:02x}", u));
     }
   }
 

@@ -588,3 +588,18 @@ TEST_CASE("diagnostics: a loss that is not finite before any update does not bla
   CHECK(later.status == 3);
   CHECK(contains(later.err, "try a smaller lr"));
 }
+
+TEST_CASE("diagnostics: a character the lexer cannot read is one error, not echoes on its line", "[e2e][diagnostics]") {
+  Scratch s;
+  s.write("m.nn", "param w = 1\nloss = squaré(w)\nz = w $ 2\ny = sqaure(w)\noptimizer sgd(lr = 0.1)\ntrain(epochs = 1)\n");
+  Output o = s.nnjit({"train", "m.nn"});
+  INFO(o.err);
+  CHECK(o.status == 1);
+  requireDiagnostic(o.err, "m.nn", 2, 13, "loss = squaré(w)");
+  requireDiagnostic(o.err, "m.nn", 3, 7, "z = w $ 2");
+  // No 'unknown function squar' after the first, no stray '2' after the second; other lines still report.
+  CHECK(!contains(o.err, "'squar'"));
+  CHECK(!contains(o.err, "m.nn:3:9:"));
+  CHECK(contains(o.err, "m.nn:4:5: error: unknown function 'sqaure'; did you mean 'square'?"));
+  CHECK(contains(o.err, "3 errors generated."));
+}
