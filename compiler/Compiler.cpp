@@ -320,9 +320,12 @@ bool nativeCode(CompiledModel& cm, const EntryPoints& ep, const CodeGenInput& in
   return stages.run("link", &StageTimes::jitMs, [&] { return link(cm, ep, in.functions, diags); });
 }
 
-/// Whether `v`, finite as written, is finite in `dtype` too.
-bool fitsIn(DType dtype, double v) {
-  return !std::isfinite(v) || dtype != DType::F32 || std::isfinite(static_cast<float>(v));
+/// The first of `values` that is finite as written but not in `dtype`, if any.
+std::optional<double> overflowIn(DType dtype, const std::vector<double>& values) {
+  if (dtype != DType::F32) return std::nullopt;
+  for (double v : values)
+    if (std::isfinite(v) && !std::isfinite(static_cast<float>(v))) return v;
+  return std::nullopt;
 }
 
 /// Every number the source writes (a constant, a list, a param's initial
@@ -330,30 +333,20 @@ bool fitsIn(DType dtype, double v) {
 /// diagnostic where it is written, for a float32 run: `1e39` would be
 /// infinity, and the first loss nan.
 bool numbersFit(const Model& m, DType dtype, DiagnosticEngine& diags) {
-  auto overflows = [&](SourceLoc loc, double v) {
-    diags.error(loc, fmt::format("{:g} overflows float32 (--dtype f64 holds it)", v));
-  };
   bool fit = true;
+  auto check = [&](SourceLoc loc, const std::vector<double>& values) {
+    if (std::optional<double> v = overflowIn(dtype, values)) {
+      diags.error(loc, fmt::format("{:g} overflows float32 (--dtype f64 holds it)", *v));
+      fit = false;
+    }
+  };
   for (NodeId n = 0; n < m.graph.size(); ++n) {
     const Node& node = m.graph.node(n);
-    std::vector<double> values = node.attrs.values;
-    if (node.op == Op::Constant) values = {node.attrs.value};
-    else if (node.op != Op::ConstantTensor) continue;
-    for (double v : values)
-      if (!fitsIn(dtype, v)) {
-        overflows(node.loc, v), fit = false;
-        break;
-      }
+    if (node.op == Op::Constant) check(node.loc, {node.attrs.value});
+    if (node.op == Op::ConstantTensor) check(node.loc, node.attrs.values);
   }
-  for (const ParamInfo& p : m.params) {
-    std::vector<double> values = p.init.values;
-    if (p.init.kind != InitSpec::Kind::List) values = {p.init.a, p.init.b};
-    for (double v : values)
-      if (!fitsIn(dtype, v)) {
-        overflows(p.loc, v), fit = false;
-        break;
-      }
-  }
+  for (const ParamInfo& p : m.params)
+    check(p.loc, p.init.kind == InitSpec::Kind::List ? p.init.values : std::vector<double>{p.init.a, p.init.b});
   return fit;
 }
 
